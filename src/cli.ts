@@ -1,0 +1,100 @@
+/**
+ * The `sfn-edge` command line: wires the parts into verbs (commander).
+ *   train   learn "normal" from a folder of normal videos (TensorFlow.js)
+ *   export  trained weights -> ONNX (opset 17) + manifest, parity-checked
+ *   eval    frame-level micro/macro AUC on a labelled data set (UCSD Ped2 layout)
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { log } from './util/log.js';
+
+function int(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer, got '${v}'`);
+    return n;
+  };
+}
+function num(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got '${v}'`);
+    return n;
+  };
+}
+
+/** Builds the program (exported for tests). */
+export function program(): Command {
+  const p = new Command('sfn-edge')
+    .description('Video anomaly detection at the edge with a Sparse Filtering Network (SFN-Lite)')
+    .showHelpAfterError();
+
+  p.command('train')
+    .description('train SFN-Lite on a folder of normal videos')
+    .requiredOption('--data <folder>', 'folder of normal videos (image-sequence subfolders or video files)')
+    .requiredOption('--out <dir>', 'output folder (checkpoints, snapshots, history, final weights)')
+    .option('--epochs <n>', 'epochs', int('--epochs'), 24)
+    .option('--batch <n>', 'clips per step', int('--batch'), 8)
+    .option('--lr <x>', 'peak learning rate (AdamW)', num('--lr'), 1e-3)
+    .option('--warmup <steps>', 'linear warm-up steps', int('--warmup'), 300)
+    .option('--weight-decay <x>', 'decoupled weight decay', num('--weight-decay'), 0.01)
+    .option('--clip-norm <x>', 'gradient global-norm clip (0 = off)', num('--clip-norm'), 1.0)
+    .option('--seed <n>', 'seed for initialisation and data order', int('--seed'), 1)
+    .option('--resume', 'continue from <out>/checkpoint', false)
+    .option('--checkpoint-every <steps>', 'checkpoint period in steps', int('--checkpoint-every'), 100)
+    .option('--model <json>', 'model hyper-parameters as JSON, e.g. \'{"dim":96,"experts":16,"topK":4,"expertDim":8}\'', '{}')
+    .option('--limit-videos <n>', 'use only the first N videos', int('--limit-videos'))
+    .option('--max-steps <n>', 'stop after N steps in total', int('--max-steps'))
+    .action(async (o) => {
+      const { train } = await import('./train/train.js');
+      let model: object;
+      try {
+        model = JSON.parse(o.model as string) as object;
+      } catch (err) {
+        throw new Error(`--model is not valid JSON: ${(err as Error).message}`);
+      }
+      const r = await train({
+        data: o.data, out: o.out, epochs: o.epochs, batch: o.batch, lr: o.lr, warmup: o.warmup, seed: o.seed,
+        resume: o.resume, model, limitVideos: o.limitVideos, maxSteps: o.maxSteps, checkpointEvery: o.checkpointEvery,
+        weightDecay: o.weightDecay, clipNorm: o.clipNorm,
+      });
+      log.info(r, 'training finished');
+      process.stdout.write(`${JSON.stringify({ weights: r.weights, steps: r.steps, seconds: +r.seconds.toFixed(1), samples_per_second: +r.samplesPerSecond.toFixed(2), parameters: r.parameters })}\n`);
+    });
+
+  p.command('eval')
+    .description('frame-level AUC (micro and macro) of a model on a labelled data set (Ped2 layout)')
+    .option('--model <file>', 'ONNX model (manifest beside it)')
+    .option('--weights <file>', 'TensorFlow.js weights (.json) from `train` instead of an ONNX model')
+    .requiredOption('--dataset <folder>', 'data set root with testing/frames/NN and test_frame_labels.json')
+    .addOption(new Option('--baseline <name>', 'evaluate a trivial predictor instead of a model').choices(['copy-last']))
+    .addOption(new Option('--measure <m>', 'per-frame error for the headline AUC').choices(['mse', 'patch-max']).default('mse'))
+    .option('--sigma <frames>', 'temporal Gaussian smoothing sigma', num('--sigma'), 5)
+    .option('--patch <px>', 'patch-max window (pixels of the model grid)', int('--patch'), 16)
+    .option('--stride <px>', 'patch-max stride (default = patch)', int('--stride'))
+    .option('--videos <list>', 'comma-separated test videos, e.g. 01,02')
+    .option('--size <WxH>', 'grid for --baseline (default 144x96)', '144x96')
+    .option('--json', 'print the result as JSON on stdout', false)
+    .option('--report <dir>', 'write an HTML report with ROC and per-video timelines')
+    .action(async (o) => {
+      const { runEval } = await import('./eval/command.js');
+      await runEval(o);
+    });
+
+  p.command('export')
+    .description('export trained weights as an ONNX model (opset 17) with a manifest')
+    .requiredOption('--weights <file>', 'weights (.json) written by `train`')
+    .requiredOption('--out <file>', 'output .onnx path (manifest written beside it)')
+    .option('--name <name>', 'model name in the manifest')
+    .option('--batch <n>', 'fixed batch size (default: dynamic)', int('--batch'))
+    .action(async (o) => {
+      const { runExport } = await import('./export/command.js');
+      await runExport(o);
+    });
+
+  return p;
+}
+
+/** Entry point used by bin/sfn-edge.js. */
+export async function main(argv: string[]): Promise<void> {
+  await program().parseAsync(argv);
+}

@@ -1,0 +1,83 @@
+/**
+ * `sfn-edge eval`: loads the predictor (ONNX model, TensorFlow.js weights or a baseline), scores the
+ * data set with the evaluation protocol, prints a summary (or JSON) and optionally an HTML report.
+ */
+import type { ErrorMeasure } from '../scoring/error.js';
+import { log } from '../util/log.js';
+import { CopyLastPredictor, type Predictor } from './predictor.js';
+import { evaluateDataset } from './evaluate.js';
+import { writeReport } from './report.js';
+
+export interface EvalCommandOptions {
+  model?: string;
+  weights?: string;
+  dataset: string;
+  baseline?: 'copy-last';
+  measure: ErrorMeasure;
+  sigma: number;
+  patch: number;
+  stride?: number;
+  videos?: string;
+  size: string;
+  json: boolean;
+  report?: string;
+}
+
+function parseSize(s: string): { width: number; height: number } {
+  const m = /^(\d+)x(\d+)$/.exec(s);
+  if (!m) throw new Error(`--size must look like 144x96 (width x height), got '${s}'`);
+  return { width: Number(m[1]), height: Number(m[2]) };
+}
+
+/** Creates the predictor the options ask for. Throws when none or several are given. */
+export async function predictorFor(o: EvalCommandOptions): Promise<Predictor> {
+  const given = [o.model, o.weights, o.baseline].filter((x) => x !== undefined).length;
+  if (given !== 1) throw new Error('give exactly one of --model <file.onnx>, --weights <file.json> or --baseline copy-last');
+  if (o.baseline === 'copy-last') return new CopyLastPredictor({ ...parseSize(o.size), color: 'gray' });
+  if (o.weights) {
+    const { TfjsPredictor } = await import('../model/predictor.js');
+    return TfjsPredictor.load(o.weights);
+  }
+  const { OnnxPredictor } = await import('../inference/predictor.js');
+  return OnnxPredictor.load(o.model!);
+}
+
+export async function runEval(o: EvalCommandOptions): Promise<void> {
+  const predictor = await predictorFor(o);
+  const result = await evaluateDataset(predictor, o.dataset, {
+    sigma: o.sigma,
+    measure: o.measure,
+    patch: o.patch,
+    stride: o.stride ?? o.patch,
+    ...(o.videos ? { videos: o.videos.split(',').map((v) => v.trim()) } : {}),
+  });
+  if (o.report) {
+    const r = await writeReport(result, o.report);
+    log.info({ report: r.html }, 'report written');
+  }
+  const other = result.measures;
+  const summary = {
+    micro_auc: +result.micro_auc.toFixed(4),
+    macro_auc: result.macro_auc === null ? null : +result.macro_auc.toFixed(4),
+    frames: result.frames,
+    fps: +result.fps.toFixed(1),
+    measure: result.measure,
+    predictor: result.predictor,
+    mse: { micro_auc: +other.mse.micro_auc.toFixed(4), macro_auc: other.mse.macro_auc === null ? null : +other.mse.macro_auc.toFixed(4) },
+    patch_max: {
+      micro_auc: +other['patch-max'].micro_auc.toFixed(4),
+      macro_auc: other['patch-max'].macro_auc === null ? null : +other['patch-max'].macro_auc.toFixed(4),
+      patch: result.patch,
+      stride: result.stride,
+    },
+    per_video: Object.fromEntries(result.per_video.map((v) => [v.name, v.auc === null ? null : +v.auc.toFixed(4)])),
+  };
+  if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  else {
+    process.stdout.write(
+      `${result.predictor}: micro AUC ${summary.micro_auc} | macro AUC ${summary.macro_auc} (${result.measure}) | ` +
+        `mse ${summary.mse.micro_auc}/${summary.mse.macro_auc} | patch-max ${summary.patch_max.micro_auc}/${summary.patch_max.macro_auc} | ` +
+        `${result.frames} frames, ${summary.fps} frames/s\n`,
+    );
+  }
+}

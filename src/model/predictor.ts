@@ -1,0 +1,77 @@
+/**
+ * A `Predictor` (see src/eval/predictor.ts) that runs the TensorFlow.js network from a weights file:
+ * used to score training snapshots (AUC-vs-training-time curves) and as the reference side of the
+ * ONNX parity test. Deployed inference goes through ONNX Runtime (src/inference/).
+ */
+import type { Predictor } from '../eval/predictor.js';
+import { loadWeights } from '../train/checkpoint.js';
+import type { FrameSpec } from '../video/source.js';
+import { initBackend, tf } from './backend.js';
+import { derived, type SfnConfig } from './config.js';
+import { patchifyInto, unpatchify, type Grid } from './patchify.js';
+import { forward, type Params } from './sfn.js';
+
+/** Token-layout inputs of n clips given as `[n, 4*C, H, W]` float32 in [0, 1]. */
+export function clipsToTokens(cfg: SfnConfig, clips: Float32Array, n: number) {
+  const g = derived(cfg);
+  const frame = g.channels * cfg.height * cfg.width;
+  const grid: Grid = { channels: g.channels, height: cfg.height, width: cfg.width, patch: cfg.patch };
+  const app = new Float32Array(n * g.tokens * g.appearanceLen);
+  const mot = new Float32Array(n * g.tokens * g.motionLen);
+  const last = new Float32Array(n * g.tokens * g.outLen);
+  for (let i = 0; i < n; i++) {
+    const frames = Array.from({ length: cfg.pastFrames }, (_, f) => clips.subarray((i * cfg.pastFrames + f) * frame, (i * cfg.pastFrames + f + 1) * frame));
+    patchifyInto(frames, grid, app, i * g.tokens);
+    patchifyInto(frames, grid, mot, i * g.tokens, true);
+    patchifyInto([frames[cfg.pastFrames - 1]!], grid, last, i * g.tokens);
+  }
+  return { app, mot, last, grid, g };
+}
+
+export class TfjsPredictor implements Predictor {
+  readonly name: string;
+  readonly spec: FrameSpec;
+
+  private constructor(
+    name: string,
+    readonly config: SfnConfig,
+    private readonly params: Params,
+    readonly batchSize: number,
+  ) {
+    this.name = name;
+    this.spec = { width: config.width, height: config.height, color: config.color };
+  }
+
+  /** Loads `<base>.json/.bin` weights. Throws on a missing or corrupt file (see loadWeights). */
+  static async load(weights: string, batchSize = 8): Promise<TfjsPredictor> {
+    await initBackend();
+    const { header, arrays } = await loadWeights(weights);
+    const params: Params = new Map();
+    for (const [name, a] of arrays) if (!name.includes('/')) params.set(name, tf.variable(tf.tensor(a.data, a.shape), false, `${name}#${Math.random()}`));
+    return new TfjsPredictor(weights, header.config, params, batchSize);
+  }
+
+  /** `[n, 4*C, H, W]` -> predicted next frames `[n, C, H, W]`, float32. */
+  async predict(clips: Float32Array, n: number): Promise<Float32Array> {
+    const { app, mot, last, grid, g } = clipsToTokens(this.config, clips, n);
+    const rows = n * g.tokens;
+    const pred = tf.tidy(() => {
+      const f = forward(this.params, this.config, {
+        appearance: tf.tensor2d(app, [rows, g.appearanceLen]),
+        motion: tf.tensor2d(mot, [rows, g.motionLen]),
+        last: tf.tensor2d(last, [rows, g.outLen]),
+        batch: n,
+      });
+      return f.pred.dataSync() as Float32Array;
+    });
+    const frame = g.channels * this.config.height * this.config.width;
+    const out = new Float32Array(n * frame);
+    for (let i = 0; i < n; i++) out.set(unpatchify(pred, grid, i * g.tokens), i * frame);
+    return out;
+  }
+
+  /** Releases the weights. */
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * SFN-Lite: the edge-sized Sparse Filtering Network (DESIGN.md, "The edge adaptation").
+ *
+ * Works in token space: the caller patchifies frames (see `patchify.ts`), so the network is made of
+ * 2-D matMuls only (fast on every backend, and what the ONNX export mirrors op for op).
+ *
+ *   appearance  a = PatchEmbed(4 past frames) + pos                       [B*N, 4CP^2] -> [B*N, D]
+ *   motion      m = Linear(SiLU(Linear(3 frame differences))) + pos       [B*N, 3CP^2] -> [B*N, D]
+ *   block l     x = x + Attn(q = LN(x), k/v = [LN(x); LN_m(m)])            visual tokens attend to
+ *                                                                         themselves and to motion
+ *               x = x + MLP(LN(x))
+ *               x = SFFM_l(x)                (no residual; `sffmResidual` adds one for ablation)
+ *   head        pred = last frame + Linear(LN(x))                         [B*N, CP^2]
+ *
+ * The head predicts the change from the last input frame, zero-initialised, so training starts at
+ * the copy-last predictor and learns the motion of normal content; the SFFM experts, trained on
+ * normal video only, cannot pass the features of unseen content, so the error rises there.
+ */
+import { tf } from './backend.js';
+import type { SfnConfig } from './config.js';
+import { derived } from './config.js';
+import { layerNorm, linear, mm, silu } from './ops.js';
+import { sffm, type Routing, type SffmParams } from './sffm.js';
+
+/** Named parameters; names are stable (checkpoints and ONNX initialisers use them). */
+export type Params = Map<string, tf.Variable>;
+
+/** Inputs in token layout (see `patchify.ts`); B*N rows, sample-major. */
+export interface TokenBatch {
+  /** [B*N, 4*C*P*P] past frames, oldest first, in [0, 1] */
+  appearance: tf.Tensor2D;
+  /** [B*N, 3*C*P*P] frame differences f[i+1]-f[i], in [-1, 1] */
+  motion: tf.Tensor2D;
+  /** [B*N, C*P*P] the last past frame (the base the head adds its change to) */
+  last: tf.Tensor2D;
+  /** batch size B */
+  batch: number;
+}
+
+/** Deterministic PRNG (mulberry32) for parameter initialisation and data order. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function normalArray(n: number, std: number, rand: () => number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    // Box-Muller, truncated at 2 std like timm's trunc_normal_
+    let z: number;
+    do {
+      const u = Math.max(rand(), 1e-12);
+      z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+    } while (Math.abs(z) > 2);
+    out[i] = z * std;
+  }
+  return out;
+}
+
+/**
+ * Creates freshly initialised parameters for `cfg` (seeded: same seed, same weights).
+ * Linear weights: truncated normal, std 0.02 (ViT init); LayerNorm gamma 1, beta 0; biases 0;
+ * the output head is zero so the untrained network is the copy-last predictor.
+ */
+export function initParams(cfg: SfnConfig, seed = 1): Params {
+  const g = derived(cfg);
+  const D = cfg.dim;
+  const rand = rng(seed);
+  const p: Params = new Map();
+  const add = (name: string, shape: number[], init: 'normal' | 'zeros' | 'ones', std = 0.02) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = init === 'normal' ? normalArray(n, std, rand) : new Float32Array(n).fill(init === 'ones' ? 1 : 0);
+    p.set(name, tf.variable(tf.tensor(data, shape), true, name));
+  };
+  add('embed.app.w', [g.appearanceLen, D], 'normal');
+  add('embed.app.b', [D], 'zeros');
+  add('embed.mot.w1', [g.motionLen, D], 'normal');
+  add('embed.mot.b1', [D], 'zeros');
+  add('embed.mot.w2', [D, D], 'normal');
+  add('embed.mot.b2', [D], 'zeros');
+  add('embed.pos', [g.tokens, D], 'normal');
+  for (let l = 0; l < cfg.blocks; l++) {
+    const b = `block${l}`;
+    add(`${b}.ln1.g`, [D], 'ones');
+    add(`${b}.ln1.b`, [D], 'zeros');
+    add(`${b}.lnm.g`, [D], 'ones');
+    add(`${b}.lnm.b`, [D], 'zeros');
+    for (const w of ['q', 'k', 'v', 'o']) {
+      add(`${b}.attn.${w}.w`, [D, D], 'normal');
+      add(`${b}.attn.${w}.b`, [D], 'zeros');
+    }
+    add(`${b}.ln2.g`, [D], 'ones');
+    add(`${b}.ln2.b`, [D], 'zeros');
+    add(`${b}.mlp.w1`, [D, D * cfg.mlpRatio], 'normal');
+    add(`${b}.mlp.b1`, [D * cfg.mlpRatio], 'zeros');
+    add(`${b}.mlp.w2`, [D * cfg.mlpRatio, D], 'normal');
+    add(`${b}.mlp.b2`, [D], 'zeros');
+    const s = `${b}.sffm`;
+    const E = cfg.experts;
+    const d = cfg.expertDim;
+    add(`${s}.router`, [D, E], 'normal');
+    add(`${s}.ln.g`, [E, D], 'ones');
+    add(`${s}.ln.b`, [E, D], 'zeros');
+    add(`${s}.w1`, [D, E * d], 'normal');
+    add(`${s}.b1`, [E * d], 'zeros');
+    add(`${s}.w2`, [E * d, D], 'normal');
+    add(`${s}.b2`, [E, D], 'zeros');
+    if (cfg.sharedExperts > 0) {
+      add(`${s}.shared.ln.g`, [D], 'ones');
+      add(`${s}.shared.ln.b`, [D], 'zeros');
+      add(`${s}.shared.w1`, [D, d], 'normal');
+      add(`${s}.shared.b1`, [d], 'zeros');
+      add(`${s}.shared.w2`, [d, D], 'normal');
+      add(`${s}.shared.b2`, [D], 'zeros');
+    }
+  }
+  add('head.ln.g', [D], 'ones');
+  add('head.ln.b', [D], 'zeros');
+  add('head.w', [D, g.outLen], 'zeros');
+  add('head.b', [g.outLen], 'zeros');
+  return p;
+}
+
+/** Looks a parameter up; throws naming it when missing (a checkpoint of another config). */
+export function param(p: Params, name: string): tf.Variable {
+  const v = p.get(name);
+  if (!v) throw new Error(`parameter '${name}' is missing: the weights do not match this model configuration`);
+  return v;
+}
+
+/** The SFFM parameters of block `l`. */
+export function sffmParams(p: Params, l: number): SffmParams {
+  const s = `block${l}.sffm`;
+  const shared = p.has(`${s}.shared.w1`)
+    ? {
+        lnGamma: param(p, `${s}.shared.ln.g`),
+        lnBeta: param(p, `${s}.shared.ln.b`),
+        w1: param(p, `${s}.shared.w1`),
+        b1: param(p, `${s}.shared.b1`),
+        w2: param(p, `${s}.shared.w2`),
+        b2: param(p, `${s}.shared.b2`),
+      }
+    : undefined;
+  return {
+    router: param(p, `${s}.router`),
+    lnGamma: param(p, `${s}.ln.g`),
+    lnBeta: param(p, `${s}.ln.b`),
+    w1: param(p, `${s}.w1`),
+    b1: param(p, `${s}.b1`),
+    w2: param(p, `${s}.w2`),
+    b2: param(p, `${s}.b2`),
+    ...(shared ? { shared } : {}),
+  };
+}
+
+type T1 = tf.Tensor1D;
+type T2 = tf.Tensor2D;
+
+/**
+ * Multi-head attention of the visual tokens of each sample over [visual; motion] tokens.
+ * `q [B*N, D]`, `kx, vx, km, vm [B*N, D]` -> `[B*N, D]`. Runs sample by sample and head by head on
+ * 2-D slices (the wasm backend's batched matMul is its slow path).
+ */
+function attention(q: T2, kx: T2, vx: T2, km: T2, vm: T2, batch: number, heads: number): T2 {
+  const [rows, dim] = q.shape;
+  const n = rows / batch;
+  const dh = dim / heads;
+  const scale = 1 / Math.sqrt(dh);
+  const outs: T2[] = [];
+  for (let b = 0; b < batch; b++) {
+    const headsOut: T2[] = [];
+    for (let h = 0; h < heads; h++) {
+      const at = [b * n, h * dh];
+      const sz = [n, dh];
+      const qb = tf.slice(q, at, sz);
+      const k = tf.concat([tf.slice(kx, at, sz), tf.slice(km, at, sz)], 0); // [2N, dh]
+      const v = tf.concat([tf.slice(vx, at, sz), tf.slice(vm, at, sz)], 0);
+      const w = tf.softmax(tf.mul(mm(qb, tf.transpose(k)), scale)) as T2; // [N, 2N]
+      headsOut.push(mm(w, v));
+    }
+    outs.push(heads === 1 ? headsOut[0]! : tf.concat(headsOut, 1));
+  }
+  return batch === 1 ? outs[0]! : tf.concat(outs, 0);
+}
+
+/**
+ * Forward pass. Returns the predicted next frame in token layout `[B*N, C*P*P]` and the routing of
+ * every SFFM layer (for the load-balancing loss and routing statistics).
+ */
+export function forward(p: Params, cfg: SfnConfig, x: TokenBatch): { pred: T2; routing: Routing[] } {
+  const P = (n: string) => param(p, n);
+  const pos = tf.tile(P('embed.pos'), [x.batch, 1]) as T2;
+  let h = tf.add(linear(x.appearance, P('embed.app.w') as T2, P('embed.app.b') as T1), pos) as T2;
+  const m0 = silu(linear(x.motion, P('embed.mot.w1') as T2, P('embed.mot.b1') as T1));
+  const m = tf.add(linear(m0, P('embed.mot.w2') as T2, P('embed.mot.b2') as T1), pos) as T2;
+  const routing: Routing[] = [];
+  for (let l = 0; l < cfg.blocks; l++) {
+    const b = `block${l}`;
+    const hn = layerNorm(h, P(`${b}.ln1.g`) as T1, P(`${b}.ln1.b`) as T1);
+    const mn = layerNorm(m, P(`${b}.lnm.g`) as T1, P(`${b}.lnm.b`) as T1);
+    const lin = (t: T2, w: string) => linear(t, P(`${b}.attn.${w}.w`) as T2, P(`${b}.attn.${w}.b`) as T1);
+    const att = attention(lin(hn, 'q'), lin(hn, 'k'), lin(hn, 'v'), lin(mn, 'k'), lin(mn, 'v'), x.batch, cfg.heads);
+    h = tf.add(h, lin(att, 'o')) as T2;
+    const h2 = layerNorm(h, P(`${b}.ln2.g`) as T1, P(`${b}.ln2.b`) as T1);
+    const mlp = linear(silu(linear(h2, P(`${b}.mlp.w1`) as T2, P(`${b}.mlp.b1`) as T1)), P(`${b}.mlp.w2`) as T2, P(`${b}.mlp.b2`) as T1);
+    h = tf.add(h, mlp) as T2;
+    const f = sffm(sffmParams(p, l), h, cfg.topK, cfg.gateScale);
+    h = cfg.sffmResidual ? (tf.add(h, f.y) as T2) : f.y;
+    routing.push(f.routing);
+  }
+  const out = linear(layerNorm(h, P('head.ln.g') as T1, P('head.ln.b') as T1), P('head.w') as T2, P('head.b') as T1);
+  return { pred: tf.add(x.last, out) as T2, routing };
+}
+
+/** Total number of trainable scalars. */
+export function countParams(p: Params): number {
+  let n = 0;
+  for (const v of p.values()) n += v.size;
+  return n;
+}
