@@ -43,7 +43,8 @@ export function program(): Command {
     .option('--checkpoint-every <steps>', 'checkpoint period in steps', int('--checkpoint-every'), 100)
     .option('--model <json>', 'model hyper-parameters as JSON, e.g. \'{"dim":96,"experts":16,"topK":4,"expertDim":8}\'', '{}')
     .option('--limit-videos <n>', 'use only the first N videos', int('--limit-videos'))
-    .option('--max-steps <n>', 'stop after N steps in total', int('--max-steps'))
+    .option('--max-steps <n>', 'train for at most N steps in total (shortens the LR schedule)', int('--max-steps'))
+    .option('--stop-after <n>', 'stop at step N keeping the full schedule (continue later with --resume)', int('--stop-after'))
     .action(async (o) => {
       const { train } = await import('./train/train.js');
       let model: object;
@@ -54,7 +55,7 @@ export function program(): Command {
       }
       const r = await train({
         data: o.data, out: o.out, epochs: o.epochs, batch: o.batch, lr: o.lr, warmup: o.warmup, seed: o.seed,
-        resume: o.resume, model, limitVideos: o.limitVideos, maxSteps: o.maxSteps, checkpointEvery: o.checkpointEvery,
+        resume: o.resume, model, limitVideos: o.limitVideos, maxSteps: o.maxSteps, stopAfter: o.stopAfter, checkpointEvery: o.checkpointEvery,
         weightDecay: o.weightDecay, clipNorm: o.clipNorm,
       });
       log.info(r, 'training finished');

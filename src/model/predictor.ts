@@ -9,7 +9,7 @@ import type { FrameSpec } from '../video/source.js';
 import { initBackend, tf } from './backend.js';
 import { derived, type SfnConfig } from './config.js';
 import { patchifyInto, unpatchify, type Grid } from './patchify.js';
-import { forward, type Params } from './sfn.js';
+import { disposeParams, forward, paramsFromArrays, type Params } from './sfn.js';
 
 /** Token-layout inputs of n clips given as `[n, 4*C, H, W]` float32 in [0, 1]. */
 export function clipsToTokens(cfg: SfnConfig, clips: Float32Array, n: number) {
@@ -46,8 +46,7 @@ export class TfjsPredictor implements Predictor {
   static async load(weights: string, batchSize = 8): Promise<TfjsPredictor> {
     await initBackend();
     const { header, arrays } = await loadWeights(weights);
-    const params: Params = new Map();
-    for (const [name, a] of arrays) if (!name.includes('/')) params.set(name, tf.variable(tf.tensor(a.data, a.shape), false, `${name}#${Math.random()}`));
+    const params = paramsFromArrays(arrays, false);
     return new TfjsPredictor(weights, header.config, params, batchSize);
   }
 
@@ -72,6 +71,6 @@ export class TfjsPredictor implements Predictor {
 
   /** Releases the weights. */
   dispose(): void {
-    for (const v of this.params.values()) v.dispose();
+    disposeParams(this.params);
   }
 }

@@ -68,7 +68,16 @@ function normalArray(n: number, std: number, rand: () => number): Float32Array {
  * Linear weights: truncated normal, std 0.02 (ViT init); LayerNorm gamma 1, beta 0; biases 0;
  * the output head is zero so the untrained network is the copy-last predictor.
  */
+let instances = 0;
+
+/** A fresh variable-name prefix: tfjs variable names are global, so each model instance gets its own. */
+export function uniquePrefix(): string {
+  instances += 1;
+  return `sfn${instances}/`;
+}
+
 export function initParams(cfg: SfnConfig, seed = 1): Params {
+  const prefix = uniquePrefix();
   const g = derived(cfg);
   const D = cfg.dim;
   const rand = rng(seed);
@@ -76,7 +85,7 @@ export function initParams(cfg: SfnConfig, seed = 1): Params {
   const add = (name: string, shape: number[], init: 'normal' | 'zeros' | 'ones', std = 0.02) => {
     const n = shape.reduce((a, b) => a * b, 1);
     const data = init === 'normal' ? normalArray(n, std, rand) : new Float32Array(n).fill(init === 'ones' ? 1 : 0);
-    p.set(name, tf.variable(tf.tensor(data, shape), true, name));
+    p.set(name, tf.variable(tf.tensor(data, shape), true, prefix + name));
   };
   add('embed.app.w', [g.appearanceLen, D], 'normal');
   add('embed.app.b', [D], 'zeros');
@@ -216,6 +225,20 @@ export function forward(p: Params, cfg: SfnConfig, x: TokenBatch): { pred: T2; r
   }
   const out = linear(layerNorm(h, P('head.ln.g') as T1, P('head.ln.b') as T1), P('head.w') as T2, P('head.b') as T1);
   return { pred: tf.add(x.last, out) as T2, routing };
+}
+
+/** Parameters from host arrays (name -> shape + data), e.g. from `loadWeights`; optimiser state
+ * entries (names containing '/') are skipped. */
+export function paramsFromArrays(arrays: Map<string, { shape: number[]; data: Float32Array }>, trainable = true): Params {
+  const prefix = uniquePrefix();
+  const p: Params = new Map();
+  for (const [name, a] of arrays) if (!name.includes('/')) p.set(name, tf.variable(tf.tensor(a.data, a.shape), trainable, prefix + name));
+  return p;
+}
+
+/** Disposes every parameter. */
+export function disposeParams(p: Params): void {
+  for (const v of p.values()) v.dispose();
 }
 
 /** Total number of trainable scalars. */

@@ -37,14 +37,19 @@ export class AdamW {
     readonly opts: AdamWOptions = DEFAULT_ADAMW,
   ) {
     for (const [name, p] of params) {
-      this.m.set(name, tf.variable(tf.zerosLike(p), false, `${name}/m`));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false, `${name}/v`));
+      this.m.set(name, tf.variable(tf.zerosLike(p), false));
+      this.v.set(name, tf.variable(tf.zerosLike(p), false));
     }
   }
 
+  /** Releases the moment estimates. */
+  dispose(): void {
+    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+  }
+
   /**
-   * Applies one update with learning rate `lr` from `grads` (name -> gradient, same shapes as the
-   * params). Returns the global gradient norm before clipping.
+   * Applies one update with learning rate `lr` from `grads` (keyed by the tfjs variable name, as
+   * `tf.variableGrads` returns them; same shapes as the params). Returns the global gradient norm before clipping.
    */
   apply(grads: Record<string, tf.Tensor>, lr: number): number {
     const { beta1, beta2, eps, weightDecay, clipNorm } = this.opts;
@@ -55,7 +60,7 @@ export class AdamW {
     const bc2 = 1 - beta2 ** this.step;
     tf.tidy(() => {
       for (const [name, p] of this.params) {
-        const g0 = grads[name];
+        const g0 = grads[p.name];
         if (!g0) continue;
         const g = scale === 1 ? g0 : tf.mul(g0, scale);
         const m = this.m.get(name)!;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { initBackend, tf } from '../model/backend.js';
 import { derived, makeConfig, type SfnConfig } from '../model/config.js';
-import { countParams, initParams, rng, type Params } from '../model/sfn.js';
+import { countParams, disposeParams, initParams, paramsFromArrays, rng, type Params } from '../model/sfn.js';
 import { log } from '../util/log.js';
 import { loadWeights, saveWeights } from './checkpoint.js';
 import { loadClips, makeBatch, shuffled } from './data.js';
@@ -33,8 +33,11 @@ export interface TrainOptions {
   model: Partial<SfnConfig>;
   /** use only the first N videos (tests, quick runs) */
   limitVideos?: number;
-  /** stop after this many steps in total (tests) */
+  /** train for at most this many steps in total (shortens the schedule; tests, quick runs) */
   maxSteps?: number;
+  /** stop (after checkpointing) once this step is reached, keeping the schedule of the full run: a
+   * time-boxed session that a later `--resume` continues exactly */
+  stopAfter?: number;
   checkpointEvery: number;
   weightDecay: number;
   clipNorm: number;
@@ -70,8 +73,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (resumeFrom) {
     const { header, arrays } = await loadWeights(ckpt);
     config = header.config;
-    params = new Map();
-    for (const [name, a] of arrays) if (!name.includes('/')) params.set(name, tf.variable(tf.tensor(a.data, a.shape), true, name));
+    params = paramsFromArrays(arrays);
     opt = new AdamW(params, { ...DEFAULT_ADAMW, weightDecay: o.weightDecay, clipNorm: o.clipNorm });
     for (const [name, a] of arrays) {
       const [pn, kind] = name.split('/');
@@ -120,7 +122,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let orderEpoch = -1;
   let step = startStep;
   try {
-    while (step < totalSteps) {
+    const stopAt = Math.min(totalSteps, o.stopAfter ?? Infinity);
+    while (step < stopAt) {
       const epoch = Math.floor(step / stepsPerEpoch);
       if (epoch !== orderEpoch) {
         order = shuffled(set.samples, rng(o.seed * 1000 + epoch));
@@ -141,7 +144,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         log.info({ step, totalSteps, epoch, loss: +ema.loss.toFixed(6), pred: +ema.pred.toFixed(6), aux: +ema.aux.toFixed(5), lr: +lr.toExponential(3), samplesPerSecond: +sps.toFixed(2) }, 'train');
       }
       const epochEnd = step % stepsPerEpoch === 0;
-      if (epochEnd || step % o.checkpointEvery === 0 || step === totalSteps) await save(step, seconds);
+      if (epochEnd || step % o.checkpointEvery === 0 || step === stopAt) await save(step, seconds);
       if (epochEnd) {
         const ep = String(step / stepsPerEpoch).padStart(3, '0');
         await saveWeights(path.join(o.out, 'snapshots', `epoch-${ep}`), config, paramsToMap(params), { ...meta(), step, seconds });
@@ -154,12 +157,15 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const seconds = (performance.now() - t0) / 1000;
   const weights = path.join(o.out, 'weights');
   await saveWeights(weights, config, paramsToMap(params), { ...meta(), step, seconds: priorSeconds + seconds });
+  const parameters = countParams(params);
+  disposeParams(params);
+  opt.dispose();
   return {
     config,
     steps: step,
     seconds: priorSeconds + seconds,
     samplesPerSecond: ((step - startStep) * o.batch) / Math.max(seconds, 1e-9),
     weights: `${weights}.json`,
-    parameters: countParams(params),
+    parameters,
   };
 }
