@@ -1,0 +1,189 @@
+/**
+ * `sfn-edge export`: weights -> `<out>.onnx` + `<out>.manifest.json`, verified.
+ *
+ * The graph (graph.ts) is written to a temporary file, run with ONNX Runtime (CPU) on seeded random
+ * clips and compared with the TensorFlow.js network (TfjsPredictor) on the same clips; only when
+ * the two agree within {@link PARITY_TOLERANCE} is the model renamed into place and its manifest
+ * written. A failed check leaves any previous model and manifest untouched.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { derived } from '../model/config.js';
+import { TfjsPredictor } from '../model/predictor.js';
+import { rng } from '../model/sfn.js';
+import { loadWeights } from '../train/checkpoint.js';
+import { log } from '../util/log.js';
+import { createSession } from '../inference/session.js';
+import { buildGraph, OPSET } from './graph.js';
+import { sha256, writeManifest, type Manifest } from './manifest.js';
+
+/** Largest accepted |ONNX Runtime - TensorFlow.js| over all output values of the parity clips. */
+export const PARITY_TOLERANCE = 1e-4;
+/** Seed of the parity clips (uniform in [0, 1], mulberry32 from src/model/sfn.ts). */
+export const PARITY_SEED = 20250601;
+
+/** Options of {@link runExport} (the `export` command's flags). */
+export interface ExportOptions {
+  /** weights `<base>.json` written by `train` (a snapshot or a checkpoint) */
+  weights: string;
+  /** output `.onnx` path; the manifest goes beside it */
+  out: string;
+  /** model name in the manifest (default: the output file's base name) */
+  name?: string;
+  /** fixed batch size; omitted = dynamic 'N' */
+  batch?: number;
+}
+
+/** What {@link runExport} prints (one JSON line) and returns; `bytes` of the .onnx, `model`/`manifest` absolute paths. */
+export interface ExportSummary {
+  model: string;
+  manifest: string;
+  sha256: string;
+  bytes: number;
+  max_abs_diff: number;
+}
+
+async function packageVersion(): Promise<string> {
+  try {
+    const pkg = JSON.parse(await fs.readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/**
+ * max |a - b| over `a` and `b` (same length); NaN if either holds a NaN (so NaN fails the check).
+ */
+export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) throw new Error(`parity: outputs differ in length (${a.length} vs ${b.length})`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    if (!(d <= m)) m = d; // NaN propagates
+  }
+  return m;
+}
+
+/**
+ * Exports `o.weights` to `o.out` (+ manifest), parity-checked; prints one summary JSON line
+ * `{model, manifest, sha256, bytes, max_abs_diff}` through `print` (default: stdout).
+ * @throws Error when the weights cannot be read, the configuration cannot be exported (textDim > 0),
+ *   or the parity check fails (max abs diff > 1e-4, or NaN); nothing is written in those cases.
+ */
+export async function runExport(o: ExportOptions, print: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<ExportSummary> {
+  const { header, arrays } = await loadWeights(o.weights);
+  const cfg = header.config;
+  const out = path.resolve(o.out);
+  const name = o.name ?? path.basename(out, path.extname(out));
+  const g = buildGraph(cfg, arrays, { ...(o.batch !== undefined ? { batch: o.batch } : {}), name, producerVersion: await packageVersion() });
+  log.info({ weights: o.weights, ...g.stats, bytes: g.bytes.byteLength }, 'onnx graph built');
+
+  // parity: the same seeded clips through TensorFlow.js and ONNX Runtime (CPU)
+  const clips = o.batch ?? 2;
+  const d = derived(cfg);
+  const frame = d.channels * cfg.height * cfg.width;
+  const rand = rng(PARITY_SEED);
+  const x = Float32Array.from({ length: clips * cfg.pastFrames * frame }, () => rand());
+  const tfjs = await TfjsPredictor.load(o.weights, clips);
+  let ref: Float32Array;
+  try {
+    ref = await tfjs.predict(x, clips);
+  } finally {
+    tfjs.dispose();
+  }
+  const { session } = await createSession(g.bytes, { providers: ['cpu'] }, `${out} (exported graph)`);
+  let got: Float32Array;
+  try {
+    const res = await session.run({ [g.input.name]: new ort.Tensor('float32', x, [clips, cfg.pastFrames * d.channels, cfg.height, cfg.width]) });
+    got = (res[g.output.name]!.data as Float32Array).slice();
+  } finally {
+    await session.release();
+  }
+  const diff = maxAbsDiff(got, ref);
+  if (!(diff <= PARITY_TOLERANCE))
+    throw new Error(
+      `parity check failed for ${o.weights}: max |onnx - tfjs| = ${diff} over ${clips} seeded clips exceeds ${PARITY_TOLERANCE}; ` +
+        `nothing was written. This is an exporter bug: report it with the weights file`,
+    );
+
+  await fs.mkdir(path.dirname(out), { recursive: true });
+  const tmp = `${out}.tmp-${process.pid}`;
+  await fs.writeFile(tmp, g.bytes);
+  await fs.rename(tmp, out);
+
+  const meta = header.meta;
+  const steps = num(meta.step);
+  const perEpoch = num(meta.samplesPerEpoch) !== null && num(meta.batch) ? num(meta.samplesPerEpoch)! / num(meta.batch)! : null;
+  const manifest: Manifest = {
+    format: 'sfn-edge-manifest/1',
+    name,
+    file: path.basename(out),
+    sha256: sha256(g.bytes),
+    bytes: g.bytes.byteLength,
+    precision: 'fp32',
+    opset: OPSET,
+    inputs: [
+      {
+        name: g.input.name,
+        shape: g.input.shape.map((v) => (typeof v === 'number' ? v : 'N')),
+        dtype: 'float32',
+        layout: 'NCHW: 4 past frames x C, oldest first',
+        range: [0, 1],
+      },
+    ],
+    outputs: [
+      {
+        name: g.output.name,
+        shape: g.output.shape.map((v) => (typeof v === 'number' ? v : 'N')),
+        dtype: 'float32',
+        layout: 'NCHW: the predicted next frame, C channels',
+        range: [0, 1],
+        note: 'nominal range; not clamped (last frame + predicted change)',
+      },
+    ],
+    normalisation: {
+      range: [0, 1],
+      color: cfg.color,
+      channels: d.channels,
+      width: cfg.width,
+      height: cfg.height,
+      note: `frames resized (bilinear) to ${cfg.width}x${cfg.height}, ${cfg.color === 'gray' ? 'gray (1 plane)' : 'R, G, B planes'}, value/255, no mean/std`,
+    },
+    model: cfg,
+    experts: {
+      count: cfg.experts,
+      topK: cfg.topK,
+      expertDim: cfg.expertDim,
+      shared: cfg.sharedExperts,
+      gateScale: cfg.gateScale,
+      kept: Array.from({ length: cfg.blocks }, () => Array.from({ length: cfg.experts }, (_, i) => i)),
+    },
+    training: {
+      weights: path.basename(o.weights.replace(/\.(json|bin)$/, '')),
+      data: typeof meta.data === 'string' ? meta.data : null,
+      steps,
+      epochs: num(meta.epochs),
+      epochs_completed: steps !== null && perEpoch ? +(steps / perEpoch).toFixed(3) : null,
+      seed: num(meta.seed),
+      batch: num(meta.batch),
+      lr: num(meta.lr),
+      seconds: num(meta.seconds),
+    },
+    parity: {
+      max_abs_diff: diff,
+      tolerance: PARITY_TOLERANCE,
+      inputs: { clips, seed: PARITY_SEED, distribution: 'uniform [0,1] per pixel (mulberry32)' },
+      reference: 'TensorFlow.js (src/model/sfn.ts forward)',
+      runtime: `onnxruntime-node ${ort.env.versions.common} cpu`,
+    },
+    created: new Date().toISOString(),
+  };
+  const manifestPath = await writeManifest(out, manifest);
+  const summary: ExportSummary = { model: out, manifest: manifestPath, sha256: manifest.sha256, bytes: manifest.bytes, max_abs_diff: diff };
+  print(JSON.stringify(summary));
+  return summary;
+}

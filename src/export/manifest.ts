@@ -1,0 +1,159 @@
+/**
+ * `<model>.manifest.json`: what an exported model is, how to feed it and how it was verified.
+ * Written beside `<model>.onnx` by `sfn-edge export`; read (and checked against the model's bytes)
+ * by every consumer before the model is run, so that a model and its description cannot drift.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { SfnConfigSchema } from '../model/config.js';
+
+/** The `format` tag of manifests this code writes and reads. */
+export const MANIFEST_FORMAT = 'sfn-edge-manifest/1';
+
+/** One graph input or output. `shape` uses 'N' for the dynamic batch dimension. */
+const IoSchema = z.object({
+  name: z.string(),
+  shape: z.array(z.union([z.number().int().positive(), z.literal('N')])),
+  dtype: z.literal('float32'),
+  layout: z.string(),
+  range: z.tuple([z.number(), z.number()]),
+  note: z.string().optional(),
+});
+
+/**
+ * Schema of `<model>.manifest.json`: the model file (name, sha256, bytes, precision, opset), its
+ * inputs/outputs (shapes with 'N' for a dynamic batch, layout, value range), the frame
+ * normalisation, the SfnConfig, the experts kept per SFFM layer, the training run (from the weights'
+ * meta; null where unknown), an optional evaluation, the export's parity check and creation time.
+ */
+export const ManifestSchema = z.object({
+  format: z.literal(MANIFEST_FORMAT),
+  name: z.string().min(1),
+  /** file name of the .onnx, relative to the manifest's folder */
+  file: z.string().min(1),
+  /** lowercase hex SHA-256 of the .onnx bytes */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number().int().nonnegative(),
+  precision: z.enum(['fp32', 'fp16', 'int8']),
+  opset: z.number().int().positive(),
+  inputs: z.array(IoSchema).min(1),
+  outputs: z.array(IoSchema).min(1),
+  normalisation: z.object({
+    range: z.tuple([z.number(), z.number()]),
+    color: z.enum(['gray', 'rgb']),
+    channels: z.number().int().positive(),
+    width: z.number().int().positive(),
+    height: z.number().int().positive(),
+    note: z.string(),
+  }),
+  model: SfnConfigSchema,
+  experts: z.object({
+    count: z.number().int().positive(),
+    topK: z.number().int().positive(),
+    expertDim: z.number().int().positive(),
+    shared: z.number().int().nonnegative(),
+    gateScale: z.number().positive(),
+    /** per SFFM layer: the indices of the routed experts kept in the graph (all until pruning exists) */
+    kept: z.array(z.array(z.number().int().nonnegative())),
+  }),
+  training: z.object({
+    weights: z.string().nullable(),
+    data: z.string().nullable(),
+    steps: z.number().nullable(),
+    epochs: z.number().nullable(),
+    epochs_completed: z.number().nullable(),
+    seed: z.number().nullable(),
+    batch: z.number().nullable(),
+    lr: z.number().nullable(),
+    seconds: z.number().nullable(),
+  }),
+  /** filled by the caller after an evaluation (e.g. `eval`); free-form beyond the listed fields */
+  evaluation: z
+    .looseObject({
+      dataset: z.string(),
+      micro_auc: z.number(),
+      macro_auc: z.number().nullable(),
+      measure: z.string(),
+    })
+    .optional(),
+  parity: z.object({
+    /** max |ONNX Runtime - TensorFlow.js| over every output value of the parity inputs */
+    max_abs_diff: z.number().nonnegative(),
+    tolerance: z.number().positive(),
+    inputs: z.object({ clips: z.number().int().positive(), seed: z.number().int(), distribution: z.string() }),
+    reference: z.string(),
+    runtime: z.string(),
+  }),
+  /** ISO 8601 time of the export */
+  created: z.string(),
+});
+
+/** A validated manifest. */
+export type Manifest = z.infer<typeof ManifestSchema>;
+
+/** `/a/b/model.onnx` -> `/a/b/model.manifest.json` (the extension, if any, replaced). */
+export function manifestPathFor(modelPath: string): string {
+  const ext = path.extname(modelPath);
+  return `${ext ? modelPath.slice(0, -ext.length) : modelPath}.manifest.json`;
+}
+
+/** Lowercase hex SHA-256 of `bytes`. */
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Validates `m` against the schema and writes it (pretty JSON) beside `modelPath`, atomically
+ * (temp file + rename). Returns the manifest path. Throws a ZodError-derived Error on a bad manifest.
+ */
+export async function writeManifest(modelPath: string, m: Manifest): Promise<string> {
+  const parsed = ManifestSchema.safeParse(m);
+  if (!parsed.success) throw new Error(`refusing to write an invalid manifest for ${modelPath}: ${z.prettifyError(parsed.error)}`);
+  const file = manifestPathFor(modelPath);
+  const tmp = `${file}.tmp-${process.pid}`;
+  await fs.writeFile(tmp, `${JSON.stringify(parsed.data, null, 2)}\n`);
+  await fs.rename(tmp, file);
+  return file;
+}
+
+/**
+ * Reads and validates the manifest beside `modelPath` and checks the model file against it.
+ * @returns the manifest and the model's bytes (so callers need not read the file twice).
+ * @throws Error when the model or the manifest is missing, the manifest is not valid JSON or not an
+ *   sfn-edge manifest (lists the bad fields), or the model's SHA-256 differs from the manifest's:
+ *   'model X does not match its manifest (sha256 ...); re-export or restore the file'.
+ */
+export async function readManifest(modelPath: string): Promise<{ manifest: Manifest; path: string; bytes: Uint8Array }> {
+  const file = manifestPathFor(modelPath);
+  const bytes = await fs.readFile(modelPath).catch((err: NodeJS.ErrnoException) => {
+    throw new Error(err.code === 'ENOENT' ? `model ${modelPath} not found` : `model ${modelPath} cannot be read (${err.message})`);
+  });
+  let raw: string;
+  try {
+    raw = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(
+      e.code === 'ENOENT'
+        ? `model ${modelPath} has no manifest (${file} not found); export models with 'sfn-edge export', which writes both`
+        : `manifest ${file} cannot be read (${e.message})`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (err) {
+    throw new Error(`manifest ${file} is not valid JSON (${(err as Error).message}); re-export the model`);
+  }
+  const parsed = ManifestSchema.safeParse(json);
+  if (!parsed.success) throw new Error(`manifest ${file} is not an sfn-edge manifest (${MANIFEST_FORMAT}):\n${z.prettifyError(parsed.error)}`);
+  const m = parsed.data;
+  const actual = sha256(bytes);
+  if (actual !== m.sha256 || bytes.byteLength !== m.bytes)
+    throw new Error(
+      `model ${modelPath} does not match its manifest (sha256 ${actual}, ${bytes.byteLength} bytes; manifest says ${m.sha256}, ${m.bytes} bytes); re-export or restore the file`,
+    );
+  return { manifest: m, path: file, bytes };
+}

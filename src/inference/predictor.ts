@@ -1,0 +1,109 @@
+/**
+ * A `Predictor` (src/eval/predictor.ts) backed by an exported ONNX model and ONNX Runtime: what
+ * `sfn-edge eval --model` and deployments run. The manifest beside the model gives the frame grid
+ * and colour mode, and its SHA-256 is checked before the model is loaded.
+ */
+import * as ort from 'onnxruntime-node';
+import type { Predictor } from '../eval/predictor.js';
+import { readManifest, type Manifest } from '../export/manifest.js';
+import { channelsOf, type FrameSpec } from '../video/source.js';
+import { createSession, type ProviderName } from './session.js';
+
+/** Options of {@link OnnxPredictor.load}. */
+export interface OnnxPredictorOptions {
+  /** clips per `predict` call the evaluator should send (default 8; a fixed-batch model's batch wins) */
+  batchSize?: number;
+  /** execution providers to try in order (default tensorrt, cuda, cpu) */
+  providers?: readonly ProviderName[];
+  /** ONNX Runtime intra-op threads */
+  intraOpThreads?: number;
+}
+
+/**
+ * Next-frame predictor running an exported SFN-Lite ONNX model: clips `[n, 4*C, H, W]` float32 in
+ * [0, 1] -> `[n, C, H, W]` (see {@link Predictor}). Grid and colour mode come from the manifest.
+ * Dynamic-N models run each chunk of up to `batchSize` clips as is; fixed-batch models pad the last
+ * chunk with zero clips and drop their outputs.
+ */
+export class OnnxPredictor implements Predictor {
+  readonly name: string;
+  readonly spec: FrameSpec;
+  readonly batchSize: number;
+
+  private constructor(
+    readonly modelPath: string,
+    readonly manifest: Manifest,
+    private readonly session: ort.InferenceSession,
+    /** the execution provider the session runs on ('cuda', 'cpu', ...) */
+    readonly provider: ProviderName,
+    /** batch size baked into the model, or null when N is dynamic */
+    readonly fixedBatch: number | null,
+    batchSize: number,
+  ) {
+    this.name = manifest.name;
+    this.spec = { width: manifest.model.width, height: manifest.model.height, color: manifest.model.color };
+    this.batchSize = batchSize;
+  }
+
+  /**
+   * Loads `modelPath` (.onnx) after checking it against `<model>.manifest.json` (readManifest), and
+   * opens an ONNX Runtime session on the first provider that starts (createSession). The bytes
+   * that were hashed are the bytes loaded.
+   * @throws Error if the model or manifest is missing/invalid, the SHA-256 does not match, ORT
+   *   cannot load the model, no provider starts, or batchSize is not a positive integer.
+   */
+  static async load(modelPath: string, opts: OnnxPredictorOptions = {}): Promise<OnnxPredictor> {
+    const { manifest, bytes } = await readManifest(modelPath);
+    const n0 = manifest.inputs[0]!.shape[0];
+    const fixed = typeof n0 === 'number' ? n0 : null;
+    const batchSize = fixed ?? opts.batchSize ?? 8;
+    if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
+    const { session, provider } = await createSession(
+      bytes,
+      { ...(opts.providers ? { providers: opts.providers } : {}), ...(opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {}) },
+      modelPath,
+    );
+    return new OnnxPredictor(modelPath, manifest, session, provider, fixed, batchSize);
+  }
+
+  /**
+   * Predicts the next frame of `n` clips.
+   * @param clips `[n, 4*C, H, W]` float32 in [0, 1] (may be longer; only n clips are read).
+   * @param n clips, >= 1 (more than batchSize are run in chunks; a fixed-batch model pads the last chunk).
+   * @returns a new `[n, C, H, W]` float32 array.
+   * @throws Error if n is not a positive integer or `clips` holds fewer than n clips.
+   */
+  async predict(clips: Float32Array, n: number): Promise<Float32Array> {
+    const { width: W, height: H, color } = this.spec;
+    const C = channelsOf(color);
+    const frame = C * H * W;
+    const clipLen = 4 * frame;
+    if (!(Number.isInteger(n) && n >= 1)) throw new Error(`${this.name}: n must be a positive integer, got ${n}`);
+    if (clips.length < n * clipLen) throw new Error(`${this.name}: clips hold ${clips.length} values, need ${n} x ${clipLen} ([n, 4*${C}, ${H}, ${W}])`);
+    const inName = this.manifest.inputs[0]!.name;
+    const outName = this.manifest.outputs[0]!.name;
+    const out = new Float32Array(n * frame);
+    const chunk = this.fixedBatch ?? this.batchSize;
+    for (let at = 0; at < n; at += chunk) {
+      const m = Math.min(chunk, n - at);
+      const rows = this.fixedBatch ?? m;
+      let x = clips.subarray(at * clipLen, (at + m) * clipLen);
+      if (rows > m) {
+        const padded = new Float32Array(rows * clipLen); // zero clips pad a fixed batch
+        padded.set(x);
+        x = padded;
+      }
+      const res = await this.session.run({ [inName]: new ort.Tensor('float32', x, [rows, 4 * C, H, W]) });
+      const y = res[outName];
+      if (!y) throw new Error(`${this.name}: the model returned no '${outName}' output`);
+      out.set((y.data as Float32Array).subarray(0, m * frame), at * frame);
+      for (const t of Object.values(res)) t.dispose();
+    }
+    return out;
+  }
+
+  /** Releases the ONNX Runtime session. */
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
