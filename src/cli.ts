@@ -76,6 +76,8 @@ export function program(): Command {
     .option('--size <WxH>', 'grid for --baseline (default 144x96)', '144x96')
     .option('--json', 'print the result as JSON on stdout', false)
     .option('--report <dir>', 'write an HTML report with ROC and per-video timelines')
+    .option('--record', "store the result in the model's manifest (evaluation field)", false)
+    .option('--providers <list>', 'execution providers to try in order', 'tensorrt,cuda,cpu')
     .action(async (o) => {
       const { runEval } = await import('./eval/command.js');
       await runEval(o);

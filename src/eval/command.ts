@@ -2,6 +2,8 @@
  * `sfn-edge eval`: loads the predictor (ONNX model, TensorFlow.js weights or a baseline), scores the
  * data set with the evaluation protocol, prints a summary (or JSON) and optionally an HTML report.
  */
+import { readManifest, writeManifest } from '../export/manifest.js';
+import type { ProviderName } from '../inference/session.js';
 import type { ErrorMeasure } from '../scoring/error.js';
 import { log } from '../util/log.js';
 import { CopyLastPredictor, type Predictor } from './predictor.js';
@@ -21,6 +23,8 @@ export interface EvalCommandOptions {
   size: string;
   json: boolean;
   report?: string;
+  record?: boolean;
+  providers?: string;
 }
 
 function parseSize(s: string): { width: number; height: number } {
@@ -39,7 +43,8 @@ export async function predictorFor(o: EvalCommandOptions): Promise<Predictor> {
     return TfjsPredictor.load(o.weights);
   }
   const { OnnxPredictor } = await import('../inference/predictor.js');
-  return OnnxPredictor.load(o.model!);
+  const providers = (o.providers ?? 'tensorrt,cuda,cpu').split(',').map((p) => p.trim()) as ProviderName[];
+  return OnnxPredictor.load(o.model!, { providers });
 }
 
 export async function runEval(o: EvalCommandOptions): Promise<void> {
@@ -72,6 +77,25 @@ export async function runEval(o: EvalCommandOptions): Promise<void> {
     },
     per_video: Object.fromEntries(result.per_video.map((v) => [v.name, v.auc === null ? null : +v.auc.toFixed(4)])),
   };
+  if (o.record) {
+    if (!o.model) throw new Error('--record needs --model (the manifest of an ONNX model is where the result goes)');
+    const { manifest } = await readManifest(o.model);
+    manifest.evaluation = {
+      dataset: o.dataset,
+      micro_auc: summary.micro_auc,
+      macro_auc: summary.macro_auc,
+      measure: summary.measure,
+      sigma: o.sigma,
+      mse: summary.mse,
+      patch_max: summary.patch_max,
+      per_video: summary.per_video,
+      fps: summary.fps,
+      frames: summary.frames,
+      command: `sfn-edge eval --model ${o.model} --dataset ${o.dataset}`,
+      at: new Date().toISOString(),
+    };
+    await writeManifest(o.model, manifest);
+  }
   if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   else {
     process.stdout.write(

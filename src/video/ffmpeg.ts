@@ -335,7 +335,12 @@ export class FfmpegSource implements FrameSource {
         'Retry; if it persists, check the video with `ffmpeg -v error -i <file> -f null -`.', { cause: err });
     } finally {
       partial = Buffer.alloc(0);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        // 'close' waits for the pipes to end: a paused stdout with unread data would never end
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+      }
       await exited;
       this.children.delete(child);
     }
@@ -347,6 +352,9 @@ export class FfmpegSource implements FrameSource {
     const waits: Array<Promise<Exit>> = [];
     for (const [child, exited] of this.children) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      // 'close' waits for the pipes to end: a paused stdout with unread data would never end
+      child.stdout?.destroy();
+      child.stderr?.destroy();
       waits.push(exited);
     }
     await Promise.all(waits);
