@@ -1,0 +1,232 @@
+/**
+ * The event state machine: raw per-frame errors in, anomaly events with a `new` / `update` / `end`
+ * lifecycle out. Pure (no I/O, no clock): the caller passes each frame's index and time.
+ *
+ * Per sample t (frame index f_t, time T_t, raw error e_t):
+ *   1. z_t = RunningBaseline.normalise(e_t)            robust z-score (see baseline.ts)
+ *   2. s_t = CausalGaussianSmoother(sigma).push(z_t)   causal half-Gaussian (scoring/smoothing.ts)
+ *   3. hysteresis:
+ *      idle      -> candidate when s_t >= on  (the candidate starts at f_t)
+ *      candidate -> idle      when s_t < off (dropped silently)
+ *      candidate -> active    when f_t - start + 1 >= minFrames   => emit `new`
+ *      active    -> active    every `updateEvery` frames          => emit `update`
+ *      active    -> idle      when s_t < off                      => emit `end` (end = last frame >= off)
+ *      finish()  while active                                     => emit `end` (reason `stream-end`)
+ *   4. e_t is added to the baseline only while idle and s_t < off: frames of candidates and events,
+ *      and idle frames in the hysteresis band [off, on), are kept out, so a slowly rising anomaly
+ *      never becomes the new normal.
+ * Durations count frame indices, so frames dropped by a realtime loop still count as elapsed time.
+ */
+import { randomUUID } from 'node:crypto';
+import { CausalGaussianSmoother } from '../scoring/smoothing.js';
+import { RunningBaseline } from './baseline.js';
+
+/** Lifecycle stages of an event message. */
+export const EVENT_TYPES = ['new', 'update', 'end'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** A frame position: 0-based source frame index and its wall-clock time (ISO 8601, UTC). */
+export interface FrameStamp {
+  frame: number;
+  time: string;
+}
+
+/** One event lifecycle message (JSON on `sfn/<device>/events`). Scores are smoothed z-scores. */
+export interface AnomalyEvent {
+  type: EventType;
+  /** stable for all messages of one event (UUID v4) */
+  id: string;
+  /** 0 for `new`, then 1, 2, ... per message of this event */
+  seq: number;
+  start: FrameStamp;
+  /** the last frame at or above `off` so far (`new`/`update`), or the event's end (`end`) */
+  last: FrameStamp;
+  /** set on `end` only */
+  end: FrameStamp | null;
+  peak: { score: number; frame: number; time: string };
+  /** mean smoothed score over the event's scored frames */
+  mean: number;
+  /** scored frames in the event so far */
+  frames: number;
+  threshold: { on: number; off: number; min_frames: number };
+  model_sha256: string;
+  /** `[frame, score]` pairs of the event's scored frames (scores rounded to 1e-4), at most `maxTrace` */
+  trace: [number, number][];
+  /** why the event ended (`end` only) */
+  reason?: 'below-threshold' | 'stream-end';
+  /** clip and snapshot paths, added by the runtime on `end` when clips are recorded */
+  clip?: { video: string; snapshot: string };
+}
+
+/** Parameters of {@link EventDetector}; all can be changed at run time with `configure`. */
+export interface DetectorParams {
+  /** start threshold on the smoothed score (z units) */
+  on: number;
+  /** stop threshold (<= on): hysteresis */
+  off: number;
+  /** minimum event length in frames before `new` is emitted (>= 1) */
+  minFrames: number;
+  /** causal smoothing sigma in frames (0 = none) */
+  sigma: number;
+  /** frames between `update` messages (>= 1) */
+  updateEvery: number;
+  /** baseline window and warm-up, in frames */
+  window: number;
+  warmup: number;
+  /** cap on the trace length (the first `maxTrace` samples are kept); default 3000 */
+  maxTrace?: number;
+}
+
+/** What {@link EventDetector.push} returns for one sample. */
+export interface DetectorStep {
+  /** normalised (z) score before smoothing */
+  z: number;
+  /** smoothed score, compared with the thresholds */
+  score: number;
+  state: 'idle' | 'candidate' | 'active';
+  /** lifecycle messages this sample produced (0 or 1) */
+  events: AnomalyEvent[];
+}
+
+interface Open {
+  id: string;
+  seq: number;
+  start: FrameStamp;
+  last: FrameStamp;
+  peak: { score: number; frame: number; time: string };
+  sum: number;
+  n: number;
+  trace: [number, number][];
+  lastUpdateFrame: number;
+}
+
+/** Checks detector parameters. @throws RangeError naming the bad parameter. */
+export function checkParams(p: DetectorParams): void {
+  if (!(Number.isFinite(p.on) && Number.isFinite(p.off) && p.off <= p.on)) throw new RangeError(`thresholds need off <= on, got on=${p.on} off=${p.off}`);
+  if (!(Number.isInteger(p.minFrames) && p.minFrames >= 1)) throw new RangeError(`minFrames must be an integer >= 1, got ${p.minFrames}`);
+  if (!(Number.isFinite(p.sigma) && p.sigma >= 0)) throw new RangeError(`sigma must be >= 0, got ${p.sigma}`);
+  if (!(Number.isInteger(p.updateEvery) && p.updateEvery >= 1)) throw new RangeError(`updateEvery must be an integer >= 1, got ${p.updateEvery}`);
+}
+
+/** Streaming event detector (see the file comment for the state machine and formulas). */
+export class EventDetector {
+  private params: DetectorParams;
+  private baseline: RunningBaseline;
+  private smoother: CausalGaussianSmoother;
+  private open: Open | null = null;
+  private active = false;
+
+  /**
+   * @param params thresholds, durations, smoothing and baseline sizes.
+   * @param modelSha256 copied into every event.
+   * @param newId id generator (default `crypto.randomUUID`), replaceable for tests.
+   * @throws RangeError for invalid parameters.
+   */
+  constructor(params: DetectorParams, private readonly modelSha256: string, private readonly newId: () => string = randomUUID) {
+    checkParams(params);
+    this.params = { ...params };
+    this.baseline = new RunningBaseline({ window: params.window, warmup: Math.min(params.warmup, params.window) });
+    this.smoother = new CausalGaussianSmoother(params.sigma);
+  }
+
+  /** The parameters in force. */
+  get current(): Readonly<DetectorParams> {
+    return this.params;
+  }
+
+  /** True while an event is active (after `new`, before `end`). */
+  get inEvent(): boolean {
+    return this.active;
+  }
+
+  /**
+   * Applies new parameters without losing state: thresholds and durations take effect on the next
+   * sample; a new sigma restarts the smoother; a new window/warm-up rebuilds the baseline from the
+   * newest values it held. @throws RangeError for invalid parameters (nothing changes then).
+   */
+  configure(next: DetectorParams): void {
+    checkParams(next);
+    const prev = this.params;
+    this.params = { ...next };
+    if (next.sigma !== prev.sigma) this.smoother = new CausalGaussianSmoother(next.sigma);
+    if (next.window !== prev.window || next.warmup !== prev.warmup) {
+      const old = this.baseline;
+      this.baseline = new RunningBaseline({ window: next.window, warmup: Math.min(next.warmup, next.window) });
+      for (const v of old.snapshot()) this.baseline.add(v);
+    }
+  }
+
+  /**
+   * Feeds one scored frame.
+   * @param frame 0-based source frame index (increasing; gaps allowed).
+   * @param time wall-clock time of the frame.
+   * @param error raw per-frame error (any unit; e.g. patch-max MSE).
+   */
+  push(frame: number, time: Date, error: number): DetectorStep {
+    const p = this.params;
+    const z = this.baseline.normalise(error);
+    const score = this.smoother.push(z);
+    const stamp: FrameStamp = { frame, time: time.toISOString() };
+    const events: AnomalyEvent[] = [];
+    const o = this.open;
+    if (!o) {
+      if (this.baseline.ready && score >= p.on) {
+        this.open = { id: '', seq: 0, start: stamp, last: stamp, peak: { score, frame, time: stamp.time }, sum: 0, n: 0, trace: [], lastUpdateFrame: frame };
+        this.accumulate(this.open, stamp, score);
+        this.promoteIfLong(this.open, frame, events);
+      } else if (score < p.off || !this.baseline.ready) {
+        this.baseline.add(error);
+      }
+    } else if (score < p.off) {
+      if (this.active) events.push(this.message(o, 'end', o.last, 'below-threshold'));
+      this.baseline.add(error);
+      this.open = null;
+      this.active = false;
+    } else {
+      this.accumulate(o, stamp, score);
+      if (!this.active) this.promoteIfLong(o, frame, events);
+      else if (frame - o.lastUpdateFrame >= p.updateEvery) {
+        o.lastUpdateFrame = frame;
+        events.push(this.message(o, 'update'));
+      }
+    }
+    return { z, score, state: this.open ? (this.active ? 'active' : 'candidate') : 'idle', events };
+  }
+
+  /** Ends the stream: an active event gets its `end` (reason `stream-end`); a candidate is dropped. */
+  finish(): AnomalyEvent[] {
+    const o = this.open;
+    const out = o && this.active ? [this.message(o, 'end', o.last, 'stream-end')] : [];
+    this.open = null;
+    this.active = false;
+    return out;
+  }
+
+  private accumulate(o: Open, stamp: FrameStamp, score: number): void {
+    o.last = stamp;
+    o.sum += score;
+    o.n += 1;
+    if (o.trace.length < (this.params.maxTrace ?? 3000)) o.trace.push([stamp.frame, Math.round(score * 1e4) / 1e4]);
+    if (score > o.peak.score) o.peak = { score, frame: stamp.frame, time: stamp.time };
+  }
+
+  private promoteIfLong(o: Open, frame: number, events: AnomalyEvent[]): void {
+    if (frame - o.start.frame + 1 < this.params.minFrames) return;
+    this.active = true;
+    o.id = this.newId();
+    o.lastUpdateFrame = frame;
+    events.push(this.message(o, 'new'));
+  }
+
+  private message(o: Open, type: EventType, end?: FrameStamp, reason?: AnomalyEvent['reason']): AnomalyEvent {
+    const p = this.params;
+    const m: AnomalyEvent = {
+      type, id: o.id, seq: o.seq++, start: o.start, last: o.last, end: end ?? null,
+      peak: { ...o.peak }, mean: o.n > 0 ? o.sum / o.n : 0, frames: o.n,
+      threshold: { on: p.on, off: p.off, min_frames: p.minFrames }, model_sha256: this.modelSha256,
+      trace: o.trace.slice(),
+    };
+    if (reason) m.reason = reason;
+    return m;
+  }
+}

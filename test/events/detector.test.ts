@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { RunningBaseline, median } from '../../src/events/baseline.js';
+import { EventDetector, type AnomalyEvent, type DetectorParams } from '../../src/events/detector.js';
+import { frameError, pickError } from '../../src/events/score.js';
+
+const P: DetectorParams = { on: 4, off: 2, minFrames: 3, sigma: 0, updateEvery: 5, window: 50, warmup: 10 };
+
+/** Baseline noise alternating 1.0 / 1.1 (median 1.05, MAD 0.05 -> scale 0.0741), then `tail`. */
+function run(det: EventDetector, tail: number[], lead = 20): { events: AnomalyEvent[]; scores: number[] } {
+  const events: AnomalyEvent[] = [];
+  const scores: number[] = [];
+  const seq = [...Array.from({ length: lead }, (_, i) => (i % 2 ? 1.1 : 1.0)), ...tail];
+  seq.forEach((e, i) => {
+    const s = det.push(i, new Date(Date.UTC(2026, 0, 1, 0, 0, 0, i * 40)), e);
+    scores.push(s.score);
+    events.push(...s.events);
+  });
+  events.push(...det.finish());
+  return { events, scores };
+}
+
+let n = 0;
+const ids = () => `id-${++n}`;
+
+describe('RunningBaseline', () => {
+  it('median/MAD z-score, warm-up, window', () => {
+    assert.equal(median([3, 1, 2]), 2);
+    assert.equal(median([4, 1, 2, 3]), 2.5);
+    const b = new RunningBaseline({ window: 4, warmup: 2 });
+    assert.equal(b.normalise(5), 0);
+    b.add(1);
+    assert.equal(b.ready, false);
+    b.add(1.2);
+    assert.equal(b.ready, true);
+    const s = b.current()!;
+    assert.ok(Math.abs(s.median - 1.1) < 1e-12);
+    assert.ok(Math.abs(s.scale - 1.4826 * 0.1) < 1e-12);
+    for (const v of [7, 7, 7, 7]) b.add(v);
+    assert.equal(b.size, 4);
+    assert.equal(b.current()!.median, 7);
+    assert.ok(Math.abs(b.current()!.scale - 0.35) < 1e-12, 'relative floor on a constant window');
+    assert.throws(() => new RunningBaseline({ window: 3, warmup: 4 }), RangeError);
+  });
+});
+
+describe('EventDetector', () => {
+  it('no events on baseline noise; nothing before warm-up', () => {
+    const det = new EventDetector(P, 'sha', ids);
+    const r = run(det, [], 40);
+    assert.equal(r.events.length, 0);
+    const early = new EventDetector(P, 'sha', ids);
+    assert.equal(early.push(0, new Date(), 100).events.length, 0);
+  });
+
+  it('new -> update -> end with a stable id, hysteresis keeps the event between off and on', () => {
+    const det = new EventDetector(P, 'abc123', ids);
+    // z ≈ (e - 1.05) / 0.0741: 2.0 -> 12.8 (on), 1.25 -> 2.7 (between off and on), 1.0 -> -0.7 (off)
+    const tail = [2, 2, 2, 2, 1.25, 1.25, 1.25, 2, 2, 2, 2, 3, 1.0, 1.0];
+    const { events } = run(det, tail);
+    // new at frame 22 (start 20 + minFrames 3 - 1), update 5 frames later (27), end when 32 drops below off
+    assert.deepEqual(events.map((e) => e.type), ['new', 'update', 'end']);
+    const id = events[0]!.id;
+    assert.ok(events.every((e) => e.id === id));
+    assert.deepEqual(events.map((e) => e.seq), [0, 1, 2]);
+    assert.equal(events[1]!.last.frame, 27);
+    const end = events.at(-1)!;
+    assert.equal(end.start.frame, 20);
+    assert.equal(end.end!.frame, 31, 'end is the last frame at or above off');
+    assert.equal(end.reason, 'below-threshold');
+    assert.equal(end.peak.frame, 31);
+    assert.equal(end.frames, 12);
+    assert.equal(end.trace.length, 12);
+    assert.equal(end.model_sha256, 'abc123');
+    assert.deepEqual(end.threshold, { on: 4, off: 2, min_frames: 3 });
+    assert.equal(events[0]!.end, null);
+    assert.equal(end.start.time, new Date(Date.UTC(2026, 0, 1, 0, 0, 0, 800)).toISOString());
+    assert.ok(end.mean > 2 && end.mean < end.peak.score);
+  });
+
+  it('minimum duration: a short spike is not an event', () => {
+    const det = new EventDetector(P, 'sha', ids);
+    const { events } = run(det, [2, 2, 1.0, 1.1, 1.0]);
+    assert.equal(events.length, 0);
+    const det1 = new EventDetector({ ...P, minFrames: 1 }, 'sha', ids);
+    const r1 = run(det1, [2, 1.0]);
+    assert.deepEqual(r1.events.map((e) => e.type), ['new', 'end']);
+    assert.equal(r1.events[0]!.start.frame, r1.events[1]!.end!.frame);
+  });
+
+  it('an event still open at the end of the stream gets end (stream-end); two events get two ids', () => {
+    const det = new EventDetector(P, 'sha', ids);
+    const { events } = run(det, [2, 2, 2, 1.0, 1.0, 2, 2, 2, 2]);
+    assert.deepEqual(events.map((e) => e.type), ['new', 'end', 'new', 'end']);
+    assert.notEqual(events[0]!.id, events[2]!.id);
+    assert.equal(events[3]!.reason, 'stream-end');
+    assert.equal(events[3]!.end!.frame, 28);
+    assert.deepEqual(det.finish(), []);
+  });
+
+  it('frames inside an event stay out of the baseline', () => {
+    const det = new EventDetector(P, 'sha', ids);
+    const { events } = run(det, Array.from({ length: 200 }, () => 2));
+    assert.deepEqual(events.map((e) => e.type).filter((t) => t !== 'update'), ['new', 'end']);
+    assert.equal(events.at(-1)!.reason, 'stream-end');
+  });
+
+  it('smoothing delays the start; configure applies new thresholds without losing state', () => {
+    const det = new EventDetector({ ...P, sigma: 2 }, 'sha', ids);
+    // z(1.4) ≈ 4.7; the causal half-Gaussian (sigma 2) reaches on = 4 only on the third frame
+    const { events } = run(det, [1.4, 1.4, 1.4, 1.4, 1.4, 1.4, 1.4, 1.4]);
+    assert.equal(events[0]!.start.frame, 22);
+    const det0 = new EventDetector(P, 'sha', ids);
+    assert.equal(run(det0, [1.4, 1.4, 1.4, 1.4, 1.4, 1.4]).events[0]!.start.frame, 20);
+    const det2 = new EventDetector(P, 'sha', ids);
+    run(det2, [], 20);
+    det2.configure({ ...P, on: 100, off: 50 });
+    assert.equal(det2.push(100, new Date(), 2).events.length, 0);
+    assert.equal(det2.current.on, 100);
+    assert.throws(() => det2.configure({ ...P, on: 1, off: 2 }), RangeError);
+    assert.equal(det2.current.on, 100, 'unchanged after a refused configure');
+  });
+});
+
+describe('frameError', () => {
+  it('patch-max >= mse, localised change', () => {
+    const spec = { width: 48, height: 32, color: 'gray' as const };
+    const a = new Float32Array(48 * 32);
+    const b = a.slice();
+    for (let y = 0; y < 16; y++) for (let x = 0; x < 16; x++) b[y * 48 + x] = 1;
+    const e = frameError(a, b, spec, 16, 16);
+    assert.ok(Math.abs(e.patchMax - 1) < 1e-9);
+    assert.ok(Math.abs(e.mse - 256 / 1536) < 1e-9);
+    assert.equal(pickError(e, 'mse'), e.mse);
+    assert.equal(pickError(e, 'patch-max'), e.patchMax);
+  });
+});
