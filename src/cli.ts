@@ -94,6 +94,22 @@ export function program(): Command {
       await runExport(o);
     });
 
+  const profile = p.command('profile').description('device profiles (device-profiles/*.json)');
+  profile
+    .command('show <name>')
+    .description('print a device profile (name or path), defaults filled')
+    .action(async (name: string) => {
+      const { runProfileShow } = await import('./device/command.js');
+      await runProfileShow(name);
+    });
+  profile
+    .command('detect')
+    .description('report which device profile fits this machine')
+    .action(async () => {
+      const { runProfileDetect } = await import('./device/command.js');
+      await runProfileDetect();
+    });
+
   return p;
 }
 

@@ -27,6 +27,12 @@ export interface SessionOptions {
   intraOpThreads?: number;
   /** inter-op threads (default ORT's) */
   interOpThreads?: number;
+  /**
+   * extra options per provider, passed as `{ name, ...options }` in `executionProviders` (e.g. the
+   * TensorRT `trt_*` keys built by src/device/session-options.ts); providers without an entry are
+   * passed by name
+   */
+  providerOptions?: Partial<Record<ProviderName, Record<string, string | number | boolean>>>;
 }
 
 /** A created session and the provider it runs on. */
@@ -78,7 +84,8 @@ export async function createSession(modelPath: string | Uint8Array, opts: Sessio
   const skipped: { provider: ProviderName; reason: string }[] = [];
   for (const provider of providers) {
     try {
-      const o = { ...base, executionProviders: [provider] };
+      const extra = opts.providerOptions?.[provider];
+      const o = { ...base, executionProviders: [extra ? { ...extra, name: provider } : provider] };
       const session = typeof modelPath === 'string' ? await ort.InferenceSession.create(modelPath, o) : await ort.InferenceSession.create(modelPath, o);
       log.debug({ model: label, provider, skipped: skipped.map((s) => s.provider) }, 'onnx runtime session ready');
       return { session, provider, skipped };
