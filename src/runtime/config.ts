@@ -1,0 +1,126 @@
+/**
+ * The runtime configuration: one zod tree (strict objects, defaults, bounds, descriptions) from
+ * which the TypeScript type (`z.infer`) and the published JSON Schema
+ * (`schemas/runtime-config.schema.json`, `npm run schema:runtime` / scripts/runtime-schema.ts) derive.
+ *
+ * Layers (Frigate-style): defaults <- the `--config` file <- remote changes from `config/set`
+ * (persisted separately, atomically). A change is a partial object deep-merged over the running
+ * configuration and the result is validated as a whole, so unknown keys, wrong types and
+ * out-of-range values anywhere are refused and nothing changes.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { z } from 'zod';
+
+/** Largest accepted `config/set` payload, in bytes. */
+export const MAX_CONFIG_BYTES = 64 * 1024;
+
+const Thresholds = z.object({
+  on: z.number().min(0.1).max(1000).default(6).describe('start an event when the smoothed score (robust z, see events/baseline.ts) reaches this'),
+  off: z.number().min(0).max(1000).default(3).describe('end the event when the smoothed score falls below this (hysteresis; must be <= on)'),
+}).strict().refine((t) => t.off <= t.on, { message: 'threshold.off must be <= threshold.on' });
+
+const Clips = z.object({
+  enabled: z.boolean().default(true).describe('write an MP4 clip (H.264 baseline) and a JPEG snapshot of the peak frame per event'),
+  pre_roll_s: z.number().min(0).max(60).default(3).describe('seconds of video kept before the event start'),
+  post_roll_s: z.number().min(0).max(60).default(2).describe('seconds of video recorded after the event end'),
+  max_event_s: z.number().min(1).max(600).default(120).describe('longest stretch of event video kept in one clip (later frames are not recorded)'),
+  budget_mb: z.number().min(1).max(1_000_000).default(1024).describe('disk budget of the clips folder; the oldest clips are deleted first'),
+}).strict();
+
+/** The configuration schema (strict at every level). */
+export const RuntimeConfigSchema = z.object({
+  threshold: Thresholds.default({ on: 6, off: 3 }).describe('hysteresis thresholds on the smoothed score'),
+  min_duration_frames: z.number().int().min(1).max(10_000).default(8).describe('frames the score must stay above `off` (after reaching `on`) before an event is reported'),
+  smoothing_sigma: z.number().min(0).max(50).default(3).describe('causal Gaussian smoothing of the normalised score, in frames (0 = off)'),
+  measure: z.enum(['patch-max', 'mse']).default('patch-max').describe('per-frame error: max over 16 px windows (stride 16) of the window MSE, or the whole-frame MSE'),
+  baseline_window: z.number().int().min(10).max(100_000).default(300).describe('recent normal frames in the running median/MAD baseline'),
+  baseline_warmup: z.number().int().min(1).max(100_000).default(20).describe('frames needed before scores (and events) are produced'),
+  update_every_frames: z.number().int().min(1).max(100_000).default(25).describe('frames between `update` messages of an active event'),
+  clips: Clips.default({ enabled: true, pre_roll_s: 3, post_roll_s: 2, max_event_s: 120, budget_mb: 1024 }).describe('clip recording'),
+  stats_interval_s: z.number().min(1).max(3600).default(10).describe('seconds between `stats` messages'),
+}).strict()
+  .refine((c) => c.baseline_warmup <= c.baseline_window, { message: 'baseline_warmup must be <= baseline_window', path: ['baseline_warmup'] })
+  .describe('sfn-edge runtime configuration (sfn/<device>/config/set takes any part of it)');
+
+/** The validated configuration. */
+export type RuntimeConfig = z.infer<typeof RuntimeConfigSchema>;
+
+/** The defaults. */
+export function defaultConfig(): RuntimeConfig {
+  return RuntimeConfigSchema.parse({});
+}
+
+/** JSON Schema of the configuration (draft 2020-12), for the repo and for remote tools. */
+export function configJsonSchema(): unknown {
+  return z.toJSONSchema(RuntimeConfigSchema, { io: 'input' });
+}
+
+function isPlain(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Deep merge of plain objects (`patch` wins; arrays and scalars are replaced). Inputs are not modified. */
+export function deepMerge(base: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(patch)) {
+    const b = out[k];
+    out[k] = isPlain(b) && isPlain(v) ? deepMerge(b, v) : v;
+  }
+  return out;
+}
+
+/** Result of {@link applyPatch}. */
+export type PatchResult = { ok: true; config: RuntimeConfig; patch: Record<string, unknown> } | { ok: false; error: string };
+
+function describeIssues(err: z.ZodError): string {
+  return err.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+}
+
+/**
+ * Validates a `config/set` payload against the running configuration.
+ * @param payload raw bytes (UTF-8 JSON object, at most {@link MAX_CONFIG_BYTES}).
+ * @param current the running configuration (not modified).
+ * @returns the new full configuration and the parsed patch, or the reason for refusing it
+ *   (oversized, malformed JSON, not an object, unknown keys, wrong types, out of range).
+ */
+export function applyPatch(payload: Uint8Array | string, current: RuntimeConfig): PatchResult {
+  const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+  if (size > MAX_CONFIG_BYTES) return { ok: false, error: `payload too large: ${size} bytes (limit ${MAX_CONFIG_BYTES})` };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload).toString('utf8'));
+  } catch (err) {
+    return { ok: false, error: `malformed JSON: ${(err as Error).message}` };
+  }
+  if (!isPlain(parsed)) return { ok: false, error: 'the payload must be a JSON object' };
+  const merged = deepMerge(current as unknown as Record<string, unknown>, parsed);
+  const r = RuntimeConfigSchema.safeParse(merged);
+  if (!r.success) return { ok: false, error: describeIssues(r.error) };
+  return { ok: true, config: r.data, patch: parsed };
+}
+
+/**
+ * Loads a configuration layer file (a partial configuration, JSON). A missing file is an empty layer.
+ * @throws Error naming the file for unreadable JSON or invalid values.
+ */
+export async function loadLayer(file: string, base: RuntimeConfig): Promise<{ config: RuntimeConfig; layer: Record<string, unknown> }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { config: base, layer: {} };
+    throw new Error(`${file}: cannot read the configuration: ${(err as Error).message}`, { cause: err });
+  }
+  const r = applyPatch(text, base);
+  if (!r.ok) throw new Error(`${file}: invalid configuration: ${r.error}`);
+  return { config: r.config, layer: r.patch };
+}
+
+/** Writes `data` as JSON to `file` atomically (temp file in the same folder, then rename). */
+export async function writeJsonAtomic(file: string, data: unknown): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(data, null, 2)}\n`);
+  await rename(tmp, file);
+}

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { FileOutboxStore, MemoryOutboxStore, Outbox, type AckPublisher, type OutboxStore } from '../../src/mqtt/outbox.js';
+
+const dirs: string[] = [];
+async function tmp(): Promise<string> {
+  const d = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-outbox-'));
+  dirs.push(d);
+  return d;
+}
+after(async () => {
+  for (const d of dirs) await fs.rm(d, { recursive: true, force: true });
+});
+
+/** A publisher whose link can be cut; records what was acknowledged, in order. */
+class FakePublisher implements AckPublisher {
+  connected = true;
+  acked: string[] = [];
+  failNext = 0;
+  async publish(topic: string, payload: string): Promise<void> {
+    await new Promise((r) => setImmediate(r));
+    if (!this.connected) throw new Error('offline');
+    if (this.failNext > 0) {
+      this.failNext -= 1;
+      throw new Error('injected failure');
+    }
+    this.acked.push(`${topic}:${payload}`);
+  }
+}
+
+const STORES: [string, () => Promise<OutboxStore>][] = [
+  ['memory', async () => new MemoryOutboxStore()],
+  ['file', async () => FileOutboxStore.open(await tmp())],
+];
+
+for (const [name, make] of STORES) {
+  describe(`OutboxStore contract (${name})`, () => {
+    it('append assigns increasing seqs, list is oldest first, remove forgets', async () => {
+      const s = await make();
+      const a = await s.append('t/a', '1');
+      const b = await s.append('t/b', '2');
+      const c = await s.append('t/a', '3');
+      assert.ok(a.seq < b.seq && b.seq < c.seq);
+      assert.deepEqual((await s.list()).map((m) => m.payload), ['1', '2', '3']);
+      await s.remove(b.seq);
+      await s.remove(b.seq);
+      assert.deepEqual(await s.list(), [a, c]);
+    });
+
+    it('the outbox sends in order, keeps what fails, resends on kick', async () => {
+      const s = await make();
+      const pub = new FakePublisher();
+      const box = new Outbox(s, pub);
+      pub.connected = false;
+      for (let i = 0; i < 5; i++) await box.enqueue('sfn/d/events', `m${i}`);
+      assert.equal(await box.pending(), 5);
+      assert.deepEqual(pub.acked, []);
+      pub.connected = true;
+      pub.failNext = 1;
+      box.kick();
+      assert.equal(await box.flush(20_000), true);
+      assert.deepEqual(pub.acked, ['m0', 'm1', 'm2', 'm3', 'm4'].map((p) => `sfn/d/events:${p}`));
+      assert.equal(await box.pending(), 0);
+      assert.equal(box.sent, 5);
+    });
+  });
+}
+
+describe('FileOutboxStore across restarts', () => {
+  it('pending messages survive a new instance, in order, and seqs continue', async () => {
+    const dir = await tmp();
+    const s1 = await FileOutboxStore.open(dir);
+    await s1.append('a', 'x');
+    const m2 = await s1.append('a', 'y');
+    await s1.append('a', 'z');
+    await s1.remove(m2.seq);
+    const s2 = await FileOutboxStore.open(dir);
+    assert.deepEqual((await s2.list()).map((m) => m.payload), ['x', 'z']);
+    const m4 = await s2.append('a', 'w');
+    assert.ok(m4.seq > 3);
+    const pub = new FakePublisher();
+    const box = new Outbox(s2, pub);
+    assert.equal(await box.flush(20_000), true);
+    assert.deepEqual(pub.acked, ['a:x', 'a:z', 'a:w']);
+    assert.deepEqual((await fs.readdir(dir)).filter((n) => n.endsWith('.json')), []);
+  });
+
+  it('flush gives up (false) while disconnected', async () => {
+    const pub = new FakePublisher();
+    pub.connected = false;
+    const box = new Outbox(new MemoryOutboxStore(), pub);
+    await box.enqueue('a', 'b');
+    assert.equal(await box.flush(300), false);
+    assert.equal(await box.pending(), 1);
+  });
+});
