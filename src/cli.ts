@@ -110,6 +110,29 @@ export function program(): Command {
       await runProfileDetect();
     });
 
+  p.command('run')
+    .description('watch a source, score every frame, report anomaly events over MQTT, keep clips')
+    .requiredOption('--source <src>', 'image-sequence folder or video file (live URLs / /dev/video* reconnect with backoff)')
+    .option('--model <file>', 'ONNX model (manifest beside it); default: the first models/fp32/*.onnx')
+    .option('--broker <url>', 'MQTT broker, e.g. mqtt://host:1883 or mqtts://host:8883 (default: embedded aedes on 127.0.0.1)')
+    .option('--device-id <id>', 'device id in topics sfn/<id>/... (default: hostname)')
+    .option('--config <file>', 'runtime configuration (JSON; schema in schemas/runtime-config.schema.json)')
+    .option('--realtime <bool>', 'pace at the source rate and drop frames the model cannot keep up with (false: as fast as possible)', 'true')
+    .option('--clips <dir>', 'folder for event clips (MP4) and snapshots (JPEG)', 'clips')
+    .option('--embedded-port <n>', 'port of the embedded broker', int('--embedded-port'), 1883)
+    .option('--providers <list>', 'execution providers to try in order', 'tensorrt,cuda,cpu')
+    .option('--fps <x>', 'source frame rate (default: from the video, else 25)', num('--fps'))
+    .option('--state-dir <dir>', 'outbox and persisted remote configuration', '.sfn-edge')
+    .option('--username <u>', 'MQTT username')
+    .option('--password <p>', 'MQTT password')
+    .option('--ca <file>', 'TLS CA certificate (PEM)')
+    .option('--cert <file>', 'TLS client certificate (PEM)')
+    .option('--key <file>', 'TLS client key (PEM)')
+    .action(async (o) => {
+      const { runCommand } = await import('./runtime/command.js');
+      await runCommand(o);
+    });
+
   return p;
 }
 

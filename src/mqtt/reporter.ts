@@ -1,0 +1,187 @@
+/**
+ * MQTT reporting and remote configuration for one device, under `sfn/<device_id>/`:
+ *
+ * | topic            | dir | QoS | retained | payload |
+ * | ---------------- | --- | --- | -------- | ------- |
+ * | `availability`   | out | 1   | yes      | `online`; last will `offline`; republished on every (re)connect |
+ * | `events`         | out | 1   | no       | lifecycle JSON (events/detector.ts `AnomalyEvent`), through the on-disk outbox |
+ * | `stats`          | out | 0   | no       | `{fps, skipped_fps, inference_ms, provider, model, ...}` every `stats_interval_s` |
+ * | `config/state`   | out | 1   | yes      | `{version, config}`: the applied configuration |
+ * | `config/ack`     | out | 1   | no       | `{version, ok, error}` for each `config/set` |
+ * | `config/set`     | in  | 1   |          | a partial configuration (JSON, <= 64 KiB) |
+ * | `cmd/<name>`     | in  | 1   |          | commands from the handler table (`snapshot`, `restart-source`) |
+ *
+ * Subscriptions are built from the one handler table (STYLE.md: no topic listed twice). On connect:
+ * subscribe, publish the retained `config/state`, then `online`, then drain the outbox.
+ */
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { log } from '../util/log.js';
+import { Outbox, type AckPublisher, type OutboxStore } from './outbox.js';
+
+/** Ack of a configuration change (`config/ack`). */
+export interface ConfigAck {
+  version: number;
+  ok: boolean;
+  error: string | null;
+}
+
+/** What the reporter needs from the runtime. */
+export interface RuntimeHooks {
+  /** the applied configuration and its version (for `config/state`) */
+  configState(): { version: number; config: unknown };
+  /** validates and applies a `config/set` payload (nothing changes when refused) */
+  applyConfig(payload: Buffer): Promise<ConfigAck>;
+  /** runs a command from `cmd/<name>`; unknown names never reach it */
+  command(name: 'snapshot' | 'restart-source', payload: Buffer): Promise<void>;
+}
+
+/** Connection options. */
+export interface ReporterOptions {
+  url: string;
+  deviceId: string;
+  username?: string;
+  password?: string;
+  /** TLS: CA, client certificate and key (PEM contents) for mqtts:// */
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  rejectUnauthorized?: boolean;
+  /** reconnect period in ms (default 1000) */
+  reconnectMs?: number;
+  store: OutboxStore;
+  hooks: RuntimeHooks;
+}
+
+type Handler = (r: MqttReporter, payload: Buffer) => Promise<void>;
+
+/** The one handler table: topic suffix -> handler. Subscriptions derive from its keys. */
+export const HANDLERS: Readonly<Record<string, Handler>> = {
+  'config/set': async (r, payload) => {
+    const ack = await r.hooks.applyConfig(payload);
+    if (ack.ok) await r.publishConfigState();
+    await r.publishJson('config/ack', ack, { qos: 1, retain: false });
+  },
+  'cmd/snapshot': async (r, payload) => r.hooks.command('snapshot', payload),
+  'cmd/restart-source': async (r, payload) => r.hooks.command('restart-source', payload),
+};
+
+/** The MQTT side of `run` (see the file comment for topics). */
+export class MqttReporter implements AckPublisher {
+  readonly base: string;
+  readonly outbox: Outbox;
+  readonly hooks: RuntimeHooks;
+  private constructor(readonly client: MqttClient, opts: ReporterOptions) {
+    this.base = `sfn/${opts.deviceId}`;
+    this.hooks = opts.hooks;
+    this.outbox = new Outbox(opts.store, this);
+  }
+
+  /** Whether the client is connected now. */
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  /**
+   * Connects (MQTT 3.1.1, so aedes and Mosquitto both work), with the last will `offline`, and
+   * keeps reconnecting. Resolves after the first connection, or rejects after `timeoutMs`.
+   */
+  static async connect(opts: ReporterOptions, timeoutMs = 20_000): Promise<MqttReporter> {
+    const base = `sfn/${opts.deviceId}`;
+    const co: IClientOptions = {
+      protocolVersion: 4,
+      clientId: `sfn-edge-${opts.deviceId}-${process.pid}`,
+      clean: true,
+      reconnectPeriod: opts.reconnectMs ?? 1000,
+      connectTimeout: 10_000,
+      will: { topic: `${base}/availability`, payload: Buffer.from('offline'), qos: 1, retain: true },
+      ...(opts.username !== undefined ? { username: opts.username } : {}),
+      ...(opts.password !== undefined ? { password: opts.password } : {}),
+      ...(opts.ca ? { ca: opts.ca } : {}),
+      ...(opts.cert ? { cert: opts.cert } : {}),
+      ...(opts.key ? { key: opts.key } : {}),
+      ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
+    };
+    const client = mqtt.connect(opts.url, co);
+    const r = new MqttReporter(client, opts);
+    client.on('connect', () => {
+      void r.onConnect();
+    });
+    client.on('message', (topic, payload) => {
+      void r.onMessage(topic, payload);
+    });
+    client.on('error', (err) => log.warn({ err: err.message, url: opts.url }, 'mqtt: connection error'));
+    client.on('offline', () => log.warn({ url: opts.url }, 'mqtt: offline, reconnecting'));
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => {
+        client.end(true);
+        reject(new Error(`cannot connect to the MQTT broker at ${opts.url} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      client.once('connect', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    return r;
+  }
+
+  private async onConnect(): Promise<void> {
+    try {
+      await this.client.subscribeAsync(Object.keys(HANDLERS).map((k) => `${this.base}/${k}`), { qos: 1 });
+      await this.publishConfigState();
+      await this.client.publishAsync(`${this.base}/availability`, 'online', { qos: 1, retain: true });
+      log.info({ base: this.base }, 'mqtt: connected, online');
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'mqtt: on-connect publishing failed');
+    }
+    this.outbox.kick();
+  }
+
+  private async onMessage(topic: string, payload: Buffer): Promise<void> {
+    if (!topic.startsWith(`${this.base}/`)) return;
+    const handler = HANDLERS[topic.slice(this.base.length + 1)];
+    if (!handler) return;
+    try {
+      await handler(this, payload);
+    } catch (err) {
+      log.error({ err: (err as Error).message, topic }, 'mqtt: handler failed');
+    }
+  }
+
+  /** QoS 1 publish resolving on PUBACK (the outbox's {@link AckPublisher}). */
+  async publish(topic: string, payload: string): Promise<void> {
+    await this.client.publishAsync(topic, payload, { qos: 1 });
+  }
+
+  /** Publishes JSON on `sfn/<device>/<suffix>`. */
+  async publishJson(suffix: string, data: unknown, o: { qos: 0 | 1; retain: boolean }): Promise<void> {
+    await this.client.publishAsync(`${this.base}/${suffix}`, JSON.stringify(data), o);
+  }
+
+  /** Publishes the retained `config/state`. */
+  async publishConfigState(): Promise<void> {
+    await this.publishJson('config/state', this.hooks.configState(), { qos: 1, retain: true });
+  }
+
+  /** Stores an event message in the outbox and sends it when the broker is reachable. */
+  async publishEvent(event: unknown): Promise<void> {
+    await this.outbox.enqueue(`${this.base}/events`, JSON.stringify(event));
+  }
+
+  /** Publishes a `stats` message (QoS 0; dropped while offline). */
+  publishStats(stats: unknown): void {
+    if (this.connected) this.publishJson('stats', stats, { qos: 0, retain: false }).catch(() => undefined);
+  }
+
+  /**
+   * Waits for the outbox to drain (up to `flushMs`), publishes retained `offline`, and disconnects.
+   * @returns whether every event was acknowledged.
+   */
+  async close(flushMs = 20_000): Promise<boolean> {
+    const flushed = await this.outbox.flush(flushMs);
+    if (this.connected) {
+      await this.client.publishAsync(`${this.base}/availability`, 'offline', { qos: 1, retain: true }).catch(() => undefined);
+    }
+    await this.client.endAsync(!this.connected);
+    return flushed;
+  }
+}

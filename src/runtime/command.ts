@@ -1,0 +1,269 @@
+/**
+ * `sfn-edge run`: watch a source, score every frame with the model, report events over MQTT, keep
+ * clips, take configuration changes over MQTT. See loop.ts (pacing, dropping), clips.ts,
+ * ../events/detector.ts (scores and events), ../mqtt/reporter.ts (topics).
+ *
+ * A finite source (image folder, video file) ends the run: the last events are published, the
+ * outbox is flushed, clips are written, and one JSON summary line is printed on stdout. A live
+ * source (URL, /dev/video*) is reopened with exponential backoff (1 s .. 30 s) when it fails or ends.
+ */
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { EventDetector, type AnomalyEvent, type DetectorParams } from '../events/detector.js';
+import { OnnxPredictor } from '../inference/predictor.js';
+import type { ProviderName } from '../inference/session.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../mqtt/broker.js';
+import { FileOutboxStore } from '../mqtt/outbox.js';
+import { MqttReporter } from '../mqtt/reporter.js';
+import { log } from '../util/log.js';
+import { FfmpegSource } from '../video/ffmpeg.js';
+import { openSource } from '../video/open.js';
+import type { FrameSource } from '../video/source.js';
+import { ClipRecorder, FrameRing, writeJpeg, type ClipSettings } from './clips.js';
+import type { RuntimeConfig } from './config.js';
+import { ConfigController } from './controller.js';
+import { newCounters, runLoop } from './loop.js';
+
+/** Options of `run` as commander parses them. */
+export interface RunOptions {
+  source: string;
+  model?: string;
+  broker?: string;
+  deviceId?: string;
+  config?: string;
+  realtime?: boolean | string;
+  clips?: string;
+  embeddedPort?: number;
+  providers?: string;
+  fps?: number;
+  stateDir?: string;
+  username?: string;
+  password?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  batch?: number;
+}
+
+/** The JSON summary line printed at the end of a finite source. */
+export interface RunSummary {
+  source: string;
+  model: string;
+  provider: string;
+  frames: number;
+  scored: number;
+  skipped: number;
+  events: number;
+  messages: number;
+  fps: number;
+  inference_ms: number;
+  clips: string[];
+  outbox_flushed: boolean;
+  source_error?: string;
+}
+
+/**
+ * The default model: the first `models/fp32/*.onnx` (name order).
+ * @throws Error when there is none, saying how to pass one.
+ */
+export async function defaultModel(root = 'models/fp32'): Promise<string> {
+  const names = (await readdir(root).catch(() => [] as string[])).filter((n) => n.endsWith('.onnx')).sort();
+  if (!names[0]) throw new Error(`no model given and none found in ${root}/*.onnx; pass --model <file.onnx> (with its .manifest.json beside it)`);
+  return join(root, names[0]);
+}
+
+/** Detector parameters from the runtime configuration. */
+export function detectorParams(c: RuntimeConfig): DetectorParams {
+  return {
+    on: c.threshold.on, off: c.threshold.off, minFrames: c.min_duration_frames, sigma: c.smoothing_sigma,
+    updateEvery: c.update_every_frames, window: c.baseline_window, warmup: Math.min(c.baseline_warmup, c.baseline_window),
+  };
+}
+
+/** Clip settings in frames from the configuration, the frame rate and the folder. */
+export function clipSettings(c: RuntimeConfig, fps: number, dir: string): ClipSettings {
+  return {
+    dir, fps, preRollFrames: Math.round(c.clips.pre_roll_s * fps), postRollFrames: Math.round(c.clips.post_roll_s * fps),
+    maxFrames: Math.round((c.clips.pre_roll_s + c.clips.max_event_s + c.clips.post_roll_s) * fps), budgetBytes: c.clips.budget_mb * 1024 * 1024,
+  };
+}
+
+function isLive(src: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(src) || src.startsWith('/dev/');
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Runs `sfn-edge run` until a finite source ends (or SIGINT/SIGTERM).
+ * @param print receives the summary line (default: stdout).
+ * @throws Error for an unusable model, configuration, broker (e.g. the embedded port in use), or a
+ *   finite source that cannot be opened.
+ */
+export async function runCommand(o: RunOptions, print: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<RunSummary> {
+  const realtime = o.realtime === undefined ? true : o.realtime === true || o.realtime === 'true';
+  const modelPath = o.model ?? (await defaultModel());
+  const providers = (o.providers ?? 'tensorrt,cuda,cpu').split(',').map((s) => s.trim()).filter(Boolean) as ProviderName[];
+  const stateDir = resolve(o.stateDir ?? '.sfn-edge');
+  const clipsDir = resolve(o.clips ?? 'clips');
+  const deviceId = o.deviceId ?? hostname();
+
+  const { controller, warning } = await ConfigController.open(o.config, join(stateDir, 'remote-config.json'));
+  if (warning) log.warn(warning);
+  const predictor = await OnnxPredictor.load(modelPath, { providers, batchSize: realtime ? 1 : Math.max(1, o.batch ?? 4) });
+  const spec = predictor.spec;
+  const detector = new EventDetector(detectorParams(controller.current), predictor.manifest.sha256);
+
+  let live = isLive(o.source);
+  let fps = o.fps ?? 0;
+  let source: FrameSource | null = null;
+  if (!live) {
+    source = await openSource(o.source, spec);
+    if (!fps && source instanceof FfmpegSource) fps = source.info?.fps ?? 0;
+    live = false;
+  }
+  fps ||= 25;
+
+  const cs = () => clipSettings(controller.current, fps, clipsDir);
+  const ring = new FrameRing(Math.max(1, cs().preRollFrames + controller.current.min_duration_frames + 64));
+  const recorder = controller.current.clips.enabled ? new ClipRecorder(cs(), spec, ring) : undefined;
+  controller.onChange((c) => {
+    detector.configure(detectorParams(c));
+    recorder?.configure(clipSettings(c, fps, clipsDir));
+  });
+
+  let broker: EmbeddedBroker | null = null;
+  let url = o.broker;
+  if (!url) {
+    broker = await startEmbeddedBroker(o.embeddedPort ?? 1883);
+    url = broker.url;
+    log.info({ url }, 'embedded MQTT broker started');
+  }
+  let restart: AbortController = new AbortController();
+  const counters = newCounters();
+  const reporter = await MqttReporter.connect({
+    url, deviceId, store: await FileOutboxStore.open(join(stateDir, 'outbox')),
+    ...(o.username !== undefined ? { username: o.username } : {}),
+    ...(o.password !== undefined ? { password: o.password } : {}),
+    ...(o.ca ? { ca: await readFile(o.ca) } : {}),
+    ...(o.cert ? { cert: await readFile(o.cert) } : {}),
+    ...(o.key ? { key: await readFile(o.key) } : {}),
+    hooks: {
+      configState: () => controller.state(),
+      applyConfig: (p) => controller.apply(p),
+      command: async (name) => {
+        if (name === 'restart-source') restart.abort();
+        else {
+          const ringNow = ring.since(Number.NEGATIVE_INFINITY).at(-1);
+          if (!ringNow) return;
+          const file = join(clipsDir, `snapshot-${ringNow.time.toISOString().replace(/[:.]/g, '-')}.jpg`);
+          await mkdir(clipsDir, { recursive: true });
+          await writeJpeg(ringNow, spec, file);
+          await reporter.publishJson('snapshot', { frame: ringNow.index, time: ringNow.time.toISOString(), path: file }, { qos: 1, retain: false });
+        }
+      },
+    },
+  });
+
+  let eventChain: Promise<void> = Promise.resolve();
+  const onEvent = (e: AnomalyEvent): void => {
+    const msg = { ...e, device_id: deviceId, source: o.source };
+    log.info({ type: e.type, id: e.id, start: e.start.frame, last: e.last.frame, peak: +e.peak.score.toFixed(2) }, 'event');
+    eventChain = eventChain.then(() => reporter.publishEvent(msg)).catch((err: unknown) => log.error({ err: (err as Error).message }, 'outbox: cannot store an event'));
+  };
+
+  let lastStats = { t: Date.now(), frames: 0, scored: 0, skipped: 0, ms: 0, calls: 0 };
+  const statsTick = () => {
+    const t = Date.now();
+    const dt = Math.max(1e-3, (t - lastStats.t) / 1000);
+    const calls = counters.inferenceCalls - lastStats.calls;
+    reporter.publishStats({
+      time: new Date(t).toISOString(), fps: +((counters.scored - lastStats.scored) / dt).toFixed(2),
+      input_fps: +((counters.frames - lastStats.frames) / dt).toFixed(2), skipped_fps: +((counters.skipped - lastStats.skipped) / dt).toFixed(2),
+      inference_ms: calls ? +((counters.inferenceMs - lastStats.ms) / calls).toFixed(2) : null, provider: predictor.provider,
+      model: { name: predictor.name, sha256: predictor.manifest.sha256 }, frames: counters.frames, events: counters.events,
+      in_event: detector.inEvent, rss_mb: Math.round(process.memoryUsage().rss / 2 ** 20),
+    });
+    lastStats = { t, frames: counters.frames, scored: counters.scored, skipped: counters.skipped, ms: counters.inferenceMs, calls: counters.inferenceCalls };
+  };
+  let statsTimer = setInterval(statsTick, controller.current.stats_interval_s * 1000);
+  controller.onChange((c) => {
+    clearInterval(statsTimer);
+    statsTimer = setInterval(statsTick, c.stats_interval_s * 1000);
+  });
+
+  const stop = new AbortController();
+  const onSignal = () => {
+    stop.abort();
+    restart.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const t0 = Date.now();
+  let sourceError: string | undefined;
+  let backoff = 1000;
+  let offset = 0;
+  try {
+    for (;;) {
+      try {
+        source ??= live ? new FfmpegSource(o.source, spec) : await openSource(o.source, spec);
+        const base = offset;
+        const frames = (async function* (s: FrameSource) {
+          for await (const f of s.frames()) yield { index: base + f.index, data: f.data };
+        })(source);
+        let maxIndex = offset - 1;
+        await runLoop({
+          frames: (async function* () {
+            for await (const f of frames) {
+              maxIndex = f.index;
+              yield f;
+            }
+          })(),
+          predictor, detector, measure: () => controller.current.measure, realtime, fps, paceByClock: !live,
+          ring, ...(recorder ? { recorder } : {}), onEvent, signal: restart.signal, counters, ...(o.batch ? { batch: o.batch } : {}),
+        });
+        offset = maxIndex + 1;
+        backoff = 1000;
+      } catch (err) {
+        sourceError = (err as Error).message;
+        log.error({ err: sourceError, source: o.source }, 'source failed');
+        for (const e of detector.finish()) onEvent(e);
+      } finally {
+        await source?.close().catch(() => undefined);
+        source = null;
+      }
+      if (stop.signal.aborted) break;
+      if (restart.signal.aborted) {
+        restart = new AbortController();
+        log.info({ source: o.source }, 'restarting the source (cmd/restart-source)');
+        continue;
+      }
+      if (!live) break;
+      log.warn({ source: o.source, retry_ms: backoff }, 'source ended; reconnecting');
+      await sleep(backoff);
+      backoff = Math.min(30_000, backoff * 2);
+      if (stop.signal.aborted) break;
+    }
+    const clips = recorder ? await recorder.finish() : [];
+    await eventChain;
+    statsTick();
+    const flushed = await reporter.close(20_000);
+    const seconds = (Date.now() - t0) / 1000;
+    const summary: RunSummary = {
+      source: o.source, model: modelPath, provider: predictor.provider, frames: counters.frames, scored: counters.scored,
+      skipped: counters.skipped, events: counters.events, messages: counters.messages, fps: +(counters.scored / Math.max(seconds, 1e-3)).toFixed(2),
+      inference_ms: counters.inferenceCalls ? +(counters.inferenceMs / counters.inferenceCalls).toFixed(2) : 0,
+      clips: clips.map((c) => c.video), outbox_flushed: flushed, ...(sourceError ? { source_error: sourceError } : {}),
+    };
+    print(JSON.stringify(summary));
+    return summary;
+  } finally {
+    clearInterval(statsTimer);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await predictor.dispose().catch(() => undefined);
+    await broker?.close().catch(() => undefined);
+  }
+}
