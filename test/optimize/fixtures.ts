@@ -7,10 +7,13 @@ import { quietExport, randomClips, TINY, tinyWeights, tmpDir } from '../export/f
 
 export { randomClips, tmpDir, TINY };
 
-/** Exports a tiny SFN-Lite (TINY, noise-perturbed weights) to `<dir>/tiny.onnx`; returns its bytes and config. */
-export async function tinyModel(dir: string, partial: Partial<SfnConfig> = TINY, seed = 3): Promise<{ file: string; bytes: Uint8Array; cfg: SfnConfig }> {
-  const { base, cfg } = await tinyWeights(dir, partial, { seed });
-  const file = path.join(dir, 'tiny.onnx');
+/**
+ * Exports a tiny SFN-Lite (TINY, noise-perturbed weights; `zero` lists parameters set to 0) to
+ * `<dir>/<name>.onnx`; returns its bytes and config.
+ */
+export async function tinyModel(dir: string, partial: Partial<SfnConfig> = TINY, seed = 3, zero: string[] = [], name = 'tiny'): Promise<{ file: string; bytes: Uint8Array; cfg: SfnConfig }> {
+  const { base, cfg } = await tinyWeights(dir, partial, { seed, zero, name });
+  const file = path.join(dir, `${name}.onnx`);
   await quietExport({ weights: base, out: file });
   return { file, bytes: new Uint8Array(await fs.readFile(file)), cfg };
 }
