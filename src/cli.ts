@@ -94,6 +94,44 @@ export function program(): Command {
       await runExport(o);
     });
 
+  p.command('optimize')
+    .description('fp32 ONNX model -> fp16, int8 QDQ and expert-pruned variants with manifests')
+    .requiredOption('--model <file>', 'fp32 .onnx exported by `export` (manifest beside it)')
+    .requiredOption('--calib <folder>', 'folder of normal videos for calibration (e.g. Ped2 training frames)')
+    .option('--out <dir>', 'models root (variants go to <out>/fp16 and <out>/int8)', 'models')
+    .option('--name <name>', 'base name of the variants (default: the model manifest name)')
+    .option('--clips <n>', 'calibration clips', int('--clips'), 64)
+    .option('--keep <n>', 'experts kept per layer in the pruned variants (default 3/4)', int('--keep'))
+    .option('--dataset <folder>', 'Ped2-layout data set: measure micro AUC, choose the int8 calibration by it')
+    .option('--videos <list>', 'only these test videos of --dataset, e.g. 01,02')
+    .option('--threads <n>', 'ONNX Runtime intra-op threads', int('--threads'), 2)
+    .action(async (o) => {
+      const { runOptimize } = await import('./optimize/command.js');
+      await runOptimize({ ...o, videos: o.videos ? (o.videos as string).split(',') : undefined });
+    });
+
+  p.command('models')
+    .description('list the model variants under a models root, checked against their manifests')
+    .option('--root <dir>', 'models root', 'models')
+    .option('--json', 'print JSON', false)
+    .action(async (o) => {
+      const { runModels } = await import('./optimize/models.js');
+      await runModels(o);
+    });
+
+  p.command('bench')
+    .description('benchmark every model variant here (ms/frame, fps, memory, AUC, peak); saves bench/results.json')
+    .option('--root <dir>', 'models root', 'models')
+    .option('--profile <name>', 'device profile for providers, batch and threads (default: detected)')
+    .option('--threads <n>', 'ONNX Runtime intra-op threads', int('--threads'))
+    .option('--runs <n>', 'timed runs per batch size', int('--runs'), 20)
+    .option('--save <file>', 'where to save the JSON', 'bench/results.json')
+    .option('--json', 'print JSON instead of the table', false)
+    .action(async (o) => {
+      const { runBench } = await import('./optimize/bench.js');
+      await runBench(o);
+    });
+
   const profile = p.command('profile').description('device profiles (device-profiles/*.json)');
   profile
     .command('show <name>')

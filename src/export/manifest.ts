@@ -78,7 +78,7 @@ export const ManifestSchema = z.object({
       measure: z.string(),
     })
     .optional(),
-  parity: z.object({
+  parity: z.looseObject({
     /** max |ONNX Runtime - TensorFlow.js| over every output value of the parity inputs */
     max_abs_diff: z.number().nonnegative(),
     tolerance: z.number().positive(),
@@ -86,6 +86,22 @@ export const ManifestSchema = z.object({
     reference: z.string(),
     runtime: z.string(),
   }),
+  /** how an optimised variant (fp16, int8, pruned) was made from its fp32 source (absent on exports) */
+  optimization: z
+    .looseObject({
+      source: z.object({ name: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+      /** the passes in order, e.g. ['prune 12/16 experts per layer', 'int8 QDQ'] */
+      steps: z.array(z.string()),
+      /** calibration of the int8 ranges or of the routing statistics; null when none was needed */
+      calibration: z
+        .looseObject({ method: z.string().nullable(), data: z.string(), videos: z.number().int(), clips: z.number().int() })
+        .nullable(),
+    })
+    .optional(),
+  /** speed measured on the machine that made the variant (`optimize`) */
+  benchmark: z
+    .looseObject({ ms_per_frame: z.number().nonnegative(), batch: z.number().int().positive(), provider: z.string(), threads: z.number().int(), machine: z.string() })
+    .optional(),
   /** ISO 8601 time of the export */
   created: z.string(),
 });

@@ -1,0 +1,40 @@
+/**
+ * One variant's benchmark in its own process (so that peak resident memory is that model's):
+ *   node bench-worker.(js|ts) <model.onnx> <batch> <threads> <runs> <providers,comma,separated>
+ * Prints one JSON line: provider, skipped providers, ms per frame (p50, p95) at batch 1 and at
+ * `batch`, frames/s at `batch`, peak RSS in MiB (getrusage maxrss).
+ */
+import * as ort from 'onnxruntime-node';
+import { readManifest } from '../export/manifest.js';
+import { createSession, type ProviderName } from '../inference/session.js';
+
+const [model, batchArg, threadsArg, runsArg, providersArg] = process.argv.slice(2);
+if (!model) throw new Error('usage: bench-worker <model.onnx> <batch> <threads> <runs> <providers>');
+const batch = Number(batchArg ?? 8);
+const threads = Number(threadsArg ?? 2);
+const runs = Number(runsArg ?? 20);
+const { manifest, bytes } = await readManifest(model);
+const { session, provider, skipped } = await createSession(bytes, { providers: (providersArg ?? 'cpu').split(',') as ProviderName[], intraOpThreads: threads }, model);
+const [, ch, H, W] = manifest.inputs[0]!.shape as [unknown, number, number, number];
+
+async function time(n: number): Promise<{ p50: number; p95: number }> {
+  // deterministic frames in [0, 1]
+  const x = Float32Array.from({ length: n * ch * H * W }, (_, i) => ((i * 2654435761) % 1000) / 1000);
+  const feed = { [session.inputNames[0]!]: new ort.Tensor('float32', x, [n, ch, H, W]) };
+  for (let i = 0; i < 3; i++) await session.run(feed);
+  const t: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await session.run(feed);
+    t.push((performance.now() - t0) / n);
+  }
+  t.sort((a, b) => a - b);
+  return { p50: t[Math.floor(0.5 * (t.length - 1))]!, p95: t[Math.floor(0.95 * (t.length - 1))]! };
+}
+
+const b1 = await time(1);
+const bn = await time(batch);
+await session.release();
+process.stdout.write(
+  `${JSON.stringify({ provider, skipped: skipped.map((s) => s.provider), batch, threads, ms_b1: b1, ms_batch: bn, fps: 1000 / bn.p50, peak_rss_mb: process.resourceUsage().maxRSS / 1024 })}\n`,
+);

@@ -1,0 +1,224 @@
+/**
+ * `sfn-edge bench` / `npm run bench`: every model variant under a models root, measured in one run
+ * on this machine (each in its own process, one after another), plus the machine's matrix-multiply
+ * peak through ONNX Runtime and the model's multiply-accumulates per frame, so that the fraction of
+ * peak is visible. Printed as a table (or JSON) and saved to `bench/results.json`.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { GraphBuilder } from '../export/builder.js';
+import { readManifest } from '../export/manifest.js';
+import { detectProfile } from '../device/detect.js';
+import { loadProfile } from '../device/profile.js';
+import { formatTable, listModels } from './models.js';
+import { DType, decodeModel, encodeModel, makeTensor, withExtraOutputs } from './onnx-graph.js';
+
+const run = promisify(execFile);
+
+/** This process's `--import X` / `--import=X` flags (the tsx loader when run from source), without test-runner flags. */
+function loaderArgs(): string[] {
+  const a = process.execArgv;
+  const out: string[] = [];
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === '--import' && a[i + 1]) out.push('--import', a[++i]!);
+    else if (a[i]!.startsWith('--import=')) out.push(a[i]!);
+  }
+  return out;
+}
+
+/** One variant's row. */
+export interface BenchRow {
+  variant: string;
+  provider: string;
+  model_mb: number;
+  experts_kept: string;
+  micro_auc: number | null;
+  ms_b1: { p50: number; p95: number };
+  batch: number;
+  ms_batch: { p50: number; p95: number };
+  fps: number;
+  peak_rss_mb: number;
+  /** ms/frame (batch p50) of the fp32 model over this one's (> 1 = faster) */
+  speedup_vs_fp32: number | null;
+  /** ms/frame of the unpruned variant of the same precision over this one's (pruned variants only) */
+  speedup_vs_unpruned: number | null;
+  auc_delta_vs_fp32: number | null;
+  /** achieved MAC/s over the peak of its precision's matmul (int8 peak for int8, fp32 otherwise) */
+  fraction_of_peak: number | null;
+}
+
+/** The whole result (bench/results.json). */
+export interface BenchResult {
+  machine: { cpu: string; cores: number; memory_mb: number; onnxruntime: string; profile: string };
+  threads: number;
+  peak: { fp32_gflops: number; int8_gops: number | null; size: number };
+  macs_per_frame: number | null;
+  rows: BenchRow[];
+  created: string;
+}
+
+/**
+ * ONNX Runtime's throughput (multiply-adds counted as 2 ops) on an `n x n x n` MatMul in fp32 and
+ * MatMulInteger (int8 x int8 -> int32), `threads` intra-op threads; int8 null if ORT refuses it.
+ */
+export async function matmulPeak(n = 512, threads = 2): Promise<{ fp32_gflops: number; int8_gops: number | null }> {
+  const model = (elem: number, op: string, b: ReturnType<typeof makeTensor>) => {
+    const g = new GraphBuilder();
+    const a = g.input({ name: 'a', shape: [n, n], elemType: elem });
+    const y = g.op(op, 'mm', [a, 'b']);
+    g.output(y, { name: 'y', shape: [n, n], elemType: op === 'MatMul' ? DType.FLOAT : 6 });
+    const m = decodeModel(g.build({ graphName: 'peak', opset: 17, irVersion: 8, producer: 'sfn-edge', producerVersion: '0' }));
+    m.graph!.initializer!.push(b);
+    return encodeModel(m);
+  };
+  const time = async (bytes: Uint8Array, x: ort.Tensor) => {
+    const s = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], intraOpNumThreads: threads });
+    try {
+      await s.run({ a: x });
+      const t: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const t0 = performance.now();
+        await s.run({ a: x });
+        t.push(performance.now() - t0);
+      }
+      t.sort((p, q) => p - q);
+      return (2 * n ** 3) / (t[0]! / 1000) / 1e9; // best of 10: the machine is shared
+    } finally {
+      await s.release();
+    }
+  };
+  const f = Float32Array.from({ length: n * n }, (_, i) => (i % 7) / 7);
+  const fp32 = await time(model(DType.FLOAT, 'MatMul', makeTensor('b', [n, n], f)), new ort.Tensor('float32', f, [n, n]));
+  let int8: number | null = null;
+  try {
+    const q = Int8Array.from({ length: n * n }, (_, i) => (i % 13) - 6);
+    int8 = await time(model(DType.INT8, 'MatMulInteger', makeTensor('b', [n, n], q)), new ort.Tensor('int8', q, [n, n]));
+  } catch {
+    int8 = null;
+  }
+  return { fp32_gflops: fp32, int8_gops: int8 };
+}
+
+/**
+ * Multiply-accumulates of every MatMul for one clip of an fp32 model: runs it on one clip with each
+ * MatMul's first input and output as graph outputs, and sums prod(output dims) x last dim of input A.
+ */
+export async function macsPerFrame(modelPath: string): Promise<number> {
+  const { manifest, bytes } = await readManifest(modelPath);
+  const m = decodeModel(bytes);
+  const mms = (m.graph!.node ?? []).filter((n) => n.opType === 'MatMul');
+  const names = mms.flatMap((n) => [n.input![0]!, n.output![0]!]);
+  const s = await ort.InferenceSession.create(withExtraOutputs(bytes, names), { executionProviders: ['cpu'], intraOpNumThreads: 1 });
+  try {
+    const [, ch, H, W] = manifest.inputs[0]!.shape as [unknown, number, number, number];
+    const out = await s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', new Float32Array(ch * H * W).fill(0.5), [1, ch, H, W]) });
+    let macs = 0;
+    for (const n of mms) {
+      const a = out[n.input![0]!]!.dims;
+      const y = out[n.output![0]!]!.dims;
+      macs += y.reduce((p, q) => p * q, 1) * a[a.length - 1]!;
+    }
+    return macs;
+  } finally {
+    await s.release();
+  }
+}
+
+/** Options of {@link runBench}. */
+export interface BenchOptions {
+  root: string;
+  json?: boolean;
+  /** device profile for providers and batch (default: detected) */
+  profile?: string;
+  /** ORT intra-op threads (default: the profile's, or 2) */
+  threads?: number;
+  runs?: number;
+  /** where the JSON goes (default bench/results.json) */
+  save?: string;
+}
+
+/**
+ * Benchmarks every variant under `o.root` (see the module comment); prints the table or JSON.
+ * @throws Error when there is no model, or a model fails its manifest check or its run.
+ */
+export async function runBench(o: BenchOptions, print: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<BenchResult> {
+  const profile = o.profile ? await loadProfile(o.profile) : (await detectProfile()).profile;
+  const threads = o.threads ?? (profile?.threads.intraOp || 2);
+  const batch = profile?.model.batch ?? 8;
+  const providers = (profile?.providers ?? ['cpu']).join(',');
+  const entries = await listModels(o.root);
+  if (entries.length === 0) throw new Error(`no models under ${o.root}/{fp32,fp16,int8}`);
+  const bad = entries.filter((e) => e.error);
+  if (bad.length) throw new Error(`cannot benchmark: ${bad.map((e) => `${e.variant}: ${e.error}`).join('; ')}`);
+  const here = fileURLToPath(import.meta.url);
+  const worker = path.join(path.dirname(here), `bench-worker${path.extname(here)}`);
+  const rows: BenchRow[] = [];
+  for (const e of entries) {
+    const { stdout } = await run(process.execPath, [...loaderArgs(), worker, e.file, String(batch), String(threads), String(o.runs ?? 20), providers], { maxBuffer: 1 << 20 });
+    const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as Pick<BenchRow, 'provider' | 'ms_b1' | 'ms_batch' | 'fps' | 'peak_rss_mb' | 'batch'>;
+    const m = e.manifest!;
+    rows.push({
+      variant: e.variant,
+      provider: r.provider,
+      model_mb: m.bytes / 1e6,
+      experts_kept: `${Math.min(...m.experts.kept.map((k) => k.length))}/${m.experts.count}`,
+      micro_auc: m.evaluation?.micro_auc ?? null,
+      ms_b1: r.ms_b1,
+      batch: r.batch,
+      ms_batch: r.ms_batch,
+      fps: r.fps,
+      peak_rss_mb: r.peak_rss_mb,
+      speedup_vs_fp32: null,
+      speedup_vs_unpruned: null,
+      auc_delta_vs_fp32: null,
+      fraction_of_peak: null,
+    });
+  }
+  const peak = await matmulPeak(512, threads);
+  const fp32 = rows.find((r) => r.variant.startsWith('fp32/'));
+  const fp32Entry = entries.find((e) => e.precision === 'fp32');
+  const macs = fp32Entry ? await macsPerFrame(fp32Entry.file) : null;
+  for (const r of rows) {
+    if (fp32) {
+      r.speedup_vs_fp32 = fp32.ms_batch.p50 / r.ms_batch.p50;
+      if (fp32.micro_auc !== null && r.micro_auc !== null) r.auc_delta_vs_fp32 = r.micro_auc - fp32.micro_auc;
+    }
+    const base = /^(.*)-p\d+$/.exec(r.variant)?.[1];
+    const unpruned = base ? rows.find((x) => x.variant === base) : undefined;
+    if (unpruned) r.speedup_vs_unpruned = unpruned.ms_batch.p50 / r.ms_batch.p50;
+    const p = r.variant.startsWith('int8/') ? peak.int8_gops : peak.fp32_gflops;
+    if (macs !== null && p) r.fraction_of_peak = (2 * macs) / (r.ms_batch.p50 / 1000) / 1e9 / p;
+  }
+  const result: BenchResult = {
+    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memory_mb: Math.round(os.totalmem() / 2 ** 20), onnxruntime: ort.env.versions.common, profile: profile?.name ?? 'none' },
+    threads,
+    peak: { ...peak, size: 512 },
+    macs_per_frame: macs,
+    rows,
+    created: new Date().toISOString(),
+  };
+  const save = o.save ?? 'bench/results.json';
+  await fs.mkdir(path.dirname(save), { recursive: true });
+  await fs.writeFile(save, `${JSON.stringify(result, null, 2)}\n`);
+  if (o.json) print(JSON.stringify(result));
+  else {
+    const f = (v: number | null, d: number) => (v === null ? '-' : v.toFixed(d));
+    print(
+      formatTable([
+        ['variant', 'provider', 'MB', 'experts', 'micro_auc', 'dAUC', 'ms b1 p50/p95', `ms b${batch} p50/p95`, 'fps', 'RSS MB', 'x fp32', 'x unpruned', '% peak'],
+        ...rows.map((r) => [
+          r.variant, r.provider, f(r.model_mb, 2), r.experts_kept, f(r.micro_auc, 4), f(r.auc_delta_vs_fp32, 4),
+          `${r.ms_b1.p50.toFixed(2)}/${r.ms_b1.p95.toFixed(2)}`, `${r.ms_batch.p50.toFixed(2)}/${r.ms_batch.p95.toFixed(2)}`,
+          f(r.fps, 0), f(r.peak_rss_mb, 0), f(r.speedup_vs_fp32, 2), f(r.speedup_vs_unpruned, 2), r.fraction_of_peak === null ? '-' : (100 * r.fraction_of_peak).toFixed(1),
+        ]),
+      ]),
+    );
+    print(`peak (ORT ${result.peak.size}^3 MatMul, ${threads} threads): fp32 ${peak.fp32_gflops.toFixed(1)} GFLOP/s, int8 ${peak.int8_gops === null ? 'n/a' : `${peak.int8_gops.toFixed(1)} GOP/s`}; MACs per frame ${macs === null ? 'n/a' : (macs / 1e6).toFixed(1) + 'M'}; saved ${save}`);
+  }
+  return result;
+}
