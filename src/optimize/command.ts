@@ -8,7 +8,8 @@
  *
  * The calibration clips (normal video, e.g. Ped2's training frames) serve the routing statistics
  * and the int8 ranges. With `dataset`, every variant's Ped2 micro AUC is measured (evaluateDataset,
- * test frames decoded once) and the int8 method is chosen by AUC; without it, by the output error
+ * test frames decoded once) and the int8 calibration method (and whether the router MatMuls stay
+ * float) is chosen by AUC; without it, by the output error
  * against fp32 on the calibration clips. Everything is built and checked in a temporary folder
  * under `out` first: a failure leaves existing models untouched.
  */
@@ -61,6 +62,8 @@ export interface OptimizeOptions {
   videos?: string[];
   /** calibration methods tried for int8 (default both) */
   methods?: CalibrationMethod[];
+  /** router MatMuls left in float in int8 variants: true, false, or undefined = try both and measure */
+  routerFloat?: boolean;
   /** nodes kept float32 in the fp16 variants (default 'none': measurement showed no need) */
   fp16Keep?: Fp16Keep;
   /** ORT intra-op threads for calibration, evaluation and timing (default 2) */
@@ -85,7 +88,7 @@ export interface OptimizeSummary {
   source: { name: string; sha256: string; micro_auc: number | null; ms_per_frame: number };
   routing: LayerRouting[];
   kept: number[][];
-  int8_candidates: { method: CalibrationMethod; micro_auc: number | null; rms_vs_fp32: number }[];
+  int8_candidates: { method: CalibrationMethod; router_float: boolean; micro_auc: number | null; rms_vs_fp32: number }[];
   variants: VariantSummary[];
 }
 
@@ -96,6 +99,8 @@ interface Built {
   kept: number[][];
   steps: string[];
   method: CalibrationMethod | null;
+  /** int8: router MatMuls kept float */
+  routerFloat: boolean;
   pruned: boolean;
 }
 
@@ -212,16 +217,21 @@ export async function runOptimize(o: OptimizeOptions, print: (line: string) => v
   const fp16Keep = o.fp16Keep ?? 'none';
   const fp16Step = `fp16 (float32 inputs/outputs with Casts; kept float32: ${fp16Keep})`;
   const built: Built[] = [
-    { name, precision: 'fp16', bytes: toFloat16(bytes, FP16_KEEP[fp16Keep]).bytes, kept: keptAll, steps: [fp16Step], method: null, pruned: false },
-    { name: pName, precision: 'fp16', bytes: toFloat16(pruned32, FP16_KEEP[fp16Keep]).bytes, kept: keptPruned, steps: [pruneStep, fp16Step], method: null, pruned: true },
+    { name, precision: 'fp16', bytes: toFloat16(bytes, FP16_KEEP[fp16Keep]).bytes, kept: keptAll, steps: [fp16Step], method: null, routerFloat: false, pruned: false },
+    { name: pName, precision: 'fp16', bytes: toFloat16(pruned32, FP16_KEEP[fp16Keep]).bytes, kept: keptPruned, steps: [pruneStep, fp16Step], method: null, routerFloat: false, pruned: true },
   ];
-  const int8 = async (b: Uint8Array, method: CalibrationMethod) => {
-    const ranges = await calibrate(b, planInt8(b), reader, () => makeCalibrator(method), threads);
-    return quantizeInt8(b, ranges).bytes;
+  const isRouter = (n: { name?: string | null }) => /\/sffm\/router$/.test(n.name ?? '');
+  const int8 = async (b: Uint8Array, method: CalibrationMethod, routerFloat: boolean) => {
+    const opts = routerFloat ? { exclude: isRouter } : {};
+    const ranges = await calibrate(b, planInt8(b, opts), reader, () => makeCalibrator(method), threads);
+    return quantizeInt8(b, ranges, opts).bytes;
   };
-  const int8Step = (method: CalibrationMethod) => `int8 QDQ (symmetric, per-channel MatMul weights, per-tensor activations; ${method} calibration)`;
+  const int8Step = (method: CalibrationMethod, routerFloat: boolean) =>
+    `int8 QDQ (symmetric, per-channel MatMul weights, per-tensor activations; ${method} calibration${routerFloat ? '; router MatMuls float' : ''})`;
   const candidates: Built[] = [];
-  for (const method of methods) candidates.push({ name, precision: 'int8', bytes: await int8(bytes, method), kept: keptAll, steps: [int8Step(method)], method, pruned: false });
+  for (const routerFloat of o.routerFloat === undefined ? [false, true] : [o.routerFloat])
+    for (const method of methods)
+      candidates.push({ name, precision: 'int8', bytes: await int8(bytes, method, routerFloat), kept: keptAll, steps: [int8Step(method, routerFloat)], method, routerFloat, pruned: false });
 
   // stage in a temporary folder: check parity, evaluate, time
   await fs.mkdir(path.resolve(o.out), { recursive: true });
@@ -252,7 +262,7 @@ export async function runOptimize(o: OptimizeOptions, print: (line: string) => v
       throw new Error(
         `${v.precision}/${v.name}: rms |variant - fp32| = ${d.rms} is ${d.rel.toFixed(3)} of the predicted change (rms ${change.toFixed(5)}) on the calibration clips, over ${VARIANT_TOLERANCE[v.precision]}; nothing was written`,
       );
-    const dir = path.join(stage, v.precision, v.method ?? '');
+    const dir = path.join(stage, v.precision, `${v.method ?? ''}${v.routerFloat ? '-router-float' : ''}`);
     await fs.mkdir(dir, { recursive: true });
     const file = path.join(dir, `${v.name}.onnx`);
     await fs.writeFile(file, v.bytes);
@@ -306,15 +316,24 @@ export async function runOptimize(o: OptimizeOptions, print: (line: string) => v
     const cand: OptimizeSummary['int8_candidates'] = [];
     for (const v of candidates) {
       const s = await stageVariant(v);
-      cand.push({ method: v.method!, micro_auc: s.auc, rms_vs_fp32: s.d.rms });
+      cand.push({ method: v.method!, router_float: v.routerFloat, micro_auc: s.auc, rms_vs_fp32: s.d.rms });
       staged.push({ v, ...s });
     }
     const score = (c: (typeof cand)[number]) => (c.micro_auc ?? 0) * 1e3 - c.rms_vs_fp32; // AUC first, then error
     const best = cand.reduce((a, b) => (score(b) > score(a) ? b : a));
-    const bestInt8 = staged.find((s) => s.v.method === best.method)!;
+    const bestInt8 = staged.find((s) => s.v.method === best.method && s.v.routerFloat === best.router_float)!;
     const final = [bestInt8];
     for (const v of built) final.push({ v, ...(await stageVariant(v)) });
-    const pInt8: Built = { name: pName, precision: 'int8', bytes: await int8(pruned32, best.method), kept: keptPruned, steps: [pruneStep, int8Step(best.method)], method: best.method, pruned: true };
+    const pInt8: Built = {
+      name: pName,
+      precision: 'int8',
+      bytes: await int8(pruned32, best.method, best.router_float),
+      kept: keptPruned,
+      steps: [pruneStep, int8Step(best.method, best.router_float)],
+      method: best.method,
+      routerFloat: best.router_float,
+      pruned: true,
+    };
     final.push({ v: pInt8, ...(await stageVariant(pInt8)) });
 
     // all built and checked: move into place
