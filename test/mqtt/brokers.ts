@@ -79,6 +79,8 @@ export async function aedesBroker(): Promise<TestBroker> {
 export async function mosquittoBroker(): Promise<TestBroker> {
   const port = await freePort();
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-mosq-'));
+  // started as root, Mosquitto drops to the `mosquitto` user, which must be able to write its database here
+  await fs.chmod(dir, 0o777);
   const conf = path.join(dir, 'mosquitto.conf');
   await fs.writeFile(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence true', `persistence_location ${dir}/`, 'log_dest none', ''].join('\n'));
   let child: ChildProcess | null = null;
