@@ -1,0 +1,141 @@
+/**
+ * `sfn-edge run` end to end on a short real clip: a tiny random SFN-Lite exported to ONNX, 40 Ped2
+ * frames with a white square moving through frames 20-31, scored through ONNX Runtime, events over
+ * MQTT. A random model's detections mean nothing, so this checks the plumbing: the message sequence
+ * is well formed (per id: `new` first, then `update`s, `end` last, seq 0, 1, 2, ...), clips and
+ * snapshots exist for ended events, the summary line adds up.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { defaultModel, runCommand, type RunSummary } from '../../src/runtime/command.js';
+import { quietExport, TINY, tinyWeights } from '../export/fixtures.js';
+import { aedesBroker, freePort, type TestBroker } from '../mqtt/brokers.js';
+import { Recorder } from '../mqtt/sub.js';
+
+const PED2 = path.resolve('../shared/datasets/ucsd_ped2/testing/frames/04');
+const have = await fs.stat(PED2).catch(() => null);
+
+interface Msg {
+  type: string;
+  id: string;
+  seq: number;
+  start: { frame: number };
+  end: { frame: number } | null;
+  clip?: { video: string; snapshot: string };
+  model_sha256: string;
+}
+
+/** Asserts the lifecycle of every event id is well formed. */
+function assertWellFormed(msgs: Msg[]): Map<string, Msg[]> {
+  const byId = new Map<string, Msg[]>();
+  for (const m of msgs) byId.set(m.id, [...(byId.get(m.id) ?? []), m]);
+  for (const [id, ms] of byId) {
+    assert.equal(ms[0]!.type, 'new', `${id} starts with new`);
+    assert.equal(ms.at(-1)!.type, 'end', `${id} ends with end`);
+    assert.ok(ms.slice(1, -1).every((m) => m.type === 'update'), `${id}: only updates in between`);
+    assert.deepEqual(ms.map((m) => m.seq), ms.map((_, i) => i), `${id}: seq 0, 1, 2, ...`);
+    assert.ok(ms.every((m) => m.start.frame === ms[0]!.start.frame));
+    assert.ok(ms.at(-1)!.end!.frame >= ms[0]!.start.frame);
+  }
+  return byId;
+}
+
+describe('sfn-edge run (tiny model, 40 Ped2 frames)', { skip: !have && 'Ped2 not available' }, () => {
+  let dir = '';
+  let model = '';
+  let frames = '';
+  let config = '';
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-run-'));
+    const w = await tinyWeights(dir, TINY, { seed: 5 });
+    model = path.join(dir, 'tiny.onnx');
+    await quietExport({ weights: w.base, out: model });
+    frames = path.join(dir, 'frames');
+    await fs.mkdir(frames);
+    const names = (await fs.readdir(PED2)).filter((n) => /\.(jpg|png|tif)$/i.test(n)).sort().slice(0, 40);
+    const square = await sharp({ create: { width: 60, height: 60, channels: 3, background: '#ffffff' } }).png().toBuffer();
+    for (const [i, n] of names.entries()) {
+      let img = sharp(path.join(PED2, n));
+      if (i >= 20 && i < 32) img = img.composite([{ input: square, left: 20 + 20 * (i - 20), top: 90 }]);
+      await img.png().toFile(path.join(frames, `${String(i).padStart(3, '0')}.png`));
+    }
+    config = path.join(dir, 'config.json');
+    // low thresholds: a random model's scores only need to cross them for the plumbing to be exercised
+    await fs.writeFile(config, JSON.stringify({ threshold: { on: 1, off: 0.5 }, min_duration_frames: 2, smoothing_sigma: 0, baseline_window: 10, baseline_warmup: 5, update_every_frames: 3, clips: { pre_roll_s: 0.5, post_roll_s: 0.2 } }));
+  });
+  after(async () => {
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  for (const realtime of [false, true]) {
+    it(`realtime=${realtime}: events well formed over MQTT (aedes), clips written, summary adds up`, async () => {
+      const broker: TestBroker = await aedesBroker();
+      const device = `run-${realtime}-${process.pid}`;
+      const sub = await Recorder.open(broker.url, `sfn/${device}/#`);
+      const lines: string[] = [];
+      let s: RunSummary;
+      try {
+        s = await runCommand({
+          source: frames, model, broker: broker.url, deviceId: device, config, realtime: String(realtime), fps: 200,
+          clips: path.join(dir, `clips-${realtime}`), stateDir: path.join(dir, `state-${realtime}`), providers: 'cpu',
+        }, (l) => lines.push(l));
+        assert.equal(s.outbox_flushed, true);
+        assert.equal(lines.length, 1);
+        assert.deepEqual(JSON.parse(lines[0]!), s);
+        assert.equal(s.frames, 40);
+        assert.equal(s.scored + s.skipped, realtime ? s.scored + s.skipped : 36);
+        if (!realtime) assert.equal(s.skipped, 0);
+        assert.ok(s.scored >= 1 && s.scored + s.skipped <= 36);
+        assert.equal(s.provider, 'cpu');
+        const topic = `sfn/${device}/events`;
+        await sub.waitFor('all event messages', (g) => g.filter((m) => m.topic === topic).length >= s.messages);
+        const msgs = sub.on(topic).map((m) => JSON.parse(m.text) as Msg);
+        assert.equal(msgs.length, s.messages);
+        const byId = assertWellFormed(msgs);
+        assert.equal(byId.size, s.events);
+        if (!realtime) assert.ok(s.events >= 1, 'low thresholds give at least one event');
+        assert.equal(s.clips.length, s.events);
+        for (const ms of byId.values()) {
+          const clip = ms.at(-1)!.clip!;
+          assert.ok((await fs.stat(clip.video)).size > 0);
+          assert.ok((await fs.stat(clip.snapshot)).size > 0);
+        }
+        const sha = JSON.parse(await fs.readFile(model.replace(/\.onnx$/, '.manifest.json'), 'utf8')).sha256;
+        assert.ok(msgs.every((m) => m.model_sha256 === sha));
+        assert.ok(sub.on(`sfn/${device}/availability`).some((m) => m.text === 'online'));
+        await sub.waitFor('offline at the end', (g) => g.some((m) => m.topic === `sfn/${device}/availability` && m.text === 'offline'));
+        assert.ok(sub.on(`sfn/${device}/stats`).length >= 1);
+        assert.deepEqual(await fs.readdir(path.join(dir, `state-${realtime}`, 'outbox')), []);
+      } finally {
+        await sub.close();
+        await broker.dispose();
+      }
+    });
+  }
+
+  it('starts the embedded broker itself and refuses a taken port clearly', async () => {
+    const port = await freePort();
+    const s = await runCommand({ source: frames, model, deviceId: 'emb', config, realtime: 'false', clips: path.join(dir, 'clips-emb'), stateDir: path.join(dir, 'state-emb'), providers: 'cpu', embeddedPort: port }, () => undefined);
+    assert.equal(s.frames, 40);
+    assert.equal(s.outbox_flushed, true);
+    const broker = await aedesBroker();
+    try {
+      await assert.rejects(runCommand({ source: frames, model, embeddedPort: broker.port, providers: 'cpu', stateDir: path.join(dir, 'state-x') }, () => undefined), /already in use.*--broker.*--embedded-port/s);
+    } finally {
+      await broker.dispose();
+    }
+  });
+
+  it('no model: the default is the first models/fp32/*.onnx, and none is a clear error', async () => {
+    await assert.rejects(defaultModel(path.join(dir, 'nothing-here')), /no model given and none found.*--model/);
+    const m = path.join(dir, 'models');
+    await fs.mkdir(m);
+    await fs.writeFile(path.join(m, 'b.onnx'), '');
+    await fs.writeFile(path.join(m, 'a.onnx'), '');
+    assert.equal(await defaultModel(m), path.join(m, 'a.onnx'));
+  });
+});
