@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { readManifest } from '../../src/export/manifest.js';
+import { readManifest, sha256, writeManifest } from '../../src/export/manifest.js';
+import { decodeModel, encodeModel } from '../../src/optimize/onnx-graph.js';
 import { runBench } from '../../src/optimize/bench.js';
 import { runOptimize, type OptimizeSummary } from '../../src/optimize/command.js';
 import { runModels } from '../../src/optimize/models.js';
@@ -59,6 +60,19 @@ describe('sfn-edge optimize (tiny model, Ped2 clips)', { skip: !hasPed2 && 'Ped2
     await fs.copyFile(model.replace(/\.onnx$/, '.manifest.json'), path.join(dir, 'bad.manifest.json'));
     await fs.appendFile(bad, 'x');
     await assert.rejects(runOptimize({ model: bad, calib, out, threads: 1 }), /does not match its manifest/);
+    // an opset and an input shape the optimizer does not handle
+    const { manifest, bytes } = await readManifest(model);
+    const m = decodeModel(bytes);
+    m.opsetImport![0]!.version = 13;
+    const old = path.join(dir, 'old.onnx');
+    const oldBytes = encodeModel(m);
+    await fs.writeFile(old, oldBytes);
+    await writeManifest(old, { ...manifest, file: 'old.onnx', sha256: sha256(oldBytes), bytes: oldBytes.byteLength });
+    await assert.rejects(runOptimize({ model: old, calib, out, threads: 1 }), /opset 13 is not supported/);
+    const wide = path.join(dir, 'wide.onnx');
+    await fs.writeFile(wide, bytes);
+    await writeManifest(wide, { ...manifest, file: 'wide.onnx', inputs: [{ ...manifest.inputs[0]!, shape: ['N', 12, manifest.model.height, manifest.model.width] }] });
+    await assert.rejects(runOptimize({ model: wide, calib, out, threads: 1 }), /input shape \[N, 12, 16, 24\] is not \[N, 4, 16, 24\]/);
     assert.deepEqual(await fs.readFile(existing), before);
   });
 
