@@ -166,6 +166,7 @@ export function program(): Command {
     .option('--ca <file>', 'TLS CA certificate (PEM)')
     .option('--cert <file>', 'TLS client certificate (PEM)')
     .option('--key <file>', 'TLS client key (PEM)')
+    .option('--metrics-port <n>', 'serve Prometheus metrics on 127.0.0.1:<n>/metrics', int('--metrics-port'))
     .action(async (o) => {
       const { runCommand } = await import('./runtime/command.js');
       await runCommand(o);

@@ -12,10 +12,12 @@
  * | `cmd/<name>`     | in  | 1   |          | commands from the handler table (`snapshot`, `restart-source`) |
  *
  * Subscriptions are built from the one handler table (STYLE.md: no topic listed twice). On connect:
- * subscribe, publish the retained `config/state`, then `online`, then drain the outbox.
+ * subscribe, publish the retained `config/state` and the Home Assistant discovery configs
+ * (discovery.ts: anomaly score + event active, read from `stats`), then `online`, then drain the outbox.
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { log } from '../util/log.js';
+import { discoveryMessages } from './discovery.js';
 import { Outbox, type AckPublisher, type OutboxStore } from './outbox.js';
 
 /** Ack of a configuration change (`config/ack`). */
@@ -70,7 +72,9 @@ export class MqttReporter implements AckPublisher {
   readonly base: string;
   readonly outbox: Outbox;
   readonly hooks: RuntimeHooks;
+  readonly deviceId: string;
   private constructor(readonly client: MqttClient, opts: ReporterOptions) {
+    this.deviceId = opts.deviceId;
     this.base = `sfn/${opts.deviceId}`;
     this.hooks = opts.hooks;
     this.outbox = new Outbox(opts.store, this);
@@ -128,6 +132,7 @@ export class MqttReporter implements AckPublisher {
     try {
       await this.client.subscribeAsync(Object.keys(HANDLERS).map((k) => `${this.base}/${k}`), { qos: 1 });
       await this.publishConfigState();
+      for (const d of discoveryMessages(this.deviceId)) await this.client.publishAsync(d.topic, JSON.stringify(d.payload), { qos: 1, retain: true });
       await this.client.publishAsync(`${this.base}/availability`, 'online', { qos: 1, retain: true });
       log.info({ base: this.base }, 'mqtt: connected, online');
     } catch (err) {

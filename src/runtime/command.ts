@@ -23,6 +23,7 @@ import type { FrameSource } from '../video/source.js';
 import { ClipRecorder, FrameRing, writeJpeg, type ClipSettings } from './clips.js';
 import type { RuntimeConfig } from './config.js';
 import { ConfigController } from './controller.js';
+import { RunMetrics, sampleHealth } from './health.js';
 import { newCounters, runLoop } from './loop.js';
 
 /** Options of `run` as commander parses them. */
@@ -44,6 +45,7 @@ export interface RunOptions {
   cert?: string;
   key?: string;
   batch?: number;
+  metricsPort?: number;
 }
 
 /** The JSON summary line printed at the end of a finite source. */
@@ -173,12 +175,39 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
     eventChain = eventChain.then(() => reporter.publishEvent(msg)).catch((err: unknown) => log.error({ err: (err as Error).message }, 'outbox: cannot store an event'));
   };
 
+  const metrics = new RunMetrics();
+  const metricsServer = o.metricsPort !== undefined ? await metrics.serve(o.metricsPort) : null;
+  if (metricsServer) log.info({ url: `http://127.0.0.1:${metricsServer.port}/metrics` }, 'Prometheus metrics');
+  let lastScore: number | null = null;
   let lastStats = { t: Date.now(), frames: 0, scored: 0, skipped: 0, ms: 0, calls: 0 };
-  const statsTick = () => {
+  let sampling: Promise<void> | null = null;
+  let eventsCounted = 0;
+  const statsTick = async (): Promise<void> => {
+    if (sampling) return;
+    let done!: () => void;
+    sampling = new Promise<void>((r) => {
+      done = r;
+    });
+    const health = await sampleHealth().finally(() => {
+      sampling = null;
+      done();
+    });
     const t = Date.now();
     const dt = Math.max(1e-3, (t - lastStats.t) / 1000);
     const calls = counters.inferenceCalls - lastStats.calls;
+    const fpsNow = (counters.scored - lastStats.scored) / dt;
+    const msNow = calls ? (counters.inferenceMs - lastStats.ms) / calls : null;
+    metrics.frames.inc(counters.frames - lastStats.frames);
+    metrics.scored.inc(counters.scored - lastStats.scored);
+    metrics.skipped.inc(counters.skipped - lastStats.skipped);
+    metrics.events.inc(counters.events - eventsCounted);
+    eventsCounted = counters.events;
+    metrics.fps.set(fpsNow);
+    if (msNow !== null) metrics.inferenceMs.set(msNow);
+    if (lastScore !== null) metrics.score.set(lastScore);
+    metrics.inEvent.set(detector.inEvent ? 1 : 0);
     reporter.publishStats({
+      score: lastScore === null ? null : +lastScore.toFixed(3), ...health,
       time: new Date(t).toISOString(), fps: +((counters.scored - lastStats.scored) / dt).toFixed(2),
       input_fps: +((counters.frames - lastStats.frames) / dt).toFixed(2), skipped_fps: +((counters.skipped - lastStats.skipped) / dt).toFixed(2),
       inference_ms: calls ? +((counters.inferenceMs - lastStats.ms) / calls).toFixed(2) : null, provider: predictor.provider,
@@ -187,10 +216,11 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
     });
     lastStats = { t, frames: counters.frames, scored: counters.scored, skipped: counters.skipped, ms: counters.inferenceMs, calls: counters.inferenceCalls };
   };
-  let statsTimer = setInterval(statsTick, controller.current.stats_interval_s * 1000);
+  const tick = () => void statsTick().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'stats failed'));
+  let statsTimer = setInterval(tick, controller.current.stats_interval_s * 1000);
   controller.onChange((c) => {
     clearInterval(statsTimer);
-    statsTimer = setInterval(statsTick, c.stats_interval_s * 1000);
+    statsTimer = setInterval(tick, c.stats_interval_s * 1000);
   });
 
   const stop = new AbortController();
@@ -222,7 +252,9 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
             }
           })(),
           predictor, detector, measure: () => controller.current.measure, realtime, fps, paceByClock: !live,
-          ring, ...(recorder ? { recorder } : {}), onEvent, signal: restart.signal, counters, ...(o.batch ? { batch: o.batch } : {}),
+          ring, ...(recorder ? { recorder } : {}), onEvent, onScore: (_f, _raw, sc) => {
+            lastScore = sc;
+          }, signal: restart.signal, counters, ...(o.batch ? { batch: o.batch } : {}),
         });
         offset = maxIndex + 1;
         backoff = 1000;
@@ -248,7 +280,8 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
     }
     const clips = recorder ? await recorder.finish() : [];
     await eventChain;
-    statsTick();
+    await sampling;
+    await statsTick();
     const flushed = await reporter.close(20_000);
     const seconds = (Date.now() - t0) / 1000;
     const summary: RunSummary = {
@@ -265,5 +298,6 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
     process.off('SIGTERM', onSignal);
     await predictor.dispose().catch(() => undefined);
     await broker?.close().catch(() => undefined);
+    if (metricsServer) await new Promise<void>((r) => metricsServer.server.close(() => r()));
   }
 }
