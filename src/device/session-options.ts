@@ -9,7 +9,9 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { ProviderName, SessionOptions } from '../inference/session.js';
+import { readManifest } from '../export/manifest.js';
+import { createSession, type OpenSession, type ProviderName, type SessionOptions } from '../inference/session.js';
+import { hostFacts } from './detect.js';
 import type { DeviceProfile } from './profile.js';
 
 /** What keys the TensorRT engine cache besides the profile. */
@@ -76,4 +78,22 @@ export async function tensorrtVersion(dirs = ['/usr/lib/aarch64-linux-gnu', '/us
     if (hit) return hit;
   }
   return 'unknown';
+}
+
+/**
+ * Opens `modelPath` (checked against its manifest) with `profile`'s providers and options: the
+ * engine cache key uses the manifest's sha256, {@link tensorrtVersion} and `gpuName` (default: the
+ * Jetson device-tree model, else the first GPU systeminformation reports, else 'cpu').
+ * @returns createSession's result (session, active provider, skipped providers with reasons).
+ * @throws what readManifest and createSession throw (missing/mismatched model, no provider starts).
+ */
+export async function createProfileSession(modelPath: string, profile: DeviceProfile, gpuName?: string): Promise<OpenSession> {
+  const { manifest, bytes } = await readManifest(modelPath);
+  let gpu = gpuName;
+  if (gpu === undefined) {
+    const f = await hostFacts();
+    gpu = f.deviceTreeModel ?? f.gpus[0] ?? 'cpu';
+  }
+  const opts = sessionOptionsFor(profile, { modelSha256: manifest.sha256, tensorrtVersion: await tensorrtVersion(), gpuName: gpu });
+  return createSession(bytes, opts, modelPath);
 }

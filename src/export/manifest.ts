@@ -89,7 +89,8 @@ export const ManifestSchema = z.object({
   /** how an optimised variant (fp16, int8, pruned) was made from its fp32 source (absent on exports) */
   optimization: z
     .looseObject({
-      source: z.object({ name: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+      /** the fp32 model it was made from, and that model's micro AUC when `optimize` measured it */
+      source: z.object({ name: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), micro_auc: z.number().nullable().optional() }),
       /** the passes in order, e.g. ['prune 12/16 experts per layer', 'int8 QDQ'] */
       steps: z.array(z.string()),
       /** calibration of the int8 ranges or of the routing statistics; null when none was needed */

@@ -1,20 +1,27 @@
 /**
  * One variant's benchmark in its own process (so that peak resident memory is that model's):
- *   node bench-worker.(js|ts) <model.onnx> <batch> <threads> <runs> <providers,comma,separated>
+ *   node bench-worker.(js|ts) <model.onnx> <batch> <threads> <runs> <profile name | providers,comma,separated>
+ * With a profile, the session is the one the device would open (createProfileSession: its providers,
+ * TensorRT/CUDA options, engine cache); `threads` overrides its intra-op count.
  * Prints one JSON line: provider, skipped providers, ms per frame (p50, p95) at batch 1 and at
  * `batch`, frames/s at `batch`, peak RSS in MiB (getrusage maxrss).
  */
 import * as ort from 'onnxruntime-node';
 import { readManifest } from '../export/manifest.js';
+import { createProfileSession } from '../device/session-options.js';
+import { loadProfile } from '../device/profile.js';
 import { createSession, type ProviderName } from '../inference/session.js';
 
 const [model, batchArg, threadsArg, runsArg, providersArg] = process.argv.slice(2);
-if (!model) throw new Error('usage: bench-worker <model.onnx> <batch> <threads> <runs> <providers>');
+if (!model) throw new Error('usage: bench-worker <model.onnx> <batch> <threads> <runs> <profile | providers>');
 const batch = Number(batchArg ?? 8);
 const threads = Number(threadsArg ?? 2);
 const runs = Number(runsArg ?? 20);
 const { manifest, bytes } = await readManifest(model);
-const { session, provider, skipped } = await createSession(bytes, { providers: (providersArg ?? 'cpu').split(',') as ProviderName[], intraOpThreads: threads }, model);
+const arg = providersArg ?? 'cpu';
+const { session, provider, skipped } = arg.startsWith('profile:')
+  ? await createProfileSession(model, { ...(await loadProfile(arg.slice('profile:'.length))), threads: { intraOp: threads, interOp: 1 } })
+  : await createSession(bytes, { providers: arg.split(',') as ProviderName[], intraOpThreads: threads }, model);
 const [, ch, H, W] = manifest.inputs[0]!.shape as [unknown, number, number, number];
 
 async function time(n: number): Promise<{ p50: number; p95: number }> {

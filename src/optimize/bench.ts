@@ -155,7 +155,7 @@ export async function runBench(o: BenchOptions, print: (s: string) => void = (s)
   const profile = o.profile ? await loadProfile(o.profile) : (await detectProfile()).profile;
   const threads = o.threads ?? (profile?.threads.intraOp || 2);
   const batch = profile?.model.batch ?? 8;
-  const providers = (profile?.providers ?? ['cpu']).join(',');
+  const providers = profile ? `profile:${o.profile ?? profile.name}` : 'cpu';
   const entries = await listModels(o.root);
   if (entries.length === 0) throw new Error(`no models under ${o.root}/{fp32,fp16,int8}`);
   const bad = entries.filter((e) => e.error);
@@ -183,6 +183,12 @@ export async function runBench(o: BenchOptions, print: (s: string) => void = (s)
       auc_delta_vs_fp32: null,
       fraction_of_peak: null,
     });
+  }
+  // the fp32 AUC may live in the variants' manifests (measured by `optimize --dataset`) rather than its own
+  for (const r of rows.filter((x) => x.variant.startsWith('fp32/') && x.micro_auc === null)) {
+    const sha = entries.find((e) => e.variant === r.variant)!.manifest!.sha256;
+    const src = entries.map((e) => e.manifest?.optimization?.source as { sha256: string; micro_auc?: number | null } | undefined).find((s) => s?.sha256 === sha && typeof s.micro_auc === 'number');
+    if (src) r.micro_auc = src.micro_auc!;
   }
   const peak = await matmulPeak(512, threads);
   const fp32 = rows.find((r) => r.variant.startsWith('fp32/'));

@@ -255,6 +255,7 @@ export async function runOptimize(o: OptimizeOptions, print: (line: string) => v
     }
   };
   const machine = `${os.cpus()[0]?.model ?? 'cpu'} (${os.cpus().length} logical cores), onnxruntime-node ${ort.env.versions.common}`;
+  let srcAuc: number | null = src.evaluation?.micro_auc ?? null;
   const stageVariant = async (v: Built) => {
     const d = diff(await outputsOf(v.bytes, reader, threads), ref, change);
     log.info({ variant: `${v.precision}/${v.name}`, ...d }, 'difference to fp32 on the calibration clips');
@@ -285,7 +286,7 @@ export async function runOptimize(o: OptimizeOptions, print: (line: string) => v
         reference: `fp32 ONNX model ${src.name} (sha256 ${src.sha256.slice(0, 12)})`,
         runtime: `onnxruntime-node ${ort.env.versions.common} cpu`,
       },
-      optimization: { source: { name: src.name, sha256: src.sha256 }, steps: v.steps, calibration: { method: v.method, ...calibInfo }, rms_vs_fp32: d.rms, relative_rms_vs_fp32: d.rel },
+      optimization: { source: { name: src.name, sha256: src.sha256, micro_auc: srcAuc }, steps: v.steps, calibration: { method: v.method, ...calibInfo }, rms_vs_fp32: d.rms, relative_rms_vs_fp32: d.rel },
       benchmark: { ms_per_frame: +ms.toFixed(3), batch: 8, provider: 'cpu', threads, machine },
       created: new Date().toISOString(),
     };
@@ -302,7 +303,6 @@ export async function runOptimize(o: OptimizeOptions, print: (line: string) => v
   try {
     // fp32 reference numbers
     const srcMs = await timeModel(bytes, calib.clipShape, 8, threads);
-    let srcAuc: number | null = src.evaluation?.micro_auc ?? null;
     if (o.dataset && !(src.evaluation && !src.evaluation.videos && !o.videos)) {
       const tmp = path.join(stage, 'fp32', path.basename(o.model));
       await fs.mkdir(path.dirname(tmp), { recursive: true });

@@ -94,7 +94,10 @@ describe('sfn-edge optimize (tiny model, Ped2 clips)', { skip: !hasPed2 && 'Ped2
       assert.ok(row.ms_b1.p50 > 0 && row.ms_batch.p95 >= row.ms_batch.p50 && row.fps > 0 && row.peak_rss_mb > 10);
       assert.equal(row.batch, 8);
     }
-    assert.equal(r.rows.find((x) => x.variant === 'fp32/tiny')!.speedup_vs_fp32, 1);
+    const fp32Row = r.rows.find((x) => x.variant === 'fp32/tiny')!;
+    assert.equal(fp32Row.speedup_vs_fp32, 1);
+    assert.equal(fp32Row.micro_auc, summary.source.micro_auc, 'the fp32 AUC measured by optimize');
+    assert.ok(fp32Row.micro_auc !== null);
     assert.ok(r.rows.find((x) => x.variant === 'int8/tiny-p6')!.speedup_vs_unpruned! > 0);
     assert.ok(r.peak.fp32_gflops > 0 && r.macs_per_frame! > 0);
     assert.deepEqual(JSON.parse(await fs.readFile(save, 'utf8')).rows.length, 5);
