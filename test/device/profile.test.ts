@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hostFacts, pickProfile, type HostFacts } from '../../src/device/detect.js';
 import { listProfiles, loadProfile, parseProfile, ProfileError, PROFILES_DIR, profileJsonSchema } from '../../src/device/profile.js';
-import { engineCacheDir, sessionOptionsFor } from '../../src/device/session-options.js';
+import { createProfileSession, engineCacheDir, sessionOptionsFor } from '../../src/device/session-options.js';
 import { createSession } from '../../src/inference/session.js';
 import { quietExport, TINY, tinyWeights, tmpDir } from '../export/fixtures.js';
 
@@ -108,6 +108,16 @@ describe('session options from a profile', () => {
       assert.equal(s.provider, 'cpu');
       assert.deepEqual(s.skipped.map((x) => x.provider), ['tensorrt', 'cuda']);
       await s.session.release();
+    });
+
+    it('createProfileSession checks the manifest and reports the active provider', { skip: cpuOnly ? false : 'CUDA provider installed' }, async () => {
+      const p = await loadProfile('jetson-agx-orin-64gb');
+      const s = await createProfileSession(model, { ...p, threads: { intraOp: 1, interOp: 1 } }, 'test-gpu');
+      assert.equal(s.provider, 'cpu');
+      assert.deepEqual(s.skipped.map((x) => x.provider), ['tensorrt', 'cuda']);
+      await s.session.release();
+      await fs.appendFile(model, 'x');
+      await assert.rejects(createProfileSession(model, p, 'test-gpu'), /does not match its manifest/);
     });
   });
 });
