@@ -105,9 +105,20 @@ export function program(): Command {
     .option('--dataset <folder>', 'Ped2-layout data set: measure micro AUC, choose the int8 calibration by it')
     .option('--videos <list>', 'only these test videos of --dataset, e.g. 01,02')
     .option('--threads <n>', 'ONNX Runtime intra-op threads', int('--threads'), 2)
+    .addOption(new Option('--methods <list>', 'int8 calibration methods to try (comma-separated: minmax, percentile)').default('minmax,percentile'))
+    .addOption(new Option('--router <mode>', 'int8 router MatMuls: int8, float, or both tried and measured').choices(['int8', 'float', 'both']).default('both'))
+    .addOption(new Option('--fp16-keep <preset>', 'nodes kept float32 in fp16 variants').choices(['none', 'router', 'router+layernorm']).default('none'))
     .action(async (o) => {
       const { runOptimize } = await import('./optimize/command.js');
-      await runOptimize({ ...o, videos: o.videos ? (o.videos as string).split(',') : undefined });
+      const { CALIBRATION_METHODS } = await import('./optimize/calibrate.js');
+      const methods = (o.methods as string).split(',');
+      for (const m of methods) if (!(CALIBRATION_METHODS as readonly string[]).includes(m)) throw new Error(`unknown calibration method '${m}'; known: ${CALIBRATION_METHODS.join(', ')}`);
+      await runOptimize({
+        ...o,
+        videos: o.videos ? (o.videos as string).split(',') : undefined,
+        methods: methods as (typeof CALIBRATION_METHODS)[number][],
+        routerFloat: o.router === 'both' ? undefined : o.router === 'float',
+      });
     });
 
   p.command('models')
