@@ -25,6 +25,7 @@ import type { RuntimeConfig } from './config.js';
 import { ConfigController } from './controller.js';
 import { RunMetrics, sampleHealth } from './health.js';
 import { newCounters, runLoop } from './loop.js';
+import { isLiveSource, StreamSource } from './stream-source.js';
 
 /** Options of `run` as commander parses them. */
 export interface RunOptions {
@@ -46,6 +47,8 @@ export interface RunOptions {
   key?: string;
   batch?: number;
   metricsPort?: number;
+  /** stops the run like SIGINT (for embedding and tests) */
+  signal?: AbortSignal;
 }
 
 /** The JSON summary line printed at the end of a finite source. */
@@ -63,6 +66,8 @@ export interface RunSummary {
   clips: string[];
   outbox_flushed: boolean;
   source_error?: string;
+  /** times a live source was reopened */
+  reconnects: number;
 }
 
 /**
@@ -91,10 +96,6 @@ export function clipSettings(c: RuntimeConfig, fps: number, dir: string): ClipSe
   };
 }
 
-function isLive(src: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(src) || src.startsWith('/dev/');
-}
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
@@ -117,13 +118,12 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
   const spec = predictor.spec;
   const detector = new EventDetector(detectorParams(controller.current), predictor.manifest.sha256);
 
-  let live = isLive(o.source);
+  const live = isLiveSource(o.source);
   let fps = o.fps ?? 0;
   let source: FrameSource | null = null;
   if (!live) {
     source = await openSource(o.source, spec);
     if (!fps && source instanceof FfmpegSource) fps = source.info?.fps ?? 0;
-    live = false;
   }
   fps ||= 25;
 
@@ -228,22 +228,25 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
     stop.abort();
     restart.abort();
   };
+  o.signal?.addEventListener('abort', onSignal);
+  if (o.signal?.aborted) onSignal();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
   const t0 = Date.now();
   let sourceError: string | undefined;
   let backoff = 1000;
+  let reconnects = 0;
   let offset = 0;
   try {
     for (;;) {
+      let maxIndex = offset - 1;
       try {
-        source ??= live ? new FfmpegSource(o.source, spec) : await openSource(o.source, spec);
+        source ??= live ? new StreamSource(o.source, spec) : await openSource(o.source, spec);
         const base = offset;
         const frames = (async function* (s: FrameSource) {
           for await (const f of s.frames()) yield { index: base + f.index, data: f.data };
         })(source);
-        let maxIndex = offset - 1;
         await runLoop({
           frames: (async function* () {
             for await (const f of frames) {
@@ -256,8 +259,6 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
             lastScore = sc;
           }, signal: restart.signal, counters, ...(o.batch ? { batch: o.batch } : {}),
         });
-        offset = maxIndex + 1;
-        backoff = 1000;
       } catch (err) {
         sourceError = (err as Error).message;
         log.error({ err: sourceError, source: o.source }, 'source failed');
@@ -266,6 +267,8 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
         await source?.close().catch(() => undefined);
         source = null;
       }
+      if (maxIndex >= offset) backoff = 1000; // frames came through: the next drop starts the backoff anew
+      offset = maxIndex + 1;
       if (stop.signal.aborted) break;
       if (restart.signal.aborted) {
         restart = new AbortController();
@@ -273,8 +276,9 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
         continue;
       }
       if (!live) break;
+      reconnects += 1;
       log.warn({ source: o.source, retry_ms: backoff }, 'source ended; reconnecting');
-      await sleep(backoff);
+      await Promise.race([sleep(backoff), new Promise((r) => stop.signal.addEventListener('abort', r))]);
       backoff = Math.min(30_000, backoff * 2);
       if (stop.signal.aborted) break;
     }
@@ -288,7 +292,7 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
       source: o.source, model: modelPath, provider: predictor.provider, frames: counters.frames, scored: counters.scored,
       skipped: counters.skipped, events: counters.events, messages: counters.messages, fps: +(counters.scored / Math.max(seconds, 1e-3)).toFixed(2),
       inference_ms: counters.inferenceCalls ? +(counters.inferenceMs / counters.inferenceCalls).toFixed(2) : 0,
-      clips: clips.map((c) => c.video), outbox_flushed: flushed, ...(sourceError ? { source_error: sourceError } : {}),
+      clips: clips.map((c) => c.video), outbox_flushed: flushed, reconnects, ...(sourceError ? { source_error: sourceError } : {}),
     };
     print(JSON.stringify(summary));
     return summary;

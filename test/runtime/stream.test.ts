@@ -1,0 +1,89 @@
+/**
+ * Live sources: an MPEG-TS stream over HTTP (a local server) read by `StreamSource`, an unreachable
+ * URL reported as a `VideoInputError`, and `run` reconnecting (with backoff) when the stream ends.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runCommand } from '../../src/runtime/command.js';
+import { inputArgs, isLiveSource, StreamSource } from '../../src/runtime/stream-source.js';
+import { VideoInputError } from '../../src/video/errors.js';
+import { quietExport, TINY, tinyWeights } from '../export/fixtures.js';
+import { aedesBroker, freePort } from '../mqtt/brokers.js';
+
+describe('live stream sources', () => {
+  let dir = '';
+  let server: http.Server;
+  let url = '';
+  let requests = 0;
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-stream-'));
+    const ts = path.join(dir, 'clip.ts');
+    execFileSync('ffmpeg', ['-hide_banner', '-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=96x64:rate=10', '-frames:v', '20', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-f', 'mpegts', ts]);
+    const bytes = await fs.readFile(ts);
+    server = http.createServer((_req, res) => {
+      requests += 1;
+      res.writeHead(200, { 'content-type': 'video/mp2t' }).end(bytes);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const a = server.address();
+    url = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}/live.ts`;
+  });
+  after(async () => {
+    await new Promise<void>((r) => server.close(() => r()));
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('tells live sources from files and picks ffmpeg input options', () => {
+    assert.equal(isLiveSource('rtsp://cam/1'), true);
+    assert.equal(isLiveSource('/dev/video0'), true);
+    assert.equal(isLiveSource('clips/a.mp4'), false);
+    assert.deepEqual(inputArgs('rtsp://cam/1'), ['-rtsp_transport', 'tcp', '-i', 'rtsp://cam/1']);
+    assert.deepEqual(inputArgs('/dev/video2'), ['-f', 'v4l2', '-i', '/dev/video2']);
+  });
+
+  it('reads an HTTP stream at the model grid', async () => {
+    const s = new StreamSource(url, { width: 24, height: 16, color: 'gray' });
+    const got = [];
+    for await (const f of s.frames()) got.push(f);
+    await s.close();
+    assert.equal(got.length, 20);
+    assert.deepEqual(got.map((f) => f.index), [...Array(20).keys()]);
+    assert.equal(got[0]!.data.length, 24 * 16);
+    assert.ok(got[0]!.data.every((v) => v >= 0 && v <= 1));
+  });
+
+  it('an unreachable stream is a VideoInputError naming it', async () => {
+    const port = await freePort();
+    const s = new StreamSource(`http://127.0.0.1:${port}/none.ts`, { width: 24, height: 16, color: 'gray' });
+    await assert.rejects(async () => {
+      for await (const _ of s.frames()) void _;
+    }, (err: unknown) => err instanceof VideoInputError && err.message.includes(`127.0.0.1:${port}`));
+  });
+
+  it('run reconnects when the stream ends, and stops on its signal', async () => {
+    const w = await tinyWeights(dir, TINY, { seed: 3 });
+    const model = path.join(dir, 'tiny.onnx');
+    await quietExport({ weights: w.base, out: model });
+    const broker = await aedesBroker();
+    const stop = new AbortController();
+    const before = requests;
+    const watcher = setInterval(() => {
+      if (requests - before >= 2) stop.abort();
+    }, 50);
+    try {
+      const s = await runCommand({ source: url, model, broker: broker.url, deviceId: 'live', realtime: 'false', providers: 'cpu',
+        clips: path.join(dir, 'clips'), stateDir: path.join(dir, 'state'), signal: stop.signal }, () => undefined);
+      assert.ok(s.reconnects >= 1, `reconnects ${s.reconnects}`);
+      assert.ok(s.frames >= 20, `frames ${s.frames}`);
+      assert.equal(s.outbox_flushed, true);
+    } finally {
+      clearInterval(watcher);
+      await broker.dispose();
+    }
+  });
+});
