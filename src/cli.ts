@@ -107,6 +107,7 @@ export function program(): Command {
     .option('--threads <n>', 'ONNX Runtime intra-op threads', int('--threads'), 2)
     .addOption(new Option('--methods <list>', 'int8 calibration methods to try (comma-separated: minmax, percentile)').default('minmax,percentile'))
     .addOption(new Option('--router <mode>', 'int8 router MatMuls: int8, float, or both tried and measured').choices(['int8', 'float', 'both']).default('both'))
+    .option('--int8-attention', 'also quantize the attention MatMuls (two activations) in int8 variants', false)
     .addOption(new Option('--fp16-keep <preset>', 'nodes kept float32 in fp16 variants').choices(['none', 'router', 'router+layernorm']).default('none'))
     .action(async (o) => {
       const { runOptimize } = await import('./optimize/command.js');

@@ -64,6 +64,8 @@ export interface OptimizeOptions {
   methods?: CalibrationMethod[];
   /** router MatMuls left in float in int8 variants: true, false, or undefined = try both and measure */
   routerFloat?: boolean;
+  /** also quantize the MatMuls of two activations (attention scores and context) in int8 variants */
+  int8Attention?: boolean;
   /** nodes kept float32 in the fp16 variants (default 'none': measurement showed no need) */
   fp16Keep?: Fp16Keep;
   /** ORT intra-op threads for calibration, evaluation and timing (default 2) */
@@ -222,12 +224,12 @@ export async function runOptimize(o: OptimizeOptions, print: (line: string) => v
   ];
   const isRouter = (n: { name?: string | null }) => /\/sffm\/router$/.test(n.name ?? '');
   const int8 = async (b: Uint8Array, method: CalibrationMethod, routerFloat: boolean) => {
-    const opts = routerFloat ? { exclude: isRouter } : {};
+    const opts = { ...(routerFloat ? { exclude: isRouter } : {}), activationMatMuls: o.int8Attention ?? false };
     const ranges = await calibrate(b, planInt8(b, opts), reader, () => makeCalibrator(method), threads);
     return quantizeInt8(b, ranges, opts).bytes;
   };
   const int8Step = (method: CalibrationMethod, routerFloat: boolean) =>
-    `int8 QDQ (symmetric, per-channel MatMul weights, per-tensor activations; ${method} calibration${routerFloat ? '; router MatMuls float' : ''})`;
+    `int8 QDQ (symmetric, per-channel MatMul weights, per-tensor activations; ${method} calibration${routerFloat ? '; router MatMuls float' : ''}${o.int8Attention ? '; attention MatMuls int8' : ''})`;
   const candidates: Built[] = [];
   for (const routerFloat of o.routerFloat === undefined ? [false, true] : [o.routerFloat])
     for (const method of methods)

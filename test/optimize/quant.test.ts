@@ -134,6 +134,19 @@ describe('fp16 and int8 variants of a tiny model', () => {
     }
   });
 
+  it('int8 with attention MatMuls (two activations) quantized too: fused, parity within the same tolerance', async () => {
+    const opts = { activationMatMuls: true };
+    const C = derived(model.cfg).channels;
+    const ranges = await calibrate(model.bytes, planInt8(model.bytes, opts), arrayReader(clips, [4 * C, model.cfg.height, model.cfg.width], 8), () => makeCalibrator('minmax'), 1);
+    const { bytes, report } = quantizeInt8(model.bytes, ranges, opts);
+    assert.equal(report.quantizedNodes - report.weights, 2 * model.cfg.blocks, 'scores and context MatMul of every block');
+    const optFile = path.join(dir, 'int8-attention.opt.onnx');
+    const d = diffStats(await runModel(bytes, model.cfg, clips, n, optFile), ref);
+    const opt = decodeModel(new Uint8Array(await fs.readFile(optFile)));
+    assert.equal(opt.graph!.node!.filter((x) => x.opType === 'MatMul').length, 0, 'no float MatMul left');
+    assert.ok(d.max < 0.1 && d.rms < 0.02, `int8 attention: max ${d.max}, rms ${d.rms}`);
+  });
+
   it('int8 names the activation it has no range for', () => {
     assert.throws(() => quantizeInt8(model.bytes, new Map()), /int8: no calibrated range for '/);
   });
