@@ -114,15 +114,20 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
 
   const { controller, warning } = await ConfigController.open(o.config, join(stateDir, 'remote-config.json'));
   if (warning) log.warn(warning);
-  const predictor = await OnnxPredictor.load(modelPath, { providers, batchSize: realtime ? 1 : Math.max(1, o.batch ?? 4) });
+  const loadModel = (file: string) => OnnxPredictor.load(file, { providers, batchSize: realtime ? 1 : Math.max(1, o.batch ?? 4) });
+  let modelNow = controller.current.model ?? modelPath;
+  let predictor = await loadModel(modelNow);
   const spec = predictor.spec;
-  const detector = new EventDetector(detectorParams(controller.current), predictor.manifest.sha256);
+  let detector = new EventDetector(detectorParams(controller.current), predictor.manifest.sha256);
+  let sourceNow = controller.current.source ?? o.source;
+  /** a model loaded by a `config/set`, swapped in at the next source (re)start */
+  const swap: { staged: { file: string; predictor: OnnxPredictor } | null } = { staged: null };
 
-  const live = isLiveSource(o.source);
+  let live = isLiveSource(sourceNow);
   let fps = o.fps ?? 0;
   let source: FrameSource | null = null;
   if (!live) {
-    source = await openSource(o.source, spec);
+    source = await openSource(sourceNow, spec);
     if (!fps && source instanceof FfmpegSource) fps = source.info?.fps ?? 0;
   }
   fps ||= 25;
@@ -130,9 +135,28 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
   const cs = () => clipSettings(controller.current, fps, clipsDir);
   const ring = new FrameRing(Math.max(1, cs().preRollFrames + controller.current.min_duration_frames + 64));
   const recorder = controller.current.clips.enabled ? new ClipRecorder(cs(), spec, ring) : undefined;
+  controller.onValidate(async (next) => {
+    const file = next.model ?? modelPath;
+    if (file === modelNow && !swap.staged) return;
+    const p = await loadModel(file).catch((err: unknown) => {
+      throw new Error(`model: cannot load ${file}: ${(err as Error).message}`);
+    });
+    const a = p.spec;
+    if (a.width !== spec.width || a.height !== spec.height || a.color !== spec.color) {
+      await p.dispose();
+      throw new Error(`model: ${file} takes ${a.width}x${a.height} ${a.color}, the running model ${spec.width}x${spec.height} ${spec.color}; only variants with the same grid can be swapped at run time`);
+    }
+    await swap.staged?.predictor.dispose();
+    swap.staged = { file, predictor: p };
+  });
   controller.onChange((c) => {
     detector.configure(detectorParams(c));
     recorder?.configure(clipSettings(c, fps, clipsDir));
+    const nextSource = c.source ?? o.source;
+    if (nextSource !== sourceNow || swap.staged) {
+      sourceNow = nextSource;
+      restart.abort();
+    }
   });
 
   let broker: EmbeddedBroker | null = null;
@@ -170,7 +194,7 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
 
   let eventChain: Promise<void> = Promise.resolve();
   const onEvent = (e: AnomalyEvent): void => {
-    const msg = { ...e, device_id: deviceId, source: o.source };
+    const msg = { ...e, device_id: deviceId, source: sourceNow };
     log.info({ type: e.type, id: e.id, start: e.start.frame, last: e.last.frame, peak: +e.peak.score.toFixed(2) }, 'event');
     eventChain = eventChain.then(() => reporter.publishEvent(msg)).catch((err: unknown) => log.error({ err: (err as Error).message }, 'outbox: cannot store an event'));
   };
@@ -242,7 +266,16 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
     for (;;) {
       let maxIndex = offset - 1;
       try {
-        source ??= live ? new StreamSource(o.source, spec) : await openSource(o.source, spec);
+        if (swap.staged) {
+          await predictor.dispose();
+          predictor = swap.staged.predictor;
+          modelNow = swap.staged.file;
+          swap.staged = null;
+          detector = new EventDetector(detectorParams(controller.current), predictor.manifest.sha256);
+          log.info({ model: modelNow, sha256: predictor.manifest.sha256 }, 'model swapped (config/set)');
+        }
+        live = isLiveSource(sourceNow);
+        source ??= live ? new StreamSource(sourceNow, spec) : await openSource(sourceNow, spec);
         const base = offset;
         const frames = (async function* (s: FrameSource) {
           for await (const f of s.frames()) yield { index: base + f.index, data: f.data };
@@ -261,7 +294,7 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
         });
       } catch (err) {
         sourceError = (err as Error).message;
-        log.error({ err: sourceError, source: o.source }, 'source failed');
+        log.error({ err: sourceError, source: sourceNow }, 'source failed');
         for (const e of detector.finish()) onEvent(e);
       } finally {
         await source?.close().catch(() => undefined);
@@ -272,12 +305,12 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
       if (stop.signal.aborted) break;
       if (restart.signal.aborted) {
         restart = new AbortController();
-        log.info({ source: o.source }, 'restarting the source (cmd/restart-source)');
+        log.info({ source: sourceNow }, 'restarting the source (cmd/restart-source or config/set)');
         continue;
       }
       if (!live) break;
       reconnects += 1;
-      log.warn({ source: o.source, retry_ms: backoff }, 'source ended; reconnecting');
+      log.warn({ source: sourceNow, retry_ms: backoff }, 'source ended; reconnecting');
       await Promise.race([sleep(backoff), new Promise((r) => stop.signal.addEventListener('abort', r))]);
       backoff = Math.min(30_000, backoff * 2);
       if (stop.signal.aborted) break;
@@ -289,7 +322,7 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
     const flushed = await reporter.close(20_000);
     const seconds = (Date.now() - t0) / 1000;
     const summary: RunSummary = {
-      source: o.source, model: modelPath, provider: predictor.provider, frames: counters.frames, scored: counters.scored,
+      source: sourceNow, model: modelNow, provider: predictor.provider, frames: counters.frames, scored: counters.scored,
       skipped: counters.skipped, events: counters.events, messages: counters.messages, fps: +(counters.scored / Math.max(seconds, 1e-3)).toFixed(2),
       inference_ms: counters.inferenceCalls ? +(counters.inferenceMs / counters.inferenceCalls).toFixed(2) : 0,
       clips: clips.map((c) => c.video), outbox_flushed: flushed, reconnects, ...(sourceError ? { source_error: sourceError } : {}),
@@ -301,6 +334,7 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await predictor.dispose().catch(() => undefined);
+    await swap.staged?.predictor.dispose().catch(() => undefined);
     await broker?.close().catch(() => undefined);
     if (metricsServer) await new Promise<void>((r) => metricsServer.server.close(() => r()));
   }

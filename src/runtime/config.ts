@@ -39,6 +39,8 @@ export const RuntimeConfigSchema = z.object({
   update_every_frames: z.number().int().min(1).max(100_000).default(25).describe('frames between `update` messages of an active event'),
   clips: Clips.default({ enabled: true, pre_roll_s: 3, post_roll_s: 2, max_event_s: 120, budget_mb: 1024 }).describe('clip recording'),
   stats_interval_s: z.number().min(1).max(3600).default(10).describe('seconds between `stats` messages'),
+  source: z.string().min(1).max(2048).optional().describe('frame source (folder, file, URL, /dev/videoN); a change reopens the source (default: --source)'),
+  model: z.string().min(1).max(2048).optional().describe('ONNX model file (manifest beside it) with the same grid and colour mode, e.g. the fp16 or int8 variant; loaded and checked before it is acknowledged (default: --model)'),
 }).strict()
   .refine((c) => c.baseline_warmup <= c.baseline_window, { message: 'baseline_warmup must be <= baseline_window', path: ['baseline_warmup'] })
   .describe('sfn-edge runtime configuration (sfn/<device>/config/set takes any part of it)');

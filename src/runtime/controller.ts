@@ -11,6 +11,7 @@ import { applyPatch, deepMerge, defaultConfig, loadLayer, writeJsonAtomic, type 
 /** Holds the running configuration; `apply` is the `config/set` entry point. */
 export class ConfigController {
   private listeners: ((c: RuntimeConfig) => void)[] = [];
+  private validators: ((next: RuntimeConfig, prev: RuntimeConfig) => Promise<void>)[] = [];
 
   private constructor(
     private config: RuntimeConfig,
@@ -68,14 +69,30 @@ export class ConfigController {
   }
 
   /**
-   * Validates a `config/set` payload; when valid, applies it (listeners), bumps the version and
-   * persists the remote layer atomically. A listener that throws refuses the change (it is rolled back).
+   * Adds a check that needs I/O (e.g. loading a new model) before a change is accepted: it throws
+   * (with the reason) to refuse the change. Runs after the schema check, before any listener.
+   */
+  onValidate(fn: (next: RuntimeConfig, prev: RuntimeConfig) => Promise<void>): void {
+    this.validators.push(fn);
+  }
+
+  /**
+   * Validates a `config/set` payload (schema, then the `onValidate` checks); when valid, applies it
+   * (listeners), bumps the version and persists the remote layer atomically. A listener that throws
+   * refuses the change (listeners are called again with the previous configuration).
    * @returns the ack: `{version, ok: true, error: null}` or `{version (unchanged), ok: false, error}`.
    */
   async apply(payload: Uint8Array | string): Promise<ConfigAck> {
     const r = applyPatch(payload, this.config);
     if (!r.ok) return { version: this.ver, ok: false, error: r.error };
     const prev = this.config;
+    for (const v of this.validators) {
+      try {
+        await v(r.config, prev);
+      } catch (err) {
+        return { version: this.ver, ok: false, error: (err as Error).message };
+      }
+    }
     try {
       for (const l of this.listeners) l(r.config);
     } catch (err) {

@@ -14,6 +14,7 @@ import { inputArgs, isLiveSource, StreamSource } from '../../src/runtime/stream-
 import { VideoInputError } from '../../src/video/errors.js';
 import { quietExport, TINY, tinyWeights } from '../export/fixtures.js';
 import { aedesBroker, freePort } from '../mqtt/brokers.js';
+import { Recorder } from '../mqtt/sub.js';
 
 describe('live stream sources', () => {
   let dir = '';
@@ -83,6 +84,39 @@ describe('live stream sources', () => {
       assert.equal(s.outbox_flushed, true);
     } finally {
       clearInterval(watcher);
+      await broker.dispose();
+    }
+  });
+
+  it('config/set swaps the model variant without a restart; a bad model is refused and the old one keeps running', async () => {
+    const m1 = path.join(dir, 'tiny.onnx');
+    const w2 = await tinyWeights(dir, TINY, { seed: 4, name: 'tiny2' });
+    const m2 = path.join(dir, 'tiny2.onnx');
+    await quietExport({ weights: w2.base, out: m2 });
+    const sha2 = JSON.parse(await fs.readFile(path.join(dir, 'tiny2.manifest.json'), 'utf8')).sha256 as string;
+    const broker = await aedesBroker();
+    const base = 'sfn/swap';
+    const sub = await Recorder.open(broker.url, `${base}/#`);
+    const stop = new AbortController();
+    const acks = () => sub.on(`${base}/config/ack`).map((m) => JSON.parse(m.text) as { version: number; ok: boolean; error: string | null });
+    try {
+      const run = runCommand({ source: url, model: m1, broker: broker.url, deviceId: 'swap', realtime: 'false', providers: 'cpu',
+        clips: path.join(dir, 'clips-swap'), stateDir: path.join(dir, 'state-swap'), signal: stop.signal }, () => undefined);
+      await sub.waitFor('online', (g) => g.some((m) => m.topic === `${base}/availability` && m.text === 'online'));
+      await sub.client.publishAsync(`${base}/config/set`, JSON.stringify({ model: path.join(dir, 'missing.onnx') }), { qos: 1 });
+      await sub.waitFor('ack 1', () => acks().length >= 1);
+      assert.equal(acks()[0]!.ok, false);
+      assert.match(acks()[0]!.error ?? '', /model: cannot load .*missing\.onnx/);
+      await sub.client.publishAsync(`${base}/config/set`, JSON.stringify({ model: m2, stats_interval_s: 1 }), { qos: 1 });
+      await sub.waitFor('ack 2', () => acks().length >= 2);
+      assert.deepEqual(acks()[1], { version: 1, ok: true, error: null });
+      await sub.waitFor('stats from the new model', (g) => g.some((m) => m.topic === `${base}/stats` && JSON.parse(m.text).model.sha256 === sha2), 30_000);
+      stop.abort();
+      const s = await run;
+      assert.equal(s.model, m2);
+    } finally {
+      stop.abort();
+      await sub.close();
       await broker.dispose();
     }
   });
