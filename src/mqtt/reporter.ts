@@ -48,6 +48,8 @@ export interface ReporterOptions {
   cert?: Buffer;
   key?: Buffer;
   rejectUnauthorized?: boolean;
+  /** fail when the first connection does not succeed within the timeout (default false: go on, reconnecting) */
+  requireConnection?: boolean;
   /** reconnect period in ms (default 1000) */
   reconnectMs?: number;
   store: OutboxStore;
@@ -87,7 +89,9 @@ export class MqttReporter implements AckPublisher {
 
   /**
    * Connects (MQTT 3.1.1, so aedes and Mosquitto both work), with the last will `offline`, and
-   * keeps reconnecting. Resolves after the first connection, or rejects after `timeoutMs`.
+   * keeps reconnecting. Resolves after the first connection, or after `timeoutMs` with a warning
+   * (events wait in the outbox; with `requireConnection` it rejects instead).
+   * @throws Error at once when the broker refuses the credentials or the TLS handshake fails.
    */
   static async connect(opts: ReporterOptions, timeoutMs = 20_000): Promise<MqttReporter> {
     const base = `sfn/${opts.deviceId}`;
@@ -116,14 +120,36 @@ export class MqttReporter implements AckPublisher {
     client.on('error', (err) => log.warn({ err: err.message, url: opts.url }, 'mqtt: connection error'));
     client.on('offline', () => log.warn({ url: opts.url }, 'mqtt: offline, reconnecting'));
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => {
-        client.end(true);
-        reject(new Error(`cannot connect to the MQTT broker at ${opts.url} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      client.once('connect', () => {
+      const done = () => {
         clearTimeout(t);
+        client.off('connect', onConnect);
+        client.off('error', onError);
+      };
+      const t = setTimeout(() => {
+        done();
+        if (opts.requireConnection) {
+          client.end(true);
+          reject(new Error(`cannot connect to the MQTT broker at ${opts.url} within ${timeoutMs} ms`));
+        } else {
+          log.warn({ url: opts.url }, 'mqtt: broker not reachable yet; events wait in the outbox, reconnecting');
+          resolve();
+        }
+      }, timeoutMs);
+      const onConnect = () => {
+        done();
         resolve();
-      });
+      };
+      // refused credentials or TLS trust are configuration errors: fail now instead of retrying forever
+      const onError = (err: Error & { code?: unknown }) => {
+        const auth = err.code === 4 || err.code === 5 || /not authori[sz]ed|bad user ?name or password/i.test(err.message);
+        const tls = /certificate|self[- ]signed|SSL|TLS|ERR_TLS/i.test(`${err.message} ${String(err.code ?? '')}`);
+        if (!auth && !tls) return;
+        done();
+        client.end(true);
+        reject(new Error(`MQTT broker at ${opts.url} refused the connection: ${err.message}${auth ? ' (check --username / --password)' : ' (check --ca / --cert / --key)'}`));
+      };
+      client.on('connect', onConnect);
+      client.on('error', onError);
     });
     return r;
   }

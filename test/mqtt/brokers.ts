@@ -75,14 +75,19 @@ export async function aedesBroker(): Promise<TestBroker> {
   };
 }
 
-/** A private Mosquitto on a free port (callers skip when {@link HAS_MOSQUITTO} is false). */
-export async function mosquittoBroker(): Promise<TestBroker> {
+/**
+ * A private Mosquitto on a free port (callers skip when {@link HAS_MOSQUITTO} is false).
+ * @param opts.lines extra configuration lines for the listener (TLS, passwords), given the broker's temp folder;
+ *   `opts.anonymous` false turns anonymous access off; `opts.scheme` names the URL scheme.
+ */
+export async function mosquittoBroker(opts: { lines?: (dir: string) => Promise<string[]>; anonymous?: boolean; scheme?: 'mqtt' | 'mqtts' } = {}): Promise<TestBroker & { dir: string }> {
   const port = await freePort();
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-mosq-'));
   // started as root, Mosquitto drops to the `mosquitto` user, which must be able to write its database here
   await fs.chmod(dir, 0o777);
   const conf = path.join(dir, 'mosquitto.conf');
-  await fs.writeFile(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence true', `persistence_location ${dir}/`, 'log_dest none', ''].join('\n'));
+  const extra = opts.lines ? await opts.lines(dir) : [];
+  await fs.writeFile(conf, [`listener ${port} 127.0.0.1`, `allow_anonymous ${opts.anonymous ?? true}`, ...extra, 'persistence true', `persistence_location ${dir}/`, 'log_dest none', ''].join('\n'));
   let child: ChildProcess | null = null;
   const start = async () => {
     child = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });
@@ -99,7 +104,7 @@ export async function mosquittoBroker(): Promise<TestBroker> {
   };
   await start();
   return {
-    kind: 'mosquitto', url: `mqtt://127.0.0.1:${port}`, port, stop, start,
+    kind: 'mosquitto', url: `${opts.scheme ?? 'mqtt'}://127.0.0.1:${port}`, port, stop, start, dir,
     dispose: async () => {
       await stop();
       await fs.rm(dir, { recursive: true, force: true });
