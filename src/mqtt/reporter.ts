@@ -8,6 +8,8 @@
  * | `stats`          | out | 0   | no       | `{fps, skipped_fps, inference_ms, provider, model, ...}` every `stats_interval_s` |
  * | `config/state`   | out | 1   | yes      | `{version, config}`: the applied configuration |
  * | `config/ack`     | out | 1   | no       | `{version, ok, error}` for each `config/set` |
+ * | `snapshot`       | out | 1   | no       | `{frame, time, path}`: a JPEG of the newest frame, after `cmd/snapshot` |
+ * | `homeassistant/…/config` | out | 1 | yes | Home Assistant discovery (discovery.ts) |
  * | `config/set`     | in  | 1   |          | a partial configuration (JSON, <= 64 KiB) |
  * | `cmd/<name>`     | in  | 1   |          | commands from the handler table (`snapshot`, `restart-source`) |
  *

@@ -111,6 +111,11 @@ describe('live stream sources', () => {
       await sub.waitFor('ack 2', () => acks().length >= 2);
       assert.deepEqual(acks()[1], { version: 1, ok: true, error: null });
       await sub.waitFor('stats from the new model', (g) => g.some((m) => m.topic === `${base}/stats` && JSON.parse(m.text).model.sha256 === sha2), 30_000);
+      await sub.client.publishAsync(`${base}/cmd/snapshot`, '', { qos: 1 });
+      await sub.waitFor('snapshot', (g) => g.some((m) => m.topic === `${base}/snapshot`));
+      const snap = JSON.parse(sub.on(`${base}/snapshot`)[0]!.text) as { path: string; frame: number };
+      const jpg = await fs.readFile(snap.path);
+      assert.equal(jpg.readUInt16BE(0), 0xffd8);
       stop.abort();
       const s = await run;
       assert.equal(s.model, m2);
