@@ -33,11 +33,27 @@ let covered = 0;
 let falseEvents = 0;
 const videos: unknown[] = [];
 const carry = process.env.SFN_CARRY === '1';
+// SFN_SEED=<n>: seed each detector with the errors of the first n normal training videos (calibration)
+const seedVideos = Number(process.env.SFN_SEED ?? 0);
+const seeds: number[] = [];
+for (const v of (await listVideos(join(root, 'training/frames'))).slice(0, seedVideos)) {
+  const src = await openSource(v, p.spec);
+  await runLoop({
+    frames: src.frames(), predictor: p, detector: new EventDetector(detectorParams(cfg), ''), measure: () => cfg.measure, realtime: false, fps: 10, paceByClock: false, batch: 8,
+    onEvent: () => undefined, onScore: (_f, raw) => seeds.push(raw),
+  });
+  await src.close();
+}
 const shared = new EventDetector(detectorParams(cfg), p.manifest.sha256);
+shared.seed(seeds.slice(-cfg.baseline_window));
 for (const v of await listVideos(join(root, 'testing/frames'))) {
   const name = v.split('/').at(-1)!;
   const lab = labels[name] ?? [];
-  const det = carry ? shared : new EventDetector(detectorParams(cfg), p.manifest.sha256);
+  let det = shared;
+  if (!carry) {
+    det = new EventDetector(detectorParams(cfg), p.manifest.sha256);
+    det.seed(seeds.slice(-cfg.baseline_window));
+  }
   const ends: AnomalyEvent[] = [];
   const news: number[] = [];
   const src = await openSource(v, p.spec);
@@ -67,7 +83,7 @@ for (const v of await listVideos(join(root, 'testing/frames'))) {
 }
 await p.dispose();
 process.stdout.write(`${JSON.stringify({
-  model, carry, config: cfg, online_micro_auc: +rocAuc(allS, allL).toFixed(4),
+  model, carry, seed_videos: seedVideos, seed_frames: seeds.length, config: cfg, online_micro_auc: +rocAuc(allS, allL).toFixed(4),
   offline: (p.manifest as { evaluation?: unknown }).evaluation ?? null,
   anomalous_frames: anomalous, covered_frames: covered, coverage: +(covered / Math.max(1, anomalous)).toFixed(4), false_events: falseEvents, videos,
 }, null, 1)}\n`);

@@ -193,6 +193,16 @@ export class EventDetector {
     return { z, score, state: this.open ? (this.active ? 'active' : 'candidate') : 'idle', events };
   }
 
+  /**
+   * Seeds the baseline with raw errors of known-normal frames (e.g. from the camera's normal
+   * training video, see `run --calibrate`), so that scores are produced from the first frame and a
+   * stream that starts with an anomaly is still compared with normal. Later normal frames push the
+   * seeds out of the window as usual.
+   */
+  seed(errors: readonly number[]): void {
+    for (const e of errors) this.baseline.add(e);
+  }
+
   /** Ends the stream: an active event gets its `end` (reason `stream-end`); a candidate is dropped. */
   finish(): AnomalyEvent[] {
     const o = this.open;

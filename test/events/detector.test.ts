@@ -122,6 +122,18 @@ describe('EventDetector', () => {
   });
 });
 
+describe('EventDetector.seed', () => {
+  it('a seeded baseline scores from the first frame, so a stream that starts anomalous is flagged', () => {
+    const det = new EventDetector(P, 'sha', ids);
+    det.seed(Array.from({ length: 20 }, (_, i) => (i % 2 ? 1.1 : 1.0)));
+    const events = [0, 1, 2, 3].flatMap((i) => det.push(i, new Date(0), 2).events);
+    assert.equal(events[0]?.type, 'new');
+    assert.equal(events[0]?.start.frame, 0);
+    const cold = new EventDetector(P, 'sha', ids);
+    assert.deepEqual([0, 1, 2, 3].flatMap((i) => cold.push(i, new Date(0), 2).events), []);
+  });
+});
+
 describe('frameError', () => {
   it('patch-max >= mse, localised change', () => {
     const spec = { width: 48, height: 32, color: 'gray' as const };
