@@ -23,7 +23,8 @@ import type { FrameSource } from '../video/source.js';
 import { ClipRecorder, FrameRing, writeJpeg, type ClipSettings } from './clips.js';
 import type { RuntimeConfig } from './config.js';
 import { ConfigController } from './controller.js';
-import { RunMetrics, sampleHealth } from './health.js';
+import { RunMetrics } from './health.js';
+import { StatsPublisher } from './stats.js';
 import { newCounters, runLoop } from './loop.js';
 import { isLiveSource, StreamSource } from './stream-source.js';
 
@@ -203,49 +204,12 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
   const metricsServer = o.metricsPort !== undefined ? await metrics.serve(o.metricsPort) : null;
   if (metricsServer) log.info({ url: `http://127.0.0.1:${metricsServer.port}/metrics` }, 'Prometheus metrics');
   let lastScore: number | null = null;
-  let lastStats = { t: Date.now(), frames: 0, scored: 0, skipped: 0, ms: 0, calls: 0 };
-  let sampling: Promise<void> | null = null;
-  let eventsCounted = 0;
-  const statsTick = async (): Promise<void> => {
-    if (sampling) return;
-    let done!: () => void;
-    sampling = new Promise<void>((r) => {
-      done = r;
-    });
-    const health = await sampleHealth().finally(() => {
-      sampling = null;
-      done();
-    });
-    const t = Date.now();
-    const dt = Math.max(1e-3, (t - lastStats.t) / 1000);
-    const calls = counters.inferenceCalls - lastStats.calls;
-    const fpsNow = (counters.scored - lastStats.scored) / dt;
-    const msNow = calls ? (counters.inferenceMs - lastStats.ms) / calls : null;
-    metrics.frames.inc(counters.frames - lastStats.frames);
-    metrics.scored.inc(counters.scored - lastStats.scored);
-    metrics.skipped.inc(counters.skipped - lastStats.skipped);
-    metrics.events.inc(counters.events - eventsCounted);
-    eventsCounted = counters.events;
-    metrics.fps.set(fpsNow);
-    if (msNow !== null) metrics.inferenceMs.set(msNow);
-    if (lastScore !== null) metrics.score.set(lastScore);
-    metrics.inEvent.set(detector.inEvent ? 1 : 0);
-    reporter.publishStats({
-      score: lastScore === null ? null : +lastScore.toFixed(3), ...health,
-      time: new Date(t).toISOString(), fps: +((counters.scored - lastStats.scored) / dt).toFixed(2),
-      input_fps: +((counters.frames - lastStats.frames) / dt).toFixed(2), skipped_fps: +((counters.skipped - lastStats.skipped) / dt).toFixed(2),
-      inference_ms: calls ? +((counters.inferenceMs - lastStats.ms) / calls).toFixed(2) : null, provider: predictor.provider,
-      model: { name: predictor.name, sha256: predictor.manifest.sha256 }, frames: counters.frames, events: counters.events,
-      in_event: detector.inEvent, rss_mb: Math.round(process.memoryUsage().rss / 2 ** 20),
-    });
-    lastStats = { t, frames: counters.frames, scored: counters.scored, skipped: counters.skipped, ms: counters.inferenceMs, calls: counters.inferenceCalls };
-  };
-  const tick = () => void statsTick().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'stats failed'));
-  let statsTimer = setInterval(tick, controller.current.stats_interval_s * 1000);
-  controller.onChange((c) => {
-    clearInterval(statsTimer);
-    statsTimer = setInterval(tick, c.stats_interval_s * 1000);
-  });
+  const stats = new StatsPublisher({
+    counters, provider: () => predictor.provider, model: () => ({ name: predictor.name, sha256: predictor.manifest.sha256 }),
+    inEvent: () => detector.inEvent, lastScore: () => lastScore,
+  }, metrics, (m) => reporter.publishStats(m));
+  stats.every(controller.current.stats_interval_s);
+  controller.onChange((c) => stats.every(c.stats_interval_s));
 
   const stop = new AbortController();
   const onSignal = () => {
@@ -317,8 +281,7 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
     }
     const clips = recorder ? await recorder.finish() : [];
     await eventChain;
-    await sampling;
-    await statsTick();
+    await stats.final();
     const flushed = await reporter.close(20_000);
     const seconds = (Date.now() - t0) / 1000;
     const summary: RunSummary = {
@@ -330,7 +293,7 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
     print(JSON.stringify(summary));
     return summary;
   } finally {
-    clearInterval(statsTimer);
+    stats.stopTimer();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await predictor.dispose().catch(() => undefined);
