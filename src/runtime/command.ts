@@ -106,6 +106,22 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  *   finite source that cannot be opened.
  */
 export async function runCommand(o: RunOptions, print: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<RunSummary> {
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+  try {
+    return await runInner(o, print, cleanups);
+  } finally {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch {
+        // best effort: the run is over
+      }
+    }
+  }
+}
+
+/** The body of {@link runCommand}; every resource it opens registers its release in `cleanups`. */
+async function runInner(o: RunOptions, print: (line: string) => void, cleanups: (() => Promise<unknown> | unknown)[]): Promise<RunSummary> {
   const realtime = o.realtime === undefined ? true : o.realtime === true || o.realtime === 'true';
   const modelPath = o.model ?? (await defaultModel());
   const providers = (o.providers ?? 'tensorrt,cuda,cpu').split(',').map((s) => s.trim()).filter(Boolean) as ProviderName[];
@@ -118,6 +134,7 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
   const loadModel = (file: string) => OnnxPredictor.load(file, { providers, batchSize: realtime ? 1 : Math.max(1, o.batch ?? 4) });
   let modelNow = controller.current.model ?? modelPath;
   let predictor = await loadModel(modelNow);
+  cleanups.push(() => predictor.dispose(), () => swap.staged?.predictor.dispose());
   const spec = predictor.spec;
   let detector = new EventDetector(detectorParams(controller.current), predictor.manifest.sha256);
   let sourceNow = controller.current.source ?? o.source;
@@ -127,6 +144,7 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
   let live = isLiveSource(sourceNow);
   let fps = o.fps ?? 0;
   let source: FrameSource | null = null;
+  cleanups.push(() => source?.close());
   if (!live) {
     source = await openSource(sourceNow, spec);
     if (!fps && source instanceof FfmpegSource) fps = source.info?.fps ?? 0;
@@ -163,7 +181,9 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
   let broker: EmbeddedBroker | null = null;
   let url = o.broker;
   if (!url) {
-    broker = await startEmbeddedBroker(o.embeddedPort ?? 1883);
+    const b = await startEmbeddedBroker(o.embeddedPort ?? 1883);
+    broker = b;
+    cleanups.push(() => b.close());
     url = broker.url;
     log.info({ url }, 'embedded MQTT broker started');
   }
@@ -192,6 +212,7 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
       },
     },
   });
+  cleanups.push(() => reporter.client.endAsync(true));
 
   let eventChain: Promise<void> = Promise.resolve();
   const onEvent = (e: AnomalyEvent): void => {
@@ -202,6 +223,7 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
 
   const metrics = new RunMetrics();
   const metricsServer = o.metricsPort !== undefined ? await metrics.serve(o.metricsPort) : null;
+  if (metricsServer) cleanups.push(() => new Promise<void>((r) => metricsServer.server.close(() => r())));
   if (metricsServer) log.info({ url: `http://127.0.0.1:${metricsServer.port}/metrics` }, 'Prometheus metrics');
   let lastScore: number | null = null;
   const stats = new StatsPublisher({
@@ -209,6 +231,7 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
     inEvent: () => detector.inEvent, lastScore: () => lastScore,
   }, metrics, (m) => reporter.publishStats(m));
   stats.every(controller.current.stats_interval_s);
+  cleanups.push(() => stats.stopTimer());
   controller.onChange((c) => stats.every(c.stats_interval_s));
 
   const stop = new AbortController();
@@ -220,6 +243,10 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
   if (o.signal?.aborted) onSignal();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  cleanups.push(() => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  });
 
   const t0 = Date.now();
   let sourceError: string | undefined;
@@ -293,12 +320,6 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
     print(JSON.stringify(summary));
     return summary;
   } finally {
-    stats.stopTimer();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await predictor.dispose().catch(() => undefined);
-    await swap.staged?.predictor.dispose().catch(() => undefined);
-    await broker?.close().catch(() => undefined);
-    if (metricsServer) await new Promise<void>((r) => metricsServer.server.close(() => r()));
+    await source?.close().catch(() => undefined);
   }
 }
