@@ -127,7 +127,12 @@ export class Outbox {
   /** messages acknowledged since start */
   sent = 0;
 
-  constructor(private readonly store: OutboxStore, private readonly publisher: AckPublisher) {}
+  /**
+   * @param store where pending messages live.
+   * @param publisher sends with QoS 1.
+   * @param retryMs delay before a failed send is retried while still connected (default 1000 ms).
+   */
+  constructor(private readonly store: OutboxStore, private readonly publisher: AckPublisher, private readonly retryMs = 1000) {}
 
   /** Stores a message, then tries to send what is pending. */
   async enqueue(topic: string, payload: string): Promise<OutboxMessage> {
@@ -156,7 +161,9 @@ export class Outbox {
       try {
         await this.publisher.publish(m.topic, m.payload);
       } catch (err) {
-        log.warn({ err: (err as Error).message, seq: m.seq }, 'outbox: send failed; will retry on reconnect');
+        log.warn({ err: (err as Error).message, seq: m.seq }, 'outbox: send failed; retrying');
+        // still connected (e.g. a PUBACK that never came): retry soon; otherwise the next connect kicks
+        if (this.publisher.connected) setTimeout(() => this.kick(), this.retryMs).unref();
         return;
       }
       await this.store.remove(m.seq);

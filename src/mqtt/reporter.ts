@@ -52,6 +52,8 @@ export interface ReporterOptions {
   rejectUnauthorized?: boolean;
   /** fail when the first connection does not succeed within the timeout (default false: go on, reconnecting) */
   requireConnection?: boolean;
+  /** how long a QoS 1 event waits for its PUBACK before it is sent again (default 30 s) */
+  ackTimeoutMs?: number;
   /** reconnect period in ms (default 1000) */
   reconnectMs?: number;
   store: OutboxStore;
@@ -77,8 +79,10 @@ export class MqttReporter implements AckPublisher {
   readonly outbox: Outbox;
   readonly hooks: RuntimeHooks;
   readonly deviceId: string;
+  private readonly ackTimeoutMs: number;
   private constructor(readonly client: MqttClient, opts: ReporterOptions) {
     this.deviceId = opts.deviceId;
+    this.ackTimeoutMs = opts.ackTimeoutMs ?? 30_000;
     this.base = `sfn/${opts.deviceId}`;
     this.hooks = opts.hooks;
     this.outbox = new Outbox(opts.store, this);
@@ -180,9 +184,23 @@ export class MqttReporter implements AckPublisher {
     }
   }
 
-  /** QoS 1 publish resolving on PUBACK (the outbox's {@link AckPublisher}). */
+  /**
+   * QoS 1 publish resolving on PUBACK (the outbox's {@link AckPublisher}). Rejects when no PUBACK
+   * comes within `ackTimeoutMs` (default 30 s), so the outbox never waits forever; the message then
+   * stays in the outbox and is sent again (at least once).
+   */
   async publish(topic: string, payload: string): Promise<void> {
-    await this.client.publishAsync(topic, payload, { qos: 1 });
+    let t: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.client.publishAsync(topic, payload, { qos: 1 }),
+        new Promise<never>((_, reject) => {
+          t = setTimeout(() => reject(new Error(`no PUBACK for ${topic} within ${this.ackTimeoutMs} ms`)), this.ackTimeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(t);
+    }
   }
 
   /** Publishes JSON on `sfn/<device>/<suffix>`. */

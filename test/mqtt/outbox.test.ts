@@ -88,6 +88,16 @@ describe('FileOutboxStore across restarts', () => {
     assert.deepEqual((await fs.readdir(dir)).filter((n) => n.endsWith('.json')), []);
   });
 
+  it('a failed send while connected is retried without a reconnect', async () => {
+    const pub = new FakePublisher();
+    pub.failNext = 2;
+    const box = new Outbox(new MemoryOutboxStore(), pub, 10);
+    await box.enqueue('a', '1');
+    await box.enqueue('a', '2');
+    assert.equal(await box.flush(20_000), true);
+    assert.deepEqual(pub.acked, ['a:1', 'a:2']);
+  });
+
   it('flush gives up (false) while disconnected', async () => {
     const pub = new FakePublisher();
     pub.connected = false;
