@@ -23,6 +23,7 @@ import { RunningBaseline } from './baseline.js';
 
 /** Lifecycle stages of an event message. */
 export const EVENT_TYPES = ['new', 'update', 'end'] as const;
+/** `new` | `update` | `end`. */
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /** A frame position: 0-based source frame index and its wall-clock time (ISO 8601, UTC). */
