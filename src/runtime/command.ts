@@ -238,6 +238,8 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
   const onSignal = () => {
     stop.abort();
     restart.abort();
+    // a live stream may deliver nothing for a while: end it now instead of at the next frame
+    if (source instanceof StreamSource) void source.close();
   };
   o.signal?.addEventListener('abort', onSignal);
   if (o.signal?.aborted) onSignal();
