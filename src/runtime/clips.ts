@@ -39,14 +39,28 @@ export function toInterleavedU8(data: Float32Array, spec: FrameSpec): Uint8Array
 /** Fixed-capacity ring of the most recent frames (oldest overwritten). */
 export class FrameRing {
   private readonly items: StoredFrame[] = [];
+  private cap: number;
   /** @throws RangeError if capacity < 1. */
-  constructor(readonly capacity: number) {
+  constructor(capacity: number) {
+    this.cap = FrameRing.check(capacity);
+  }
+  private static check(capacity: number): number {
     if (!(Number.isInteger(capacity) && capacity >= 1)) throw new RangeError(`ring capacity must be a positive integer, got ${capacity}`);
+    return capacity;
+  }
+  /** Frames it keeps at most. */
+  get capacity(): number {
+    return this.cap;
+  }
+  /** Changes the capacity (a longer pre-roll from a config change); the oldest frames go first. @throws RangeError if < 1. */
+  resize(capacity: number): void {
+    this.cap = FrameRing.check(capacity);
+    while (this.items.length > this.cap) this.items.shift();
   }
   /** Adds the newest frame. */
   push(f: StoredFrame): void {
     this.items.push(f);
-    if (this.items.length > this.capacity) this.items.shift();
+    if (this.items.length > this.cap) this.items.shift();
   }
   /** Frames with index >= `from`, oldest first. */
   since(from: number): StoredFrame[] {
@@ -125,6 +139,8 @@ export async function enforceBudget(dir: string, budgetBytes: number, keep?: str
 
 /** Clip settings in frames (from the runtime config and the frame rate). */
 export interface ClipSettings {
+  /** record new events (open recordings finish either way) */
+  enabled: boolean;
   dir: string;
   fps: number;
   preRollFrames: number;
@@ -161,6 +177,11 @@ export class ClipRecorder {
   readonly written: WrittenClip[] = [];
 
   constructor(private settings: ClipSettings, readonly spec: FrameSpec, private readonly ring: FrameRing) {}
+
+  /** Whether new events are recorded. */
+  get enabled(): boolean {
+    return this.settings.enabled;
+  }
 
   /** Replaces the settings (new recordings use them; open ones keep their frames). */
   configure(s: ClipSettings): void {

@@ -92,7 +92,7 @@ export function detectorParams(c: RuntimeConfig): DetectorParams {
 /** Clip settings in frames from the configuration, the frame rate and the folder. */
 export function clipSettings(c: RuntimeConfig, fps: number, dir: string): ClipSettings {
   return {
-    dir, fps, preRollFrames: Math.round(c.clips.pre_roll_s * fps), postRollFrames: Math.round(c.clips.post_roll_s * fps),
+    enabled: c.clips.enabled, dir, fps, preRollFrames: Math.round(c.clips.pre_roll_s * fps), postRollFrames: Math.round(c.clips.post_roll_s * fps),
     maxFrames: Math.round((c.clips.pre_roll_s + c.clips.max_event_s + c.clips.post_roll_s) * fps), budgetBytes: c.clips.budget_mb * 1024 * 1024,
   };
 }
@@ -152,8 +152,9 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
   fps ||= 25;
 
   const cs = () => clipSettings(controller.current, fps, clipsDir);
-  const ring = new FrameRing(Math.max(1, cs().preRollFrames + controller.current.min_duration_frames + 64));
-  const recorder = controller.current.clips.enabled ? new ClipRecorder(cs(), spec, ring) : undefined;
+  const ringSize = (c: RuntimeConfig) => Math.max(1, clipSettings(c, fps, clipsDir).preRollFrames + c.min_duration_frames + 64);
+  const ring = new FrameRing(ringSize(controller.current));
+  const recorder = new ClipRecorder(cs(), spec, ring);
   controller.onValidate(async (next) => {
     const file = next.model ?? modelPath;
     if (file === modelNow && !swap.staged) return;
@@ -171,6 +172,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
   controller.onChange((c) => {
     detector.configure(detectorParams(c));
     recorder?.configure(clipSettings(c, fps, clipsDir));
+    ring.resize(ringSize(c));
     const nextSource = c.source ?? o.source;
     if (nextSource !== sourceNow || swap.staged) {
       sourceNow = nextSource;

@@ -96,17 +96,19 @@ export async function runLoop(o: LoopOptions): Promise<LoopCounters> {
 
   const emit = (e: AnomalyEvent): void => {
     c.messages += 1;
-    if (o.recorder) {
+    if (o.recorder && (e.type !== 'new' || o.recorder.enabled)) {
       if (e.type === 'new') {
         c.events += 1;
         const p = o.recorder.start(e.id, e.start.frame, new Date(e.start.time));
         open.set(e.id, e.start.frame);
         e.clip = p;
-      } else {
+      } else if (open.has(e.id)) {
         const p = o.recorder.paths(e.id, new Date(e.start.time));
         e.clip = { video: p.video, snapshot: p.snapshot };
-        if (e.type === 'end') o.recorder.stop(e.id, e.end?.frame ?? e.last.frame, e.peak.frame);
-        else o.recorder.peak(e.id, e.peak.frame);
+        if (e.type === 'end') {
+          o.recorder.stop(e.id, e.end?.frame ?? e.last.frame, e.peak.frame);
+          open.delete(e.id);
+        } else o.recorder.peak(e.id, e.peak.frame);
       }
     } else if (e.type === 'new') c.events += 1;
     o.onEvent(e);

@@ -88,7 +88,7 @@ describe('runLoop', () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-clips-'));
     dirs.push(dir);
     const ring = new FrameRing(64);
-    const rec = new ClipRecorder({ dir, fps: 10, preRollFrames: 5, postRollFrames: 4, maxFrames: 200, budgetBytes: 50 << 20 }, SPEC, ring);
+    const rec = new ClipRecorder({ enabled: true, dir, fps: 10, preRollFrames: 5, postRollFrames: 4, maxFrames: 200, budgetBytes: 50 << 20 }, SPEC, ring);
     const events: AnomalyEvent[] = [];
     await runLoop({
       frames: frames(60, 30, 40), predictor: new FakePredictor(4), detector: new EventDetector(PARAMS, 'sha'), measure: () => 'patch-max',
@@ -112,6 +112,17 @@ describe('runLoop', () => {
     const jpg = await fs.readFile(w.snapshot);
     assert.equal(jpg[0], 0xff);
     assert.equal(jpg[1], 0xd8);
+
+    // clips switched off (config): events carry no clip, nothing is written
+    const off = new ClipRecorder({ enabled: false, dir: path.join(dir, 'off'), fps: 10, preRollFrames: 5, postRollFrames: 4, maxFrames: 200, budgetBytes: 50 << 20 }, SPEC, new FrameRing(64));
+    const ev2: AnomalyEvent[] = [];
+    await runLoop({
+      frames: frames(60, 30, 40), predictor: new FakePredictor(4), detector: new EventDetector(PARAMS, 'sha'), measure: () => 'patch-max',
+      realtime: false, fps: 10, paceByClock: false, recorder: off, onEvent: (e) => ev2.push(e),
+    });
+    assert.ok(ev2.length >= 2);
+    assert.ok(ev2.every((e) => e.clip === undefined));
+    assert.deepEqual(await off.finish(), []);
   });
 });
 
@@ -121,6 +132,13 @@ describe('clips helpers', () => {
     for (let i = 0; i < 5; i++) ring.push({ index: i, time: new Date(), pixels: new Uint8Array(1) });
     assert.deepEqual(ring.since(0).map((f) => f.index), [2, 3, 4]);
     assert.deepEqual(ring.since(4).map((f) => f.index), [4]);
+    ring.resize(2);
+    assert.deepEqual(ring.since(0).map((f) => f.index), [3, 4]);
+    ring.resize(4);
+    ring.push({ index: 5, time: new Date(), pixels: new Uint8Array(1) });
+    ring.push({ index: 6, time: new Date(), pixels: new Uint8Array(1) });
+    assert.deepEqual(ring.since(0).map((f) => f.index), [3, 4, 5, 6]);
+    assert.equal(ring.capacity, 4);
     const u = toInterleavedU8(Float32Array.from([-1, 0.5, 2, 0, 1, 0]), { width: 2, height: 1, color: 'rgb' });
     // planar R=[-1, 0.5], G=[2, 0], B=[1, 0] -> pixels (0, 255, 255), (128, 0, 0)
     assert.deepEqual([...u], [0, 255, 255, 128, 0, 0]);
