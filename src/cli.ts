@@ -89,6 +89,7 @@ export function program(): Command {
     .requiredOption('--out <file>', 'output .onnx path (manifest written beside it)')
     .option('--name <name>', 'model name in the manifest')
     .option('--batch <n>', 'fixed batch size (default: dynamic)', int('--batch'))
+    .option('--parity-data <folder>', 'check parity on the first clips of these videos instead of seeded noise')
     .action(async (o) => {
       const { runExport } = await import('./export/command.js');
       await runExport(o);
