@@ -170,7 +170,7 @@ export function program(): Command {
     .option('--config <file>', 'runtime configuration (JSON; schema in schemas/runtime-config.schema.json)')
     .option('--realtime <bool>', 'pace at the source rate and drop frames the model cannot keep up with (false: as fast as possible)', 'true')
     .option('--clips <dir>', 'folder for event clips (MP4) and snapshots (JPEG)', 'clips')
-    .option('--embedded-port <n>', 'port of the embedded broker', int('--embedded-port'), 1883)
+    .option('--embedded-port <n>', 'port of the embedded broker (default 1883, or a free port when 1883 is taken)', int('--embedded-port'))
     .option('--providers <list>', 'execution providers to try in order', 'tensorrt,cuda,cpu')
     .option('--fps <x>', 'source frame rate (default: from the video, else 25)', num('--fps'))
     .option('--state-dir <dir>', 'outbox and persisted remote configuration', '.sfn-edge')

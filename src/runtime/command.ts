@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { EventDetector, type AnomalyEvent, type DetectorParams } from '../events/detector.js';
 import { OnnxPredictor } from '../inference/predictor.js';
 import type { ProviderName } from '../inference/session.js';
-import { startEmbeddedBroker, type EmbeddedBroker } from '../mqtt/broker.js';
+import { BrokerPortError, startEmbeddedBroker, type EmbeddedBroker } from '../mqtt/broker.js';
 import { FileOutboxStore } from '../mqtt/outbox.js';
 import { MqttReporter } from '../mqtt/reporter.js';
 import { log } from '../util/log.js';
@@ -183,7 +183,14 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
   let broker: EmbeddedBroker | null = null;
   let url = o.broker;
   if (!url) {
-    const b = await startEmbeddedBroker(o.embeddedPort ?? 1883);
+    // With no --embedded-port, 1883 is preferred; when something already listens there (a local
+    // Mosquitto, say) the embedded broker takes a free port instead and says where it is.
+    const b = await startEmbeddedBroker(o.embeddedPort ?? 1883).catch(async (err: unknown) => {
+      if (o.embeddedPort !== undefined || !(err instanceof BrokerPortError)) throw err;
+      const free = await startEmbeddedBroker(0);
+      log.warn({ url: free.url }, '127.0.0.1:1883 is in use: the embedded broker listens on a free port instead (use --broker mqtt://127.0.0.1:1883 to report to the broker on 1883)');
+      return free;
+    });
     broker = b;
     cleanups.push(() => b.close());
     url = broker.url;

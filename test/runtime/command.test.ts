@@ -130,6 +130,23 @@ describe('sfn-edge run (tiny model, 40 Ped2 frames)', { skip: !have && 'Ped2 not
     }
   });
 
+  it('with no --embedded-port and 1883 taken, the embedded broker moves to a free port', async () => {
+    // occupy 1883 ourselves unless something (e.g. CI's Mosquitto) already listens there
+    const net = await import('node:net');
+    const blocker = net.createServer();
+    const held = await new Promise<boolean>((resolve) => {
+      blocker.once('error', () => resolve(false));
+      blocker.listen(1883, '127.0.0.1', () => resolve(true));
+    });
+    try {
+      const s = await runCommand({ source: frames, model, deviceId: 'emb2', config, realtime: 'false', clips: path.join(dir, 'clips-emb2'), stateDir: path.join(dir, 'state-emb2'), providers: 'cpu' }, () => undefined);
+      assert.equal(s.frames, 40);
+      assert.equal(s.outbox_flushed, true);
+    } finally {
+      if (held) await new Promise<void>((r) => blocker.close(() => r()));
+    }
+  });
+
   it('no model: the default is the first models/fp32/*.onnx, and none is a clear error', async () => {
     await assert.rejects(defaultModel(path.join(dir, 'nothing-here')), /no model given and none found.*--model/);
     const m = path.join(dir, 'models');
