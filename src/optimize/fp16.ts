@@ -11,7 +11,12 @@
  *   keeps its mean/variance in float32 when the input is float16, so it rarely needs it).
  * - ONNX Runtime's CPU provider lacks float16 kernels for most ops; its InsertCastTransformer then
  *   wraps those nodes in Casts to float32 at session creation, so the model still runs on a CPU
- *   (slower than fp32: the point of fp16 is CUDA / TensorRT).
+ *   (slower than fp32: the point of fp16 is CUDA / TensorRT). Measured on the Ped2 SFN-Lite
+ *   (onnxruntime-node 1.30, x86-64): the optimised graph gains 132 Casts and every Softmax is
+ *   decomposed (ReduceMax/Exp/ReduceSum/Div); 4.3 ms/frame against fp32's 3.1 (1 thread, batch 8).
+ * - Measured need for float32 islands: on Ped2 clips the three presets differ by < 1e-5 in rms
+ *   output error (fp16 rms 1.8e-4, 2% of the predicted change; the top-k choices are the same), so
+ *   the default keeps nothing in float32.
  */
 import { DType, GraphIndex, decodeModel, encodeModel, floatData, halfArray, intAttr, makeNode, makeTensor, type Node } from './onnx-graph.js';
 
