@@ -22,6 +22,15 @@ function num(name: string) {
   };
 }
 
+function bool(name: string) {
+  return (v: string) => {
+    const t = v.trim().toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(t)) return true;
+    if (['false', '0', 'no', 'off'].includes(t)) return false;
+    throw new InvalidArgumentError(`${name} must be true or false, got '${v}'`);
+  };
+}
+
 /** Builds the program (exported for tests). */
 export function program(): Command {
   const p = new Command('sfn-edge')
@@ -168,7 +177,7 @@ export function program(): Command {
     .option('--broker <url>', 'MQTT broker, e.g. mqtt://host:1883 or mqtts://host:8883 (default: embedded aedes on 127.0.0.1)')
     .option('--device-id <id>', 'device id in topics sfn/<id>/... (default: hostname)')
     .option('--config <file>', 'runtime configuration (JSON; schema in schemas/runtime-config.schema.json)')
-    .option('--realtime <bool>', 'pace at the source rate and drop frames the model cannot keep up with (false: as fast as possible)', 'true')
+    .option('--realtime <bool>', 'pace at the source rate and drop frames the model cannot keep up with (false: as fast as possible)', bool('--realtime'), true)
     .option('--clips <dir>', 'folder for event clips (MP4) and snapshots (JPEG)', 'clips')
     .option('--embedded-port <n>', 'port of the embedded broker (default 1883, or a free port when 1883 is taken)', int('--embedded-port'))
     .option('--providers <list>', 'execution providers to try in order', 'tensorrt,cuda,cpu')

@@ -7,7 +7,7 @@ import type { ProviderName } from '../inference/session.js';
 import type { ErrorMeasure } from '../scoring/error.js';
 import { log } from '../util/log.js';
 import { CopyLastPredictor, type Predictor } from './predictor.js';
-import { evaluateDataset } from './evaluate.js';
+import { evaluateDataset, loadFrameLabels } from './evaluate.js';
 import { writeReport } from './report.js';
 
 export interface EvalCommandOptions {
@@ -48,6 +48,7 @@ export async function predictorFor(o: EvalCommandOptions): Promise<Predictor> {
 }
 
 export async function runEval(o: EvalCommandOptions): Promise<void> {
+  await loadFrameLabels(o.dataset); // a wrong --dataset fails before the model is loaded
   const predictor = await predictorFor(o);
   const result = await evaluateDataset(predictor, o.dataset, {
     sigma: o.sigma,
@@ -75,7 +76,8 @@ export async function runEval(o: EvalCommandOptions): Promise<void> {
       patch: result.patch,
       stride: result.stride,
     },
-    per_video: Object.fromEntries(result.per_video.map((v) => [v.name, v.auc === null ? null : +v.auc.toFixed(4)])),
+    // an array, not an object: JSON objects put integer-like keys ("10") before "01"
+    per_video: result.per_video.map((v) => ({ video: v.name, auc: v.auc === null ? null : +v.auc.toFixed(4), frames: v.frames })),
   };
   if (o.record) {
     if (!o.model) throw new Error('--record needs --model (the manifest of an ONNX model is where the result goes)');

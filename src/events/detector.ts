@@ -196,7 +196,7 @@ export class EventDetector {
 
   /**
    * Seeds the baseline with raw errors of known-normal frames (e.g. from the camera's normal
-   * training video, see `run --calibrate`), so that scores are produced from the first frame and a
+   * training video), so that scores are produced from the first frame and a
    * stream that starts with an anomaly is still compared with normal. Later normal frames push the
    * seeds out of the window as usual.
    */

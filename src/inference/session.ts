@@ -8,6 +8,8 @@
  * Model errors (missing, not ONNX, truncated) are not provider errors: they stop the search.
  */
 import fs from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { log } from '../util/log.js';
 
@@ -58,6 +60,35 @@ export class ModelLoadError extends Error {
   }
 }
 
+const PROVIDER_LIBS: Partial<Record<ProviderName, string[]>> = {
+  cuda: ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'],
+  tensorrt: ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_tensorrt.so'],
+};
+
+/**
+ * For the GPU providers: the reason they cannot start when their ONNX Runtime provider libraries
+ * are absent from the folder of onnxruntime-node's native binding (where ORT loads them from), or
+ * null when present (or for providers without such libraries, e.g. cpu). Linux only; elsewhere
+ * null, leaving the decision to ORT.
+ */
+export async function missingProviderLibrary(provider: ProviderName): Promise<string | null> {
+  const libs = PROVIDER_LIBS[provider];
+  if (!libs || process.platform !== 'linux') return null;
+  let dirs: string[];
+  try {
+    const root = path.join(path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin');
+    const napi = (await fs.readdir(root)).filter((d) => d.startsWith('napi-v'));
+    dirs = napi.map((d) => path.join(root, d, 'linux', process.arch));
+  } catch {
+    return null;
+  }
+  for (const dir of dirs) {
+    const present = await Promise.all(libs.map((l) => fs.stat(path.join(dir, l)).then(() => true, () => false)));
+    if (present.every(Boolean)) return null;
+  }
+  return `${libs.join(' + ')} not found beside onnxruntime-node's binding (${dirs.join(', ')}); install onnxruntime-node with its GPU libraries (without ONNXRUNTIME_NODE_INSTALL=skip) or a Jetson build`;
+}
+
 /**
  * Opens `modelPath` with the first provider of `opts.providers` that ONNX Runtime can start.
  * `modelPath` may also be the model's bytes (with `label` naming it in messages).
@@ -83,6 +114,13 @@ export async function createSession(modelPath: string | Uint8Array, opts: Sessio
   };
   const skipped: { provider: ProviderName; reason: string }[] = [];
   for (const provider of providers) {
+    const missing = await missingProviderLibrary(provider);
+    if (missing) {
+      // skip without asking ORT, which would print its own native error line first
+      skipped.push({ provider, reason: missing });
+      log.info({ model: label, provider, reason: missing }, `execution provider '${provider}' not installed, trying the next one`);
+      continue;
+    }
     try {
       const extra = opts.providerOptions?.[provider];
       const o = { ...base, executionProviders: [extra ? { ...extra, name: provider } : provider] };

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createSession, ModelLoadError } from '../../src/inference/session.js';
+import { createSession, missingProviderLibrary, ModelLoadError } from '../../src/inference/session.js';
 import { quietExport, TINY, tinyWeights, tmpDir } from '../export/fixtures.js';
 
 /** True when onnxruntime-node has its CUDA provider library (then CUDA may really start). */
@@ -39,7 +39,7 @@ describe('createSession', () => {
     const s = await createSession(model, { providers: ['cuda', 'cpu'] });
     assert.equal(s.provider, 'cpu');
     assert.deepEqual(s.skipped.map((x) => x.provider), ['cuda']);
-    assert.match(s.skipped[0]!.reason, /Cuda|CUDA|shared library/);
+    assert.match(s.skipped[0]!.reason, /providers_cuda\.so not found|Cuda|CUDA|shared library/);
     await s.session.release();
   });
 
@@ -52,6 +52,12 @@ describe('createSession', () => {
 
   it('fails listing every reason when no provider starts', { skip: cpuOnly ? false : 'CUDA provider installed' }, async () => {
     await assert.rejects(createSession(model, { providers: ['cuda'] }), /no execution provider could start for .*m\.onnx: cuda: /);
+  });
+
+  it('knows without asking ONNX Runtime when a GPU provider library is absent', { skip: cpuOnly ? false : 'CUDA provider installed' }, async () => {
+    assert.equal(await missingProviderLibrary('cpu'), null);
+    assert.match((await missingProviderLibrary('cuda')) ?? '', /libonnxruntime_providers_cuda\.so not found beside onnxruntime-node's binding/);
+    assert.match((await missingProviderLibrary('tensorrt')) ?? '', /libonnxruntime_providers_tensorrt\.so/);
   });
 
   it('rejects unknown provider names and an empty list', async () => {
