@@ -177,6 +177,7 @@ export function program(): Command {
     .option('--broker <url>', 'MQTT broker, e.g. mqtt://host:1883 or mqtts://host:8883 (default: embedded aedes on 127.0.0.1)')
     .option('--device-id <id>', 'device id in topics sfn/<id>/... (default: hostname)')
     .option('--config <file>', 'runtime configuration (JSON; schema in schemas/runtime-config.schema.json)')
+    .option('--profile <name>', 'device profile (device-profiles/<name>.json): providers, threads, TensorRT options, model variant')
     .option('--realtime <bool>', 'pace at the source rate and drop frames the model cannot keep up with (false: as fast as possible)', bool('--realtime'), true)
     .option('--clips <dir>', 'folder for event clips (MP4) and snapshots (JPEG)', 'clips')
     .option('--embedded-port <n>', 'port of the embedded broker (default 1883, or a free port when 1883 is taken)', int('--embedded-port'))

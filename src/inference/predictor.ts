@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-node';
 import type { Predictor } from '../eval/predictor.js';
 import { readManifest, type Manifest } from '../export/manifest.js';
 import { channelsOf, type FrameSpec } from '../video/source.js';
-import { createSession, type ProviderName } from './session.js';
+import { createSession, type ProviderName, type SessionOptions } from './session.js';
 
 /** Options of {@link OnnxPredictor.load}. */
 export interface OnnxPredictorOptions {
@@ -17,6 +17,9 @@ export interface OnnxPredictorOptions {
   providers?: readonly ProviderName[];
   /** ONNX Runtime intra-op threads */
   intraOpThreads?: number;
+  /** full session options (e.g. from a device profile: provider options, TensorRT engine cache);
+   * when given, `providers` and `intraOpThreads` are ignored */
+  session?: SessionOptions;
 }
 
 /**
@@ -60,7 +63,7 @@ export class OnnxPredictor implements Predictor {
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
     const { session, provider } = await createSession(
       bytes,
-      { ...(opts.providers ? { providers: opts.providers } : {}), ...(opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {}) },
+      opts.session ?? { ...(opts.providers ? { providers: opts.providers } : {}), ...(opts.intraOpThreads !== undefined ? { intraOpThreads: opts.intraOpThreads } : {}) },
       modelPath,
     );
     return new OnnxPredictor(modelPath, manifest, session, provider, fixed, batchSize);

@@ -7,7 +7,11 @@
  * outbox is flushed, clips are written, and one JSON summary line is printed on stdout. A live
  * source (URL, /dev/video*) is reopened with exponential backoff (1 s .. 30 s) when it fails or ends.
  */
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { hostFacts } from '../device/detect.js';
+import { loadProfile, type DeviceProfile } from '../device/profile.js';
+import { sessionOptionsFor, tensorrtVersion } from '../device/session-options.js';
+import { readManifest } from '../export/manifest.js';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EventDetector, type AnomalyEvent, type DetectorParams } from '../events/detector.js';
@@ -38,6 +42,8 @@ export interface RunOptions {
   realtime?: boolean | string;
   clips?: string;
   embeddedPort?: number;
+  /** device profile name or path (device-profiles/*.json): providers, threads, TensorRT options, model variant */
+  profile?: string;
   providers?: string;
   fps?: number;
   stateDir?: string;
@@ -79,6 +85,17 @@ export async function defaultModel(root = 'models/fp32'): Promise<string> {
   const names = (await readdir(root).catch(() => [] as string[])).filter((n) => n.endsWith('.onnx')).sort();
   if (!names[0]) throw new Error(`no model given and none found in ${root}/*.onnx; pass --model <file.onnx> (with its .manifest.json beside it)`);
   return join(root, names[0]);
+}
+
+/**
+ * The model a device profile names (`model.variant`, e.g. `int8/sfn-lite-ped2` ->
+ * `models/int8/sfn-lite-ped2.onnx`), or null with a warning when it is not installed here.
+ */
+export async function profileModel(profile: DeviceProfile, root = 'models'): Promise<string | null> {
+  const file = join(root, `${profile.model.variant}.onnx`);
+  const ok = await stat(file).then((s) => s.isFile(), () => false);
+  if (!ok) log.warn({ profile: profile.name, variant: profile.model.variant, file }, 'the profile\'s model variant is not installed; using the default model');
+  return ok ? file : null;
 }
 
 /** Detector parameters from the runtime configuration. */
@@ -123,7 +140,8 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
 /** The body of {@link runCommand}; every resource it opens registers its release in `cleanups`. */
 async function runInner(o: RunOptions, print: (line: string) => void, cleanups: (() => Promise<unknown> | unknown)[]): Promise<RunSummary> {
   const realtime = o.realtime === undefined ? true : o.realtime === true || o.realtime === 'true';
-  const modelPath = o.model ?? (await defaultModel());
+  const profile = o.profile ? await loadProfile(o.profile) : null;
+  const modelPath = o.model ?? (profile ? await profileModel(profile) : null) ?? (await defaultModel());
   const providers = (o.providers ?? 'tensorrt,cuda,cpu').split(',').map((s) => s.trim()).filter(Boolean) as ProviderName[];
   const stateDir = resolve(o.stateDir ?? '.sfn-edge');
   const clipsDir = resolve(o.clips ?? 'clips');
@@ -131,7 +149,16 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
 
   const { controller, warning } = await ConfigController.open(o.config, join(stateDir, 'remote-config.json'));
   if (warning) log.warn(warning);
-  const loadModel = (file: string) => OnnxPredictor.load(file, { providers, batchSize: realtime ? 1 : Math.max(1, o.batch ?? 4) });
+  const batchSize = realtime ? 1 : Math.max(1, o.batch ?? 4);
+  const loadModel = async (file: string) => {
+    if (!profile) return OnnxPredictor.load(file, { providers, batchSize });
+    // the device profile decides providers, threads and TensorRT options (engine cache keyed by
+    // the model's sha256 + TensorRT version + GPU)
+    const { manifest } = await readManifest(file);
+    const facts = await hostFacts();
+    const session = sessionOptionsFor(profile, { modelSha256: manifest.sha256, tensorrtVersion: await tensorrtVersion(), gpuName: facts.deviceTreeModel ?? facts.gpus[0] ?? 'cpu' });
+    return OnnxPredictor.load(file, { session, batchSize });
+  };
   let modelNow = controller.current.model ?? modelPath;
   let predictor = await loadModel(modelNow);
   cleanups.push(() => predictor.dispose(), () => swap.staged?.predictor.dispose());
