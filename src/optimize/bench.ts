@@ -63,6 +63,13 @@ export interface BenchResult {
 }
 
 /**
+ * Side of the square MatMul that measures the peak: 2048 (measured here, 2 threads: 512 gives
+ * 74 GFLOP/s fp32 and 85 GOP/s int8, dominated by the per-run overhead and copies; 2048 gives
+ * 358 GFLOP/s and ~1060 GOP/s, near the cores' AVX-512 FMA / VNNI limits).
+ */
+export const PEAK_SIZE = 2048;
+
+/**
  * ONNX Runtime's throughput (multiply-adds counted as 2 ops) on an `n x n x n` MatMul in fp32 and
  * MatMulInteger (uint8 activations x int8 weights -> int32), `threads` intra-op threads; int8 null
  * if ORT refuses it. uint8 x int8 because that is the kernel the int8 variants run on x86: ORT's
@@ -70,7 +77,7 @@ export interface BenchResult {
  * on the optimised graph: every activation QuantizeLinear ends up uint8), as its MLAS int8 GEMMs
  * (VPMADDUBSW / VNNI) take u8 x s8.
  */
-export async function matmulPeak(n = 512, threads = 2): Promise<{ fp32_gflops: number; int8_gops: number | null }> {
+export async function matmulPeak(n = 2048, threads = 2): Promise<{ fp32_gflops: number; int8_gops: number | null }> {
   const model = (elem: number, op: string, b: ReturnType<typeof makeTensor>) => {
     const g = new GraphBuilder();
     const a = g.input({ name: 'a', shape: [n, n], elemType: elem });
@@ -145,6 +152,8 @@ export interface BenchOptions {
   runs?: number;
   /** where the JSON goes (default bench/results.json) */
   save?: string;
+  /** side of the peak-measuring MatMul (default {@link PEAK_SIZE}; tests use less) */
+  peakSize?: number;
 }
 
 /**
@@ -190,7 +199,7 @@ export async function runBench(o: BenchOptions, print: (s: string) => void = (s)
     const src = entries.map((e) => e.manifest?.optimization?.source as { sha256: string; micro_auc?: number | null } | undefined).find((s) => s?.sha256 === sha && typeof s.micro_auc === 'number');
     if (src) r.micro_auc = src.micro_auc!;
   }
-  const peak = await matmulPeak(512, threads);
+  const peak = await matmulPeak(o.peakSize ?? PEAK_SIZE, threads);
   const fp32 = rows.find((r) => r.variant.startsWith('fp32/'));
   const fp32Entry = entries.find((e) => e.precision === 'fp32');
   const macs = fp32Entry ? await macsPerFrame(fp32Entry.file) : null;
@@ -208,7 +217,7 @@ export async function runBench(o: BenchOptions, print: (s: string) => void = (s)
   const result: BenchResult = {
     machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memory_mb: Math.round(os.totalmem() / 2 ** 20), onnxruntime: ort.env.versions.common, profile: profile?.name ?? 'none' },
     threads,
-    peak: { ...peak, size: 512 },
+    peak: { ...peak, size: o.peakSize ?? PEAK_SIZE },
     macs_per_frame: macs,
     rows,
     created: new Date().toISOString(),

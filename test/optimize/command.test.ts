@@ -87,7 +87,7 @@ describe('sfn-edge optimize (tiny model, Ped2 clips)', { skip: !hasPed2 && 'Ped2
     assert.match(printed[0]!, /int8\/tiny-p6 .* 6\/8 .* ok$/m);
 
     const save = path.join(dir, 'bench', 'results.json');
-    const r = await runBench({ root: out, profile: 'x86-64-cpu', threads: 1, runs: 3, save, json: true }, () => {});
+    const r = await runBench({ root: out, profile: 'x86-64-cpu', threads: 1, runs: 3, save, json: true, peakSize: 128 }, () => {});
     assert.equal(r.rows.length, 5);
     for (const row of r.rows) {
       assert.equal(row.provider, 'cpu');
