@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { hostFacts, pickProfile, type HostFacts } from '../../src/device/detect.js';
 import { listProfiles, loadProfile, parseProfile, ProfileError, PROFILES_DIR, profileJsonSchema } from '../../src/device/profile.js';
 import { createProfileSession, engineCacheDir, sessionOptionsFor } from '../../src/device/session-options.js';
+import { readManifest } from '../../src/export/manifest.js';
 import { createSession } from '../../src/inference/session.js';
 import { quietExport, TINY, tinyWeights, tmpDir } from '../export/fixtures.js';
 
@@ -18,6 +19,14 @@ describe('device profiles', () => {
     const ps = await listProfiles();
     assert.deepEqual(ps.map((p) => p.name), ['jetson-agx-orin-64gb', 'jetson-nano-4gb', 'jetson-orin-nano-8gb', 'jetson-orin-nx-16gb', 'jetson-xavier-nx', 'x86-64-cpu']);
     for (const p of ps) assert.equal(p.providers.at(-1), 'cpu', `${p.name} ends with the cpu provider`);
+  });
+
+  it("every profile's model variant is shipped under models/ and matches its grid", async () => {
+    for (const p of await listProfiles()) {
+      const { manifest } = await readManifest(path.resolve('models', `${p.model.variant}.onnx`)); // sha256 checked
+      assert.equal(manifest.precision, p.model.variant.split('/')[0], p.name);
+      assert.deepEqual([manifest.model.width, manifest.model.height, manifest.model.color], [p.model.width, p.model.height, p.model.color], p.name);
+    }
   });
 
   it('schema.json is generated from the zod definition (run scripts/profile-schema.ts)', () => {
