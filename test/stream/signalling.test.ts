@@ -119,3 +119,48 @@ test('offers are refused with a clear reason: wrong token, unknown event id, mal
     viewer.close();
   }
 });
+
+/** Starts a viewer session on `device` and, when `frames`, waits until frames flow; returns the viewer. */
+async function connectedViewer(device: string, session: string, frames = true): Promise<Viewer> {
+  const base = `sfn/${device}/webrtc`;
+  const viewer = new Viewer((c) => viewerClient.publish(`${base}/${session}/candidate`, JSON.stringify(c), { qos: 1 }));
+  const answer = new Promise<Record<string, unknown>>((resolve) => {
+    viewerClient.on('message', (topic, payload) => {
+      const body = JSON.parse(payload.toString()) as Record<string, unknown>;
+      if (topic === `${base}/${session}/answer`) resolve(body);
+      if (topic === `${base}/${session}/candidate/device`) void viewer.pc.addIceCandidate(body as never).catch(() => undefined);
+    });
+  });
+  await viewerClient.subscribeAsync([`${base}/${session}/answer`, `${base}/${session}/candidate/device`], { qos: 1 });
+  viewerClient.publish(`${base}/${session}/offer`, JSON.stringify({ token: TOKEN, event_id: 'ev-7', sdp: await viewer.offer() }), { qos: 1 });
+  const a = await answer;
+  assert.equal(typeof a.sdp, 'string', String(a.error));
+  await viewer.pc.setRemoteDescription({ type: 'answer', sdp: a.sdp as string });
+  if (frames) {
+    await viewer.waitFrames(1);
+    assert.ok(viewer.frames.length >= 1, 'no frame arrived');
+  }
+  return viewer;
+}
+
+test('sessions are closed at their timeout and when the peer vanishes', async () => {
+  const timed = await startSignalling({ client: deviceClient, device: 'cam2', token: TOKEN, clipsDir: `${dir}/clips`, iceServers: [], maxSessions: 2, sessionTimeoutMs: 3000, loop: true });
+  const vanish = await startSignalling({ client: deviceClient, device: 'cam3', token: TOKEN, clipsDir: `${dir}/clips`, iceServers: [], maxSessions: 2, sessionTimeoutMs: 120_000, loop: true });
+  const viewers: Viewer[] = [];
+  try {
+    viewers.push(await connectedViewer('cam2', 't-1', false)); // answered; the timeout may come before any frame
+    await waitFor(() => timed.sessions().length === 0);
+    assert.deepEqual(timed.sessions(), [], 'timed-out session still open');
+
+    const v = await connectedViewer('cam3', 'v-1');
+    viewers.push(v);
+    assert.deepEqual(vanish.sessions(), ['v-1']);
+    v.close(); // no close message: the peer just goes away
+    await waitFor(() => vanish.sessions().length === 0, 60_000);
+    assert.deepEqual(vanish.sessions(), [], 'session of a vanished peer still open');
+  } finally {
+    for (const v of viewers) v.close();
+    await timed.close();
+    await vanish.close();
+  }
+});
