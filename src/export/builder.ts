@@ -47,6 +47,14 @@ export function tensorProto(name: string, dims: number[], data: Float32Array | B
   return { name, dims, dataType: data instanceof Float32Array ? DT.FLOAT : DT.INT64, rawData: bytes };
 }
 
+/** `base`, or `base_1`, `base_2`... when `used` has it; adds the result to `used`. */
+export function reserveName(used: Set<string>, base: string): string {
+  let n = base;
+  for (let i = 1; used.has(n); i++) n = `${base}_${i}`;
+  used.add(n);
+  return n;
+}
+
 /** Collects nodes and initialisers; `build()` returns the encoded ModelProto. */
 export class GraphBuilder {
   private readonly nodes: onnxProto.onnx.INodeProto[] = [];
@@ -58,10 +66,7 @@ export class GraphBuilder {
 
   /** Returns `name`, or `name_1`, `name_2`... if taken; marks it taken. */
   unique(name: string): string {
-    let n = name;
-    for (let i = 1; this.used.has(n); i++) n = `${name}_${i}`;
-    this.used.add(n);
-    return n;
+    return reserveName(this.used, name);
   }
 
   /** Declares a graph input; returns its name. */

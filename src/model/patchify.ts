@@ -66,3 +66,20 @@ export function unpatchify(tokens: Float32Array, g: Grid, rowOffset = 0): Float3
       }
   return out;
 }
+
+/** Token-row buffers of a batch (see `TokenBatch` in sfn.ts). */
+export interface TokenRows {
+  appearance: Float32Array;
+  motion: Float32Array;
+  last: Float32Array;
+}
+
+/**
+ * Writes one clip's network inputs at token row `row`: the past frames (appearance), their
+ * differences (motion) and the last past frame, each `[C, H, W]` in [0, 1].
+ */
+export function patchifyClip(past: Float32Array[], g: Grid, out: TokenRows, row: number): void {
+  patchifyInto(past, g, out.appearance, row);
+  patchifyInto(past, g, out.motion, row, true);
+  patchifyInto([past[past.length - 1]!], g, out.last, row);
+}

@@ -8,7 +8,7 @@ import { loadWeights } from '../train/checkpoint.js';
 import type { FrameSpec } from '../video/source.js';
 import { initBackend, tf } from './backend.js';
 import { derived, type SfnConfig } from './config.js';
-import { patchifyInto, unpatchify, type Grid } from './patchify.js';
+import { patchifyClip, unpatchify, type Grid } from './patchify.js';
 import { disposeParams, forward, paramsFromArrays, type Params } from './sfn.js';
 
 /** Token-layout inputs of n clips given as `[n, 4*C, H, W]` float32 in [0, 1]. */
@@ -16,16 +16,16 @@ export function clipsToTokens(cfg: SfnConfig, clips: Float32Array, n: number) {
   const g = derived(cfg);
   const frame = g.channels * cfg.height * cfg.width;
   const grid: Grid = { channels: g.channels, height: cfg.height, width: cfg.width, patch: cfg.patch };
-  const app = new Float32Array(n * g.tokens * g.appearanceLen);
-  const mot = new Float32Array(n * g.tokens * g.motionLen);
-  const last = new Float32Array(n * g.tokens * g.outLen);
+  const rows = {
+    appearance: new Float32Array(n * g.tokens * g.appearanceLen),
+    motion: new Float32Array(n * g.tokens * g.motionLen),
+    last: new Float32Array(n * g.tokens * g.outLen),
+  };
   for (let i = 0; i < n; i++) {
     const frames = Array.from({ length: cfg.pastFrames }, (_, f) => clips.subarray((i * cfg.pastFrames + f) * frame, (i * cfg.pastFrames + f + 1) * frame));
-    patchifyInto(frames, grid, app, i * g.tokens);
-    patchifyInto(frames, grid, mot, i * g.tokens, true);
-    patchifyInto([frames[cfg.pastFrames - 1]!], grid, last, i * g.tokens);
+    patchifyClip(frames, grid, rows, i * g.tokens);
   }
-  return { app, mot, last, grid, g };
+  return { app: rows.appearance, mot: rows.motion, last: rows.last, grid, g };
 }
 
 export class TfjsPredictor implements Predictor {

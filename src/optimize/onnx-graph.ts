@@ -4,7 +4,7 @@
  * graph outputs (for calibration and routing statistics).
  */
 import onnxProto from 'onnx-proto';
-import { onnx } from '../export/builder.js';
+import { onnx, reserveName } from '../export/builder.js';
 
 /** A decoded ModelProto. */
 export type Model = onnxProto.onnx.ModelProto;
@@ -168,10 +168,7 @@ export class GraphIndex {
 
   /** `base`, or `base_1`, `base_2`... when taken; reserves it. */
   fresh(base: string): string {
-    let n = base;
-    for (let i = 1; this.names.has(n); i++) n = `${base}_${i}`;
-    this.names.add(n);
-    return n;
+    return reserveName(this.names, base);
   }
 
   /** Adds an initialiser (name made fresh); returns its name. */

@@ -45,6 +45,19 @@ export function frameMse(pred: Float32Array, target: Float32Array): number {
   return acc / pred.length;
 }
 
+/** Per-pixel squared error summed over the C planes of `[C, H, W]` inputs -> `[H*W]` float64. */
+function squaredErrorSum(pred: Float32Array, target: Float32Array, C: number, hw: number): Float64Array {
+  const acc = new Float64Array(hw);
+  for (let c = 0; c < C; c++) {
+    const off = c * hw;
+    for (let i = 0; i < hw; i++) {
+      const d = (pred[off + i] as number) - (target[off + i] as number);
+      acc[i] = (acc[i] as number) + d * d;
+    }
+  }
+  return acc;
+}
+
 /**
  * Per-pixel squared error averaged over channels: `map[y, x] = mean_c (pred[c,y,x] - target[c,y,x])²`.
  *
@@ -62,14 +75,7 @@ export function errorMap(
 ): Float32Array {
   checkPair(pred, target, 'errorMap', C * H * W);
   const hw = H * W;
-  const acc = new Float64Array(hw);
-  for (let c = 0; c < C; c++) {
-    const off = c * hw;
-    for (let i = 0; i < hw; i++) {
-      const d = (pred[off + i] as number) - (target[off + i] as number);
-      acc[i] = (acc[i] as number) + d * d;
-    }
-  }
+  const acc = squaredErrorSum(pred, target, C, hw);
   const out = new Float32Array(hw);
   for (let i = 0; i < hw; i++) out[i] = (acc[i] as number) / C;
   return out;
@@ -128,14 +134,7 @@ export function patchMaxMse(
   const pw = Math.min(patch, W);
   // Summed-area table of the channel-summed squared error, (H+1) x (W+1).
   const hw = H * W;
-  const sq = new Float64Array(hw);
-  for (let c = 0; c < C; c++) {
-    const off = c * hw;
-    for (let i = 0; i < hw; i++) {
-      const d = (pred[off + i] as number) - (target[off + i] as number);
-      sq[i] = (sq[i] as number) + d * d;
-    }
-  }
+  const sq = squaredErrorSum(pred, target, C, hw);
   const W1 = W + 1;
   const sat = new Float64Array((H + 1) * W1);
   for (let y = 0; y < H; y++) {

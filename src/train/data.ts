@@ -5,7 +5,7 @@
  */
 import type { SfnConfig } from '../model/config.js';
 import { derived } from '../model/config.js';
-import { patchifyInto, type Grid } from '../model/patchify.js';
+import { patchifyClip, patchifyInto, type Grid } from '../model/patchify.js';
 import { listVideos, readAllFrames } from '../video/open.js';
 
 /** Decoded videos: `videos[v][t]` is frame t of video v, `[C, H, W]` float32 in [0, 1]. */
@@ -69,9 +69,7 @@ export function makeBatch(set: ClipSet, cfg: SfnConfig, picks: Array<[number, nu
     const frames = set.videos[v]!;
     const past = frames.slice(t - cfg.pastFrames, t);
     const row = i * g.tokens;
-    patchifyInto(past, grid, out.appearance, row);
-    patchifyInto(past, grid, out.motion, row, true);
-    patchifyInto([past[past.length - 1]!], grid, out.last, row);
+    patchifyClip(past, grid, out, row);
     patchifyInto([frames[t]!], grid, out.target, row);
   });
   return out;

@@ -139,6 +139,14 @@ interface Exit {
   signal: NodeJS.Signals | null;
 }
 
+/** Kills a running ffmpeg and drops its pipes: 'close' waits for the pipes to end, and a paused
+ * stdout with unread data would never end. */
+function stopChild(child: ChildProcess): void {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  child.stdout?.destroy();
+  child.stderr?.destroy();
+}
+
 /**
  * Frames of a video file (anything ffmpeg can decode: mp4, avi, mkv, mov, webm, ...), first video
  * stream only, every decoded frame (no frame-rate conversion), resized by ffmpeg to the spec
@@ -335,12 +343,7 @@ export class FfmpegSource implements FrameSource {
         'Retry; if it persists, check the video with `ffmpeg -v error -i <file> -f null -`.', { cause: err });
     } finally {
       partial = Buffer.alloc(0);
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        // 'close' waits for the pipes to end: a paused stdout with unread data would never end
-        child.stdout?.destroy();
-        child.stderr?.destroy();
-      }
+      if (child.exitCode === null && child.signalCode === null) stopChild(child);
       await exited;
       this.children.delete(child);
     }
@@ -351,10 +354,7 @@ export class FfmpegSource implements FrameSource {
     this.closed = true;
     const waits: Array<Promise<Exit>> = [];
     for (const [child, exited] of this.children) {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      // 'close' waits for the pipes to end: a paused stdout with unread data would never end
-      child.stdout?.destroy();
-      child.stderr?.destroy();
+      stopChild(child);
       waits.push(exited);
     }
     await Promise.all(waits);

@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createSession, missingProviderLibrary, ModelLoadError } from '../../src/inference/session.js';
 import { quietExport, TINY, tinyWeights, tmpDir } from '../export/fixtures.js';
 
 /** True when onnxruntime-node has its CUDA provider library (then CUDA may really start). */
-function hasCudaProvider(): boolean {
-  const root = path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
-  const bin = path.join(root, 'bin', 'napi-v6', process.platform, process.arch);
-  return existsSync(path.join(bin, 'libonnxruntime_providers_cuda.so'));
-}
-const cpuOnly = !hasCudaProvider();
+const cpuOnly = (await missingProviderLibrary('cuda')) !== null;
 
 describe('createSession', () => {
   let dir: string;
