@@ -5,6 +5,7 @@
  *   eval    frame-level micro/macro AUC on a labelled data set (UCSD Ped2 layout)
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { registerFlash } from './flash/command.js';
 import { log } from './util/log.js';
 
 function int(name: string) {
@@ -195,6 +196,7 @@ export function program(): Command {
       await runCommand(o);
     });
 
+  registerFlash(p);
   return p;
 }
 

@@ -1,0 +1,21 @@
+/**
+ * Entry point of the single executable (Node SEA) built by `sfn-edge flash build`. esbuild bundles
+ * this file with the whole CLI into one CommonJS script; the banner written by sea.ts replaces
+ * `require` by one rooted beside the executable, so the native addons shipped in
+ * `<bundle>/node_modules` load from there.
+ */
+import { main } from '../cli.js';
+
+/** Build facts injected by esbuild's `define` (sea.ts). */
+declare const __SFN_BUILD__: { version: string; arch: string; node: string };
+
+const argv = process.argv.slice(2);
+if (argv[0] === '--version' || argv[0] === '-V' || argv[0] === 'version') {
+  const b = __SFN_BUILD__;
+  process.stdout.write(`sfn-edge ${b.version} (linux-${process.arch}, node ${process.version}, built for linux-${b.arch} by node ${b.node})\n`);
+} else {
+  main([process.execPath, 'sfn-edge', ...argv]).catch((err: unknown) => {
+    process.stderr.write(`sfn-edge: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}
