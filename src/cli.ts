@@ -191,9 +191,27 @@ export function program(): Command {
     .option('--cert <file>', 'TLS client certificate (PEM)')
     .option('--key <file>', 'TLS client key (PEM)')
     .option('--metrics-port <n>', 'serve Prometheus metrics on 127.0.0.1:<n>/metrics', int('--metrics-port'))
+    .option('--ws-port <n>', 'MQTT-over-WebSocket port of the embedded broker, for the viewer (default 9001, or a free port when taken)', int('--ws-port'))
     .action(async (o) => {
       const { runCommand } = await import('./runtime/command.js');
-      await runCommand(o);
+      const { exitBeforeWrtcCleanup } = await import('./stream/wrtc.js');
+      try {
+        await runCommand(o);
+      } finally {
+        exitBeforeWrtcCleanup();
+      }
+    });
+
+  p.command('viewer')
+    .description('serve the browser viewer: devices, flagged events with captions and snapshots, clips and live view over WebRTC')
+    .option('--broker <ws-url>', 'MQTT-over-WebSocket address of the broker (run\'s embedded broker: ws://127.0.0.1:9001; Mosquitto: listener 9001 + protocol websockets)', 'ws://127.0.0.1:9001')
+    .option('--port <n>', 'HTTP port of the viewer', int('--port'), 8080)
+    .option('--host <addr>', 'listen address', '127.0.0.1')
+    .option('--token <t>', 'streaming token filled into the page (else typed in the page)')
+    .option('--ice <json>', 'STUN/TURN servers of the browser side, JSON, e.g. \'[{"urls":"stun:stun.example.org"}]\'', '[]')
+    .action(async (o) => {
+      const { runViewer } = await import('./viewer/command.js');
+      await runViewer(o);
     });
 
   registerFlash(p);

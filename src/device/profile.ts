@@ -72,6 +72,19 @@ export const DeviceProfileSchema = z
       .strict()
       .describe('CPU thread counts'),
     memoryBudgetMB: z.number().int().min(64).describe('resident memory the process may use (MiB)'),
+    streaming: z
+      .object({
+        maxSessions: z
+          .number()
+          .int()
+          .min(0)
+          .max(64)
+          .default(2)
+          .describe('most concurrent WebRTC sessions (flagged clips and live view) the device serves; each one costs a VP8 encoder and, for a clip, an ffmpeg decoder (0 = no streaming)'),
+      })
+      .strict()
+      .default({ maxSessions: 2 })
+      .describe('WebRTC streaming limits'),
     tensorrt: TensorRtSchema.optional(),
     cuda: z
       .object({ deviceId: z.number().int().nonnegative().default(0).describe('CUDA device ordinal') })

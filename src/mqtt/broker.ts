@@ -1,56 +1,109 @@
 /**
  * The embedded MQTT broker (aedes, MQTT 3.1.1) that lets the kit work alone: started on
- * 127.0.0.1 when `run` is given no `--broker`.
+ * 127.0.0.1 when `run` is given no `--broker`. It can also listen for MQTT over WebSocket
+ * (`ws://<host>:<wsPort>/`, subprotocol `mqtt`), which is how the browser viewer reaches it.
  */
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { Aedes } from 'aedes';
+import { createWebSocketStream, WebSocketServer } from 'ws';
 
 /** A running embedded broker. */
 export interface EmbeddedBroker {
   /** `mqtt://127.0.0.1:<port>` */
   url: string;
   port: number;
+  /** `ws://127.0.0.1:<wsPort>` when a WebSocket listener was asked for */
+  wsUrl?: string;
+  wsPort?: number;
   /** Stops accepting clients and closes the broker. */
   close(): Promise<void>;
 }
 
+/** Options of {@link startEmbeddedBroker}. */
+export interface BrokerOptions {
+  /** also serve MQTT over WebSocket on this port (0 = any free port); absent = no WebSocket listener */
+  wsPort?: number;
+}
+
 /** The port is taken: the message says so and what to do. */
 export class BrokerPortError extends Error {
-  constructor(host: string, port: number, options?: { cause?: unknown }) {
-    super(`cannot start the embedded MQTT broker: ${host}:${port} is already in use (another broker, e.g. Mosquitto?). `
-      + `Use it with --broker mqtt://${host}:${port}, or pick a free port with --embedded-port <n>.`, options);
+  constructor(host: string, port: number, options?: { cause?: unknown; what?: string; flag?: string }) {
+    const what = options?.what ?? 'MQTT';
+    const hint = options?.flag
+      ? `Pick a free port with ${options.flag} <n>.`
+      : `Use it with --broker mqtt://${host}:${port}, or pick a free port with --embedded-port <n>.`;
+    super(`cannot start the embedded ${what} broker: ${host}:${port} is already in use (another broker, e.g. Mosquitto?). ${hint}`, options);
     this.name = 'BrokerPortError';
   }
 }
 
+function listen(server: Server | HttpServer, port: number, host: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const addr = server.address();
+      resolve(typeof addr === 'object' && addr ? addr.port : port);
+    });
+  });
+}
+
+function closeServer(server: Server | HttpServer): Promise<void> {
+  return new Promise<void>((r) => server.close(() => r()));
+}
+
 /**
- * Starts aedes on `host:port` (port 0 = any free port).
- * @throws BrokerPortError when the port is in use; other listen errors as they are.
+ * Starts aedes on `host:port` (port 0 = any free port), and with `opts.wsPort` a WebSocket
+ * listener on `host:wsPort` too.
+ * @throws BrokerPortError when a port is in use (the WebSocket one names `--ws-port`); other listen
+ *   errors as they are.
  */
-export async function startEmbeddedBroker(port: number, host = '127.0.0.1'): Promise<EmbeddedBroker> {
+export async function startEmbeddedBroker(port: number, host = '127.0.0.1', opts: BrokerOptions = {}): Promise<EmbeddedBroker> {
   const aedes = await Aedes.createBroker();
   const server: Server = createServer(aedes.handle);
+  let http: HttpServer | undefined;
+  let wss: WebSocketServer | undefined;
+  let actual = port;
+  let wsActual: number | undefined;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
+    actual = await listen(server, port, host).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new BrokerPortError(host, port, { cause: err });
+      throw err;
     });
+    if (opts.wsPort !== undefined) {
+      const wsPort = opts.wsPort;
+      http = createHttpServer((_req, res) => {
+        res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect with a WebSocket client (subprotocol mqtt)\n');
+      });
+      wss = new WebSocketServer({ server: http });
+      wss.on('error', () => undefined); // the server's listen error, re-emitted: reported by listen() below
+      wss.on('connection', (ws, req) => {
+        const stream = createWebSocketStream(ws);
+        stream.on('error', () => ws.terminate());
+        aedes.handle(stream as never, req as never);
+      });
+      wsActual = await listen(http, wsPort, host).catch((err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new BrokerPortError(host, wsPort, { cause: err, what: 'MQTT-over-WebSocket', flag: '--ws-port' });
+        throw err;
+      });
+    }
   } catch (err) {
+    for (const c of wss?.clients ?? []) c.terminate();
+    if (http?.listening) await closeServer(http);
+    if (server.listening) await closeServer(server);
     await new Promise<void>((r) => aedes.close(() => r()));
-    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new BrokerPortError(host, port, { cause: err });
     throw err;
   }
-  const addr = server.address();
-  const actual = typeof addr === 'object' && addr ? addr.port : port;
   return {
     url: `mqtt://${host}:${actual}`,
     port: actual,
+    ...(wsActual !== undefined ? { wsUrl: `ws://${host}:${wsActual}`, wsPort: wsActual } : {}),
     close: async () => {
+      for (const c of wss?.clients ?? []) c.terminate();
       await new Promise<void>((r) => aedes.close(() => r()));
-      await new Promise<void>((r) => server.close(() => r()));
+      if (http) await closeServer(http);
+      await closeServer(server);
     },
   };
 }

@@ -25,12 +25,16 @@ import { FfmpegSource } from '../video/ffmpeg.js';
 import { openSource } from '../video/open.js';
 import type { FrameSource } from '../video/source.js';
 import { ClipRecorder, FrameRing, writeJpeg, type ClipSettings } from './clips.js';
-import type { RuntimeConfig } from './config.js';
+import { redactSecrets, type RuntimeConfig } from './config.js';
 import { ConfigController } from './controller.js';
 import { RunMetrics } from './health.js';
 import { StatsPublisher } from './stats.js';
 import { newCounters, runLoop } from './loop.js';
 import { isLiveSource, StreamSource } from './stream-source.js';
+import type { Predictor } from '../eval/predictor.js';
+import { anomalyRegion } from '../stream/live.js';
+import { startStreaming, type Streaming } from '../stream/service.js';
+import { channelsOf } from '../video/source.js';
 
 /** Options of `run` as commander parses them. */
 export interface RunOptions {
@@ -42,6 +46,8 @@ export interface RunOptions {
   realtime?: boolean | string;
   clips?: string;
   embeddedPort?: number;
+  /** MQTT-over-WebSocket port of the embedded broker, for the browser viewer (default 9001, or a free port when 9001 is taken) */
+  wsPort?: number;
   /** device profile name or path (device-profiles/*.json): providers, threads, TensorRT options, model variant */
   profile?: string;
   providers?: string;
@@ -212,16 +218,24 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
   if (!url) {
     // With no --embedded-port, 1883 is preferred; when something already listens there (a local
     // Mosquitto, say) the embedded broker takes a free port instead and says where it is.
-    const b = await startEmbeddedBroker(o.embeddedPort ?? 1883).catch(async (err: unknown) => {
-      if (o.embeddedPort !== undefined || !(err instanceof BrokerPortError)) throw err;
-      const free = await startEmbeddedBroker(0);
+    // The WebSocket listener (for the browser viewer) prefers 9001 the same way.
+    const start = (port: number, wsPort: number) => startEmbeddedBroker(port, '127.0.0.1', { wsPort });
+    const startWs = (port: number) => start(port, o.wsPort ?? 9001).catch(async (err: unknown) => {
+      if (o.wsPort !== undefined || !(err instanceof BrokerPortError) || !err.message.includes('WebSocket')) throw err;
+      const free = await start(port, 0);
+      log.warn({ ws: free.wsUrl }, '127.0.0.1:9001 is in use: the embedded broker takes MQTT over WebSocket on a free port instead');
+      return free;
+    });
+    const b = await startWs(o.embeddedPort ?? 1883).catch(async (err: unknown) => {
+      if (o.embeddedPort !== undefined || !(err instanceof BrokerPortError) || err.message.includes('WebSocket')) throw err;
+      const free = await startWs(0);
       log.warn({ url: free.url }, '127.0.0.1:1883 is in use: the embedded broker listens on a free port instead (use --broker mqtt://127.0.0.1:1883 to report to the broker on 1883)');
       return free;
     });
     broker = b;
     cleanups.push(() => b.close());
     url = broker.url;
-    log.info({ url }, 'embedded MQTT broker started');
+    log.info({ url, ws: broker.wsUrl }, 'embedded MQTT broker started (the viewer connects to the ws:// address: sfn-edge viewer --broker <ws>)');
   }
   let restart: AbortController = new AbortController();
   const counters = newCounters();
@@ -233,7 +247,10 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
     ...(o.cert ? { cert: await readFile(o.cert) } : {}),
     ...(o.key ? { key: await readFile(o.key) } : {}),
     hooks: {
-      configState: () => controller.state(),
+      configState: () => {
+        const st = controller.state();
+        return { version: st.version, config: redactSecrets(st.config) };
+      },
       applyConfig: (p) => controller.apply(p),
       command: async (name) => {
         if (name === 'restart-source') restart.abort();
@@ -249,6 +266,36 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
     },
   });
   cleanups.push(() => reporter.client.endAsync(true));
+
+  // WebRTC streaming of flagged clips and the live view, signalled over the same MQTT connection
+  const streaming: Streaming = await startStreaming({
+    client: reporter.client, device: deviceId, clipsDir, config: controller.current.streaming,
+    ...(profile ? { profileMaxSessions: profile.streaming.maxSessions } : {}),
+  });
+  cleanups.push(() => streaming.close());
+  controller.onChange((c) => streaming.configure(c.streaming));
+
+  /** recent frames by index (the live view's anomaly region compares them with the predictions) */
+  const recent = new Map<number, Float32Array>();
+  const frameLen = channelsOf(spec.color) * spec.width * spec.height;
+  const tap = { pred: null as Float32Array | null, pos: 0 };
+  /** the predictor as the loop sees it: keeps the last predictions while a live view wants the region */
+  const tapped = (p: OnnxPredictor): Predictor => ({
+    name: p.name, spec: p.spec, batchSize: p.batchSize,
+    predict: async (clips, n) => {
+      const out = await p.predict(clips, n);
+      tap.pred = streaming.live.wantsRegion ? out : null;
+      tap.pos = 0;
+      return out;
+    },
+  });
+  const onLiveScore = (frame: number): void => {
+    const i = tap.pos++;
+    if (!tap.pred) return;
+    const target = recent.get(frame);
+    if (!detector.inEvent || !target) return streaming.live.setRegion(null);
+    streaming.live.setRegion(anomalyRegion(tap.pred.subarray(i * frameLen, (i + 1) * frameLen), target, spec));
+  };
 
   let eventChain: Promise<void> = Promise.resolve();
   const onEvent = (e: AnomalyEvent): void => {
@@ -313,12 +360,18 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
           frames: (async function* () {
             for await (const f of frames) {
               maxIndex = f.index;
+              if (streaming.live.wantsRegion) {
+                recent.set(f.index, f.data);
+                recent.delete(f.index - 16);
+              } else if (recent.size) recent.clear();
+              streaming.live.push(f.data, spec);
               yield f;
             }
           })(),
-          predictor, detector, measure: () => controller.current.measure, realtime, fps, paceByClock: !live,
-          ring, ...(recorder ? { recorder } : {}), onEvent, onScore: (_f, _raw, sc) => {
+          predictor: tapped(predictor), detector, measure: () => controller.current.measure, realtime, fps, paceByClock: !live,
+          ring, ...(recorder ? { recorder } : {}), onEvent, onScore: (f, _raw, sc) => {
             lastScore = sc;
+            onLiveScore(f);
           }, signal: restart.signal, counters, ...(o.batch ? { batch: o.batch } : {}),
         });
       } catch (err) {

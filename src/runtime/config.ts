@@ -28,6 +28,24 @@ const Clips = z.object({
   budget_mb: z.number().min(1).max(1_000_000).default(1024).describe('disk budget of the clips folder; the oldest clips are deleted first'),
 }).strict();
 
+const IceServer = z.object({
+  urls: z.union([z.string(), z.array(z.string()).min(1).max(8)])
+    .refine((u) => (Array.isArray(u) ? u : [u]).every((x) => /^(stun|stuns|turn|turns):[^\s]+$/.test(x)), { message: 'ICE server urls must start with stun:, stuns:, turn: or turns:' })
+    .describe('e.g. "stun:stun.example.org:3478" or ["turn:turn.example.org:3478?transport=udp"]'),
+  username: z.string().max(512).optional().describe('TURN user name'),
+  credential: z.string().max(512).optional().describe('TURN password (never published in config/state)'),
+}).strict();
+
+const Streaming = z.object({
+  enabled: z.boolean().default(true).describe('answer WebRTC offers (flagged clips and live view) signalled on sfn/<device>/webrtc/...'),
+  token: z.string().min(8).max(256).optional().describe('secret a viewer must present with its offer; unset: a random token is made at start and logged (never published in config/state)'),
+  ice_servers: z.array(IceServer).max(16).default([]).describe('STUN/TURN servers for the device side of every session (host candidates only when empty)'),
+  max_sessions: z.number().int().min(0).max(64).optional().describe('concurrent sessions; never more than the device profile allows (streaming.maxSessions; 2 without a profile)'),
+  session_timeout_s: z.number().min(5).max(86_400).default(600).describe('a session is closed this long after its offer'),
+  live_fps: z.number().min(1).max(60).default(15).describe('most frames per second sent to live-view sessions'),
+  loop_clips: z.boolean().default(false).describe('replay a clip until the viewer closes the session (default: play it once)'),
+}).strict();
+
 /** The configuration schema (strict at every level). */
 export const RuntimeConfigSchema = z.object({
   threshold: Thresholds.default({ on: 4, off: 2 }).describe('hysteresis thresholds on the smoothed score'),
@@ -40,6 +58,7 @@ export const RuntimeConfigSchema = z.object({
   clips: Clips.default({ enabled: true, pre_roll_s: 3, post_roll_s: 2, max_event_s: 120, budget_mb: 1024 }).describe('clip recording'),
   stats_interval_s: z.number().min(1).max(3600).default(10).describe('seconds between `stats` messages'),
   source: z.string().min(1).max(2048).optional().describe('frame source (folder, file, URL, /dev/videoN); a change reopens the source (default: --source)'),
+  streaming: Streaming.default({ enabled: true, ice_servers: [], session_timeout_s: 600, live_fps: 15, loop_clips: false }).describe('WebRTC streaming of flagged clips and the live view (src/stream)'),
   model: z.string().min(1).max(2048).optional().describe('ONNX model file (manifest beside it) with the same grid and colour mode, e.g. the fp16 or int8 variant; loaded and checked before it is acknowledged (default: --model)'),
 }).strict()
   .refine((c) => c.baseline_warmup <= c.baseline_window, { message: 'baseline_warmup must be <= baseline_window', path: ['baseline_warmup'] })
@@ -51,6 +70,25 @@ export type RuntimeConfig = z.infer<typeof RuntimeConfigSchema>;
 /** The defaults. */
 export function defaultConfig(): RuntimeConfig {
   return RuntimeConfigSchema.parse({});
+}
+
+/** What secrets are replaced with in published copies of the configuration. */
+export const REDACTED = '(set, not shown)';
+
+/**
+ * A copy of `c` fit to publish (`config/state` is retained and readable by every client of the
+ * broker): the streaming token and TURN credentials are replaced by {@link REDACTED}.
+ */
+export function redactSecrets(c: RuntimeConfig): RuntimeConfig {
+  const s = c.streaming;
+  return {
+    ...c,
+    streaming: {
+      ...s,
+      ...(s.token !== undefined ? { token: REDACTED } : {}),
+      ice_servers: s.ice_servers.map((i) => (i.credential !== undefined ? { ...i, credential: REDACTED } : i)),
+    },
+  };
 }
 
 /** JSON Schema of the configuration (draft 2020-12), for the repo and for remote tools. */

@@ -91,3 +91,21 @@ export function wrtc(): Wrtc {
   }
   return cached;
 }
+
+/** Whether the native addon has been loaded in this process. */
+export function wrtcLoaded(): boolean {
+  return cached !== undefined;
+}
+
+/**
+ * node-webrtc's `RTCVideoSource` crashes Node's N-API environment cleanup at process exit
+ * (SIGSEGV after the work is done; upstream node-webrtc #636). When the addon was loaded, this
+ * makes the process leave through `process.exit` once its event loop is empty, before that cleanup,
+ * with the exit code it already had. Does nothing when the addon was never loaded.
+ */
+export function exitBeforeWrtcCleanup(): void {
+  if (!wrtcLoaded()) return;
+  process.once('beforeExit', () => {
+    setImmediate(() => process.exit(process.exitCode ?? 0));
+  });
+}
