@@ -55,6 +55,8 @@ export function program(): Command {
     .option('--limit-videos <n>', 'use only the first N videos', int('--limit-videos'))
     .option('--max-steps <n>', 'train for at most N steps in total (shortens the LR schedule)', int('--max-steps'))
     .option('--stop-after <n>', 'stop at step N keeping the full schedule (continue later with --resume)', int('--stop-after'))
+    .option('--captions <file>', 'caption file of the training videos (`sfn-edge caption`): adds and trains the semantic branch')
+    .option('--init <weights.json>', 'start from these weights (fine-tune); new parameters keep their fresh initialisation')
     .action(async (o) => {
       const { train } = await import('./train/train.js');
       let model: object;
@@ -66,10 +68,22 @@ export function program(): Command {
       const r = await train({
         data: o.data, out: o.out, epochs: o.epochs, batch: o.batch, lr: o.lr, warmup: o.warmup, seed: o.seed,
         resume: o.resume, model, limitVideos: o.limitVideos, maxSteps: o.maxSteps, stopAfter: o.stopAfter, checkpointEvery: o.checkpointEvery,
-        weightDecay: o.weightDecay, clipNorm: o.clipNorm,
+        weightDecay: o.weightDecay, clipNorm: o.clipNorm, captions: o.captions, init: o.init,
       });
       log.info(r, 'training finished');
       process.stdout.write(`${JSON.stringify({ weights: r.weights, steps: r.steps, seconds: +r.seconds.toFixed(1), samples_per_second: +r.samplesPerSecond.toFixed(2), parameters: r.parameters })}\n`);
+    });
+
+  p.command('caption')
+    .description('caption every frame of a folder of videos on the device (detector captioner) and save the captions and their text features')
+    .requiredOption('--data <folder>', 'folder of videos (image-sequence subfolders or video files), or one video')
+    .requiredOption('--out <file.json>', 'caption file to write (used by `train --captions` and `eval --captions`)')
+    .option('--every <k>', 'caption every K-th frame and repeat it until the next', int('--every'), 1)
+    .option('--captioner <name>', 'detector (default) or vlm', 'detector')
+    .option('--model-dir <folder>', 'model folder of the captioner (detector: centernet.json/.bin; vlm: a local captioning model)')
+    .action(async (o) => {
+      const { runCaptionCommand } = await import('./caption/command.js');
+      await runCaptionCommand(o);
     });
 
   p.command('eval')
@@ -88,6 +102,7 @@ export function program(): Command {
     .option('--report <dir>', 'write an HTML report with ROC and per-video timelines')
     .option('--record', "store the result in the model's manifest (evaluation field)", false)
     .option('--providers <list>', 'execution providers to try in order', 'tensorrt,cuda,cpu')
+    .option('--captions <file>', 'caption file of the test videos for a model with the semantic branch (default: caption them now)')
     .action(async (o) => {
       const { runEval } = await import('./eval/command.js');
       await runEval(o);
@@ -192,6 +207,8 @@ export function program(): Command {
     .option('--key <file>', 'TLS client key (PEM)')
     .option('--metrics-port <n>', 'serve Prometheus metrics on 127.0.0.1:<n>/metrics', int('--metrics-port'))
     .option('--ws-port <n>', 'MQTT-over-WebSocket port of the embedded broker, for the viewer (default 9001, or a free port when taken)', int('--ws-port'))
+    .option('--whep-port <n>', 'also serve WHEP (WebRTC over plain HTTP: POST /whep/clip/<event_id> or /whep/live) on this port', int('--whep-port'))
+    .option('--whep-host <addr>', 'listen address of the WHEP endpoint (0.0.0.0 for the local network)', '127.0.0.1')
     .action(async (o) => {
       const { runCommand } = await import('./runtime/command.js');
       const { exitBeforeWrtcCleanup } = await import('./stream/wrtc.js');

@@ -25,6 +25,8 @@ export interface EvalCommandOptions {
   report?: string;
   record?: boolean;
   providers?: string;
+  /** caption file of the test videos (semantic models); made on the fly with the detector when absent */
+  captions?: string;
 }
 
 function parseSize(s: string): { width: number; height: number } {
@@ -47,10 +49,37 @@ export async function predictorFor(o: EvalCommandOptions): Promise<Predictor> {
   return OnnxPredictor.load(o.model!, { providers });
 }
 
+/**
+ * Text features of the test videos for a semantic model: from `--captions <file>`, else captioned
+ * now with the default detector captioner (every frame; logs the time it took).
+ */
+async function textSource(o: EvalCommandOptions): Promise<(video: string, path: string, frames: number) => Promise<number[][]>> {
+  const { loadCaptionFile, captionVideo, videoKey } = await import('../caption/dataset.js');
+  if (o.captions) {
+    const file = await loadCaptionFile(o.captions);
+    return async (video) => {
+      const c = file.videos[video];
+      if (!c) throw new Error(`${o.captions} has no captions for test video ${video}`);
+      return c.embeddings;
+    };
+  }
+  const { DetectorCaptioner } = await import('../caption/captioner.js');
+  const captioner = await DetectorCaptioner.create();
+  log.info('captioning the test videos with the detector captioner (give --captions <file> to reuse saved captions)');
+  return async (_video, path) => {
+    const t0 = performance.now();
+    const c = await captionVideo(captioner, path);
+    log.info({ video: videoKey(path), frames: c.texts.length, seconds: +((performance.now() - t0) / 1000).toFixed(1) }, 'captioned');
+    return c.embeddings;
+  };
+}
+
 export async function runEval(o: EvalCommandOptions): Promise<void> {
   await loadFrameLabels(o.dataset); // a wrong --dataset fails before the model is loaded
   const predictor = await predictorFor(o);
+  const textFor = (predictor.textDim ?? 0) > 0 ? await textSource(o) : undefined;
   const result = await evaluateDataset(predictor, o.dataset, {
+    ...(textFor ? { textFor } : {}),
     sigma: o.sigma,
     measure: o.measure,
     patch: o.patch,
@@ -76,6 +105,15 @@ export async function runEval(o: EvalCommandOptions): Promise<void> {
       patch: result.patch,
       stride: result.stride,
     },
+    ...(result.semantic
+      ? {
+          semantic: {
+            weights: result.semantic.weights,
+            text: { micro_auc: +result.semantic.text.micro_auc.toFixed(4), macro_auc: result.semantic.text.macro_auc === null ? null : +result.semantic.text.macro_auc.toFixed(4) },
+            combined: { micro_auc: +result.semantic.combined.micro_auc.toFixed(4), macro_auc: result.semantic.combined.macro_auc === null ? null : +result.semantic.combined.macro_auc.toFixed(4) },
+          },
+        }
+      : {}),
     // an array, not an object: JSON objects put integer-like keys ("10") before "01"
     per_video: result.per_video.map((v) => ({ video: v.name, auc: v.auc === null ? null : +v.auc.toFixed(4), frames: v.frames })),
   };

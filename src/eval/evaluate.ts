@@ -9,7 +9,8 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { frameMse, patchMaxMse, ERROR_MEASURES, type ErrorMeasure } from '../scoring/error.js';
-import { evaluateProtocol } from '../scoring/protocol.js';
+import { combineScores, evaluateProtocol } from '../scoring/protocol.js';
+import { cosine } from '../caption/embed.js';
 import { channelsOf, type FrameSpec } from '../video/source.js';
 import { CONTEXT_FRAMES, type Predictor } from './predictor.js';
 
@@ -52,6 +53,14 @@ export interface EvaluateOptions {
    * as `[C, H, W]` float32 in [0, 1] at `spec`. Replaceable for tests.
    */
   readFrames?: (path: string, spec: FrameSpec) => Promise<Float32Array[]>;
+  /**
+   * Semantic models (predictor.textDim > 0): the text feature of every frame's caption of a test
+   * video, `[frames][textDim]` (e.g. from a caption file, src/caption/dataset.ts). Clip t (frames
+   * t-4..t-1) gets the feature of frame t-1.
+   */
+  textFor?: (video: string, path: string, frames: number) => Promise<number[][]>;
+  /** Weights of the combined score `frame * mse + text * (1 - cos)` (default 0.8 / 0.2, the seed paper on Ped2). */
+  semanticWeights?: { frame: number; text: number };
 }
 
 /** AUCs of one error measure. */
@@ -79,6 +88,9 @@ export interface EvaluationResult {
   per_video: { name: string; auc: number | null; frames: number; offset: number }[];
   /** Both measures' AUCs (the headline measure included), from the same inference pass. */
   measures: Record<ErrorMeasure, MeasureResult>;
+  /** Semantic models only: the text score alone (1 - cos) and the combined score, which is then
+   * the headline (`micro_auc`, `macro_auc`, `per_video`, `scores`). */
+  semantic?: { weights: { frame: number; text: number }; text: MeasureResult; combined: MeasureResult };
   /** Scored frames (all videos, first `drop` frames of each excluded). */
   frames: number;
   /** Wall-clock seconds of the whole evaluation (decoding, inference, scoring). */
@@ -221,6 +233,11 @@ export async function evaluateDataset(
   const clipBuf = new Float32Array(batch * clipLen);
 
   const errs: Record<ErrorMeasure, number[][]> = { mse: [], 'patch-max': [] };
+  const K = predictor.textDim ?? 0;
+  if (K > 0 && (!opts.textFor || !predictor.predictWithText))
+    throw new Error(`${predictor.name} has a semantic branch: it needs the captions of the test videos (eval --captions <file> from \`sfn-edge caption\`)`);
+  const textBuf = new Float32Array(batch * Math.max(K, 1));
+  const semErrs: number[][] = [];
   const videoLabels: number[][] = [];
   let framesScored = 0;
 
@@ -243,6 +260,10 @@ export async function evaluateDataset(
     }
     const mse: number[] = [];
     const pmax: number[] = [];
+    const sem: number[] = [];
+    const texts = K > 0 ? await opts.textFor!(name, join(framesRoot, name), frames.length) : [];
+    if (K > 0 && (texts.length !== frames.length || texts.some((t) => t.length !== K)))
+      throw new Error(`${join(framesRoot, name)}: captions give ${texts.length} text features (of width ${texts[0]?.length}) for ${frames.length} frames; need one of width ${K} per frame`);
     for (let t0b = drop; t0b < frames.length; t0b += batch) {
       const n = Math.min(batch, frames.length - t0b);
       for (let i = 0; i < n; i++) {
@@ -251,7 +272,13 @@ export async function evaluateDataset(
           clipBuf.set(frames[t - CONTEXT_FRAMES + j] as Float32Array, (i * CONTEXT_FRAMES + j) * frameLen);
         }
       }
-      const pred = await predictor.predict(clipBuf, n);
+      let pred: Float32Array;
+      if (K > 0) {
+        for (let i = 0; i < n; i++) textBuf.set(texts[t0b + i - 1]!, i * K);
+        const r = await predictor.predictWithText!(clipBuf, n, textBuf);
+        pred = r.pred;
+        for (let i = 0; i < n; i++) sem.push(1 - cosine(textBuf.subarray(i * K, (i + 1) * K), r.text.subarray(i * K, (i + 1) * K)));
+      } else pred = await predictor.predict(clipBuf, n);
       if (pred.length !== n * frameLen) {
         throw new Error(`predictor ${predictor.name} returned ${pred.length} values for ${n} clips, expected ${n * frameLen}`);
       }
@@ -266,6 +293,7 @@ export async function evaluateDataset(
     }
     errs.mse.push(mse);
     errs['patch-max'].push(pmax);
+    semErrs.push(sem);
     videoLabels.push(labels);
   }
 
@@ -283,7 +311,23 @@ export async function evaluateDataset(
     };
     if (m === measure) headline = r;
   }
-  const h = headline as ReturnType<typeof evaluateProtocol>;
+  let h = headline as ReturnType<typeof evaluateProtocol>;
+  let semantic: EvaluationResult['semantic'];
+  if (K > 0) {
+    const weights = opts.semanticWeights ?? { frame: 0.8, text: 0.2 };
+    const asMeasure = (r: ReturnType<typeof evaluateProtocol>): MeasureResult => ({ micro_auc: r.microAuc, macro_auc: r.macroAuc, per_video: r.perVideo.map((v) => ({ name: v.name, auc: v.auc, frames: v.frames })) });
+    const text = evaluateProtocol(names.map((name, i) => ({ name, errors: semErrs[i]!, labels: videoLabels[i]! })), { sigma, drop });
+    const combined = evaluateProtocol(
+      names.map((name, i) => ({
+        name,
+        errors: combineScores([{ errors: errs[measure][i]!, weight: weights.frame }, { errors: semErrs[i]!, weight: weights.text }], sigma),
+        labels: videoLabels[i]!,
+      })),
+      { sigma: 0, drop, normalise: false },
+    );
+    semantic = { weights, text: asMeasure(text), combined: asMeasure(combined) };
+    h = combined;
+  }
   const seconds = (performance.now() - t0) / 1000;
   return {
     predictor: predictor.name,
@@ -298,6 +342,7 @@ export async function evaluateDataset(
     macro_auc: h.macroAuc,
     per_video: h.perVideo,
     measures,
+    ...(semantic ? { semantic } : {}),
     frames: framesScored,
     seconds,
     fps: seconds > 0 ? framesScored / seconds : 0,

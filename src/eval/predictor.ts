@@ -28,6 +28,14 @@ export interface Predictor {
    * @returns a new `[n, C, H, W]` float32 array.
    */
   predict(clips: Float32Array, n: number): Promise<Float32Array>;
+  /** Width of the text feature of a model with the semantic branch; 0 or absent: none. */
+  readonly textDim?: number;
+  /**
+   * Semantic branch: predicts the next frames and the text features of `n` clips.
+   * @param text `[n, textDim]` float32, the text feature of each clip's caption (embed.ts)
+   * @returns `pred [n, C, H, W]` and `text [n, textDim]` (the predicted text feature)
+   */
+  predictWithText?(clips: Float32Array, n: number, text: Float32Array): Promise<{ pred: Float32Array; text: Float32Array }>;
 }
 
 /**

@@ -56,6 +56,13 @@ async function packageVersion(): Promise<string> {
   }
 }
 
+function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 /**
@@ -105,18 +112,27 @@ export async function runExport(o: ExportOptions, print: (line: string) => void 
     const rand = rng(PARITY_SEED);
     x = Float32Array.from({ length: clips * cfg.pastFrames * frame }, () => rand());
   }
+  // semantic branch: seeded text features, non-negative like real ones (embed.ts)
+  const textRand = rng(PARITY_SEED + 1);
+  const text = cfg.textDim > 0 ? Float32Array.from({ length: clips * cfg.textDim }, () => textRand()) : undefined;
   const tfjs = await TfjsPredictor.load(o.weights, clips);
   let ref: Float32Array;
   try {
-    ref = await tfjs.predict(x, clips);
+    if (text) {
+      const r = await tfjs.predictWithText(x, clips, text);
+      ref = concat(r.pred, r.text);
+    } else ref = await tfjs.predict(x, clips);
   } finally {
     tfjs.dispose();
   }
   const { session } = await createSession(g.bytes, { providers: ['cpu'] }, `${out} (exported graph)`);
   let got: Float32Array;
   try {
-    const res = await session.run({ [g.input.name]: new ort.Tensor('float32', x, [clips, cfg.pastFrames * d.channels, cfg.height, cfg.width]) });
+    const feeds: Record<string, ort.Tensor> = { [g.input.name]: new ort.Tensor('float32', x, [clips, cfg.pastFrames * d.channels, cfg.height, cfg.width]) };
+    if (text && g.text) feeds[g.text.input.name] = new ort.Tensor('float32', text, [clips, cfg.textDim]);
+    const res = await session.run(feeds);
     got = (res[g.output.name]!.data as Float32Array).slice();
+    if (text && g.text) got = concat(got, res[g.text.output.name]!.data as Float32Array);
   } finally {
     await session.release();
   }
@@ -151,6 +167,9 @@ export async function runExport(o: ExportOptions, print: (line: string) => void 
         layout: 'NCHW: 4 past frames x C, oldest first',
         range: [0, 1],
       },
+      ...(g.text
+        ? [{ name: g.text.input.name, shape: g.text.input.shape.map((v) => (typeof v === 'number' ? v : 'N')), dtype: 'float32' as const, layout: `[N, ${cfg.textDim}]: text feature of the clip's caption (src/caption/embed.ts)`, range: [0, 4] as [number, number], note: 'log(1 + summed detection scores) per slot' }]
+        : []),
     ],
     outputs: [
       {
@@ -161,6 +180,9 @@ export async function runExport(o: ExportOptions, print: (line: string) => void 
         range: [0, 1],
         note: 'nominal range; not clamped (last frame + predicted change)',
       },
+      ...(g.text
+        ? [{ name: g.text.output.name, shape: g.text.output.shape.map((v) => (typeof v === 'number' ? v : 'N')), dtype: 'float32' as const, layout: `[N, ${cfg.textDim}]: predicted text feature; semantic error = 1 - cos(text, text_pred)`, range: [0, 4] as [number, number], note: 'nominal range; not clamped' }]
+        : []),
     ],
     normalisation: {
       range: [0, 1],
@@ -197,6 +219,9 @@ export async function runExport(o: ExportOptions, print: (line: string) => void 
       reference: 'TensorFlow.js (src/model/sfn.ts forward)',
       runtime: `onnxruntime-node ${ort.env.versions.common} cpu`,
     },
+    ...(cfg.textDim > 0
+      ? { semantic: { textDim: cfg.textDim, captioner: typeof meta.captioner === 'string' ? meta.captioner : 'detector', weights: { frame: 0.8, text: 0.2 }, note: 'score = 0.8 * frame error + 0.2 * (1 - cos), each min-max normalised and smoothed (the seed paper, Ped2)' } }
+      : {}),
     created: new Date().toISOString(),
   };
   const manifestPath = await writeManifest(out, manifest);

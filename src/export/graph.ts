@@ -25,6 +25,10 @@ export const IR_VERSION = 8;
 export const INPUT_NAME = 'frames';
 /** Graph output name: `[N, C, H, W]` float32, the predicted next frame. */
 export const OUTPUT_NAME = 'pred';
+/** Semantic branch input (textDim > 0): `[N, textDim]` float32, the text feature of the clip's caption. */
+export const TEXT_INPUT_NAME = 'text';
+/** Semantic branch output (textDim > 0): `[N, textDim]` float32, the predicted text feature. */
+export const TEXT_OUTPUT_NAME = 'text_pred';
 
 /** Options of {@link buildGraph}. */
 export interface GraphOptions {
@@ -44,18 +48,20 @@ export interface BuiltGraph {
   input: IoSpec;
   /** `pred [N|batch, C, H, W]` */
   output: IoSpec;
+  /** `text [N|batch, textDim]` and `text_pred [N|batch, textDim]` when the model has the semantic branch */
+  text?: { input: IoSpec; output: IoSpec };
   /** node count, initialiser count, float parameters stored */
   stats: { nodes: number; initializers: number; parameters: number };
 }
 
 /**
  * Builds the ONNX model of SFN-Lite with weights `w` (name -> {shape, data}, as from `loadWeights`).
- * @throws Error if `cfg.textDim > 0` (the semantic branch has no export yet), if `batch` is not a
- *   positive integer, or if a parameter is missing or has the wrong shape (names it).
+ * With the semantic branch (textDim > 0) the graph has a second input `text [N, textDim]` and a
+ * second output `text_pred [N, textDim]`; the text token is appended after the T visual tokens.
+ * @throws Error if `batch` is not a positive integer, or if a parameter is missing or has the wrong
+ *   shape (names it).
  */
 export function buildGraph(cfg: SfnConfig, w: WeightArrays, opts: GraphOptions = {}): BuiltGraph {
-  if (cfg.textDim > 0)
-    throw new Error(`cannot export: textDim is ${cfg.textDim}, and the semantic (text) branch has no ONNX export yet; export a model trained with textDim 0`);
   if (opts.batch !== undefined && !(Number.isInteger(opts.batch) && opts.batch >= 1))
     throw new Error(`batch must be a positive integer, got ${opts.batch}`);
   const s = sizes(cfg);
@@ -65,6 +71,9 @@ export function buildGraph(cfg: SfnConfig, w: WeightArrays, opts: GraphOptions =
   const input: IoSpec = { name: INPUT_NAME, shape: [N, F * C, H, W] };
   const output: IoSpec = { name: OUTPUT_NAME, shape: [N, C, H, W] };
   const frames = g.input(input);
+  const semantic = cfg.textDim > 0;
+  const text = semantic ? { input: { name: TEXT_INPUT_NAME, shape: [N, cfg.textDim] }, output: { name: TEXT_OUTPUT_NAME, shape: [N, cfg.textDim] } } : undefined;
+  const textIn = text ? g.input(text.input) : '';
 
   const param = (name: string, shape: number[]) => g.init(name, shape, need(w, name, shape));
   const ln = (x: string, gamma: string, beta: string | null, name: string) =>
@@ -94,9 +103,14 @@ export function buildGraph(cfg: SfnConfig, w: WeightArrays, opts: GraphOptions =
   const m0 = silu(linear(mot, param('embed.mot.w1', [s.motionLen, D]), param('embed.mot.b1', [D]), 'embed/mot1'), 'embed/mot1');
   const m = linear(m0, param('embed.mot.w2', [D, D]), g.init('embed.mot.b2+pos', [T, D], addRowBias(pos, need(w, 'embed.mot.b2', [D]))), 'embed/mot2');
 
+  if (semantic) {
+    const tok = linear(textIn, param('embed.text.w', [cfg.textDim, D]), param('embed.text.b', [D]), 'embed/text');
+    h = g.op('Concat', 'embed/with_text', [h, g.op('Unsqueeze', 'embed/text/token', [tok, g.ints([1])])], { axis: 1 }); // [N, T+1, D]
+  }
+  const Tq = semantic ? T + 1 : T;
   for (let l = 0; l < cfg.blocks; l++) {
     const b = `block${l}`;
-    h = attentionBlock(g, cfg, w, b, h, m, ln, linear, param);
+    h = attentionBlock(g, cfg, w, b, h, m, Tq, ln, linear, param);
     const h2 = ln(h, param(`${b}.ln2.g`, [D]), param(`${b}.ln2.b`, [D]), `${b}/ln2`);
     const mh = silu(linear(h2, param(`${b}.mlp.w1`, [D, s.hidden]), param(`${b}.mlp.b1`, [s.hidden]), `${b}/mlp/fc1`), `${b}/mlp`);
     h = g.op('Add', `${b}/mlp/residual`, [h, linear(mh, param(`${b}.mlp.w2`, [s.hidden, D]), param(`${b}.mlp.b2`, [D]), `${b}/mlp/fc2`)]);
@@ -104,6 +118,12 @@ export function buildGraph(cfg: SfnConfig, w: WeightArrays, opts: GraphOptions =
     h = cfg.sffmResidual ? g.op('Add', `${b}/sffm/residual`, [h, y]) : y;
   }
 
+  if (semantic) {
+    const tt = g.op('Squeeze', 'head/text/token', [g.op('Slice', 'head/text/slice', [h, g.ints([T]), g.ints([T + 1]), g.ints([1])]), g.ints([1])]);
+    const tp = linear(ln(tt, param('head.text.ln.g', [D]), param('head.text.ln.b', [D]), 'head/text/ln'), param('head.text.w', [D, cfg.textDim]), param('head.text.b', [cfg.textDim]), 'head/text/linear');
+    g.output(tp, text!.output);
+    h = g.op('Slice', 'head/visual', [h, g.ints([0]), g.ints([T]), g.ints([1])]);
+  }
   const out = linear(ln(h, param('head.ln.g', [D]), param('head.ln.b', [D]), 'head/ln'), param('head.w', [D, s.outLen]), param('head.b', [s.outLen]), 'head/linear');
   const r = g.op('Reshape', 'head/unpatchify/split', [out, g.ints([0, s.hp, s.wp, C, P, P])]);
   const t = g.op('Transpose', 'head/unpatchify/order', [r], { perm: [0, 3, 1, 4, 2, 5] });
@@ -119,7 +139,7 @@ export function buildGraph(cfg: SfnConfig, w: WeightArrays, opts: GraphOptions =
     doc: 'SFN-Lite next-frame predictor: frames [N, 4C, H, W] (4 past frames, oldest first, [0,1]) -> pred [N, C, H, W]',
     metadata: { 'sfn.config': JSON.stringify(cfg) },
   });
-  return { bytes, input, output, stats: g.stats() };
+  return { bytes, input, output, ...(text ? { text } : {}), stats: g.stats() };
 }
 
 type Ln = (x: string, gamma: string, beta: string | null, name: string) => string;
@@ -129,9 +149,9 @@ type Param = (name: string, shape: number[]) => string;
 
 /**
  * `h + Wo Attn(q = LN1(h), k/v = [LN1(h); LNm(m)]) + bo` (sfn.ts `attention()`): keys and values
- * of the concatenated 2T tokens; heads as `[N, heads, T, dh]` tensors and batched MatMul.
+ * of the concatenated Tq + T tokens (Tq = T, or T + 1 with the text token); heads as `[N, heads, T, dh]` tensors and batched MatMul.
  */
-function attentionBlock(g: GraphBuilder, cfg: SfnConfig, w: WeightArrays, b: string, h: string, m: string, ln: Ln, linear: Linear, param: Param): string {
+function attentionBlock(g: GraphBuilder, cfg: SfnConfig, w: WeightArrays, b: string, h: string, m: string, Tq: number, ln: Ln, linear: Linear, param: Param): string {
   const { D, tokens: T, dh } = sizes(cfg);
   const heads = cfg.heads;
   const hn = ln(h, param(`${b}.ln1.g`, [D]), param(`${b}.ln1.b`, [D]), `${b}/ln1`);
@@ -145,12 +165,12 @@ function attentionBlock(g: GraphBuilder, cfg: SfnConfig, w: WeightArrays, b: str
   const v = linear(kvIn, param(`${b}.attn.v.w`, [D, D]), param(`${b}.attn.v.b`, [D]), `${b}/attn/v`);
   const split = (x: string, rows: number, perm: number[], name: string) =>
     g.op('Transpose', `${name}/heads`, [g.op('Reshape', `${name}/split`, [x, g.ints([0, rows, heads, dh])])], { perm });
-  const qh = split(q, T, [0, 2, 1, 3], `${b}/attn/q`); // [N, heads, T, dh]
-  const kt = split(k, 2 * T, [0, 2, 3, 1], `${b}/attn/k`); // [N, heads, dh, 2T]
-  const vh = split(v, 2 * T, [0, 2, 1, 3], `${b}/attn/v`); // [N, heads, 2T, dh]
+  const qh = split(q, Tq, [0, 2, 1, 3], `${b}/attn/q`); // [N, heads, Tq, dh]
+  const kt = split(k, Tq + T, [0, 2, 3, 1], `${b}/attn/k`); // [N, heads, dh, Tq+T]
+  const vh = split(v, Tq + T, [0, 2, 1, 3], `${b}/attn/v`); // [N, heads, Tq+T, dh]
   const weights = g.op('Softmax', `${b}/attn/softmax`, [g.op('MatMul', `${b}/attn/scores`, [qh, kt])], { axis: -1 });
   const ctx = g.op('MatMul', `${b}/attn/context`, [weights, vh]); // [N, heads, T, dh]
-  const merged = g.op('Reshape', `${b}/attn/merge`, [g.op('Transpose', `${b}/attn/merge_order`, [ctx], { perm: [0, 2, 1, 3] }), g.ints([0, T, D])]);
+  const merged = g.op('Reshape', `${b}/attn/merge`, [g.op('Transpose', `${b}/attn/merge_order`, [ctx], { perm: [0, 2, 1, 3] }), g.ints([0, Tq, D])]);
   return g.op('Add', `${b}/attn/residual`, [h, linear(merged, param(`${b}.attn.o.w`, [D, D]), param(`${b}.attn.o.b`, [D]), `${b}/attn/o`)]);
 }
 

@@ -49,6 +49,15 @@ export const ManifestSchema = z.object({
     note: z.string(),
   }),
   model: SfnConfigSchema,
+  /** semantic branch (textDim > 0): the captioner that makes its text features and the score weights */
+  semantic: z
+    .object({
+      textDim: z.number().int().positive(),
+      captioner: z.string(),
+      weights: z.object({ frame: z.number().min(0), text: z.number().min(0) }),
+      note: z.string().optional(),
+    })
+    .optional(),
   experts: z.object({
     count: z.number().int().positive(),
     topK: z.number().int().positive(),

@@ -77,6 +77,29 @@ export class OnnxPredictor implements Predictor {
    * @throws Error if n is not a positive integer or `clips` holds fewer than n clips.
    */
   async predict(clips: Float32Array, n: number): Promise<Float32Array> {
+    return (await this.run(clips, n)).pred;
+  }
+
+  /** Text-feature width of a model with the semantic branch (its `text` input), else 0. */
+  get textDim(): number {
+    const t = this.manifest.inputs.find((i) => i.name === 'text');
+    return t ? Number(t.shape[1]) : 0;
+  }
+
+  /**
+   * Semantic branch: next frames and text features of `n` clips.
+   * @param text `[n, textDim]` float32, each clip's caption text feature
+   * @returns pred `[n, C, H, W]` and text `[n, textDim]` (predicted text feature)
+   * @throws Error as predict, or when the model has no `text` input or `text` is too short.
+   */
+  async predictWithText(clips: Float32Array, n: number, text: Float32Array): Promise<{ pred: Float32Array; text: Float32Array }> {
+    if (this.textDim === 0) throw new Error(`${this.name}: this model has no semantic branch (no 'text' input)`);
+    if (text.length < n * this.textDim) throw new Error(`${this.name}: text holds ${text.length} values, need ${n} x ${this.textDim}`);
+    const r = await this.run(clips, n, text);
+    return { pred: r.pred, text: r.text! };
+  }
+
+  private async run(clips: Float32Array, n: number, text?: Float32Array): Promise<{ pred: Float32Array; text?: Float32Array }> {
     const { width: W, height: H, color } = this.spec;
     const C = channelsOf(color);
     const frame = C * H * W;
@@ -86,6 +109,9 @@ export class OnnxPredictor implements Predictor {
     const inName = this.manifest.inputs[0]!.name;
     const outName = this.manifest.outputs[0]!.name;
     const out = new Float32Array(n * frame);
+    const K = this.textDim;
+    if (K > 0 && !text) throw new Error(`${this.name}: this model has a semantic branch; call predictWithText with the clips' text features`);
+    const textOut = K > 0 ? new Float32Array(n * K) : undefined;
     const chunk = this.fixedBatch ?? this.batchSize;
     for (let at = 0; at < n; at += chunk) {
       const m = Math.min(chunk, n - at);
@@ -96,13 +122,20 @@ export class OnnxPredictor implements Predictor {
         padded.set(x);
         x = padded;
       }
-      const res = await this.session.run({ [inName]: new ort.Tensor('float32', x, [rows, 4 * C, H, W]) });
+      const feeds: Record<string, ort.Tensor> = { [inName]: new ort.Tensor('float32', x, [rows, 4 * C, H, W]) };
+      if (K > 0) {
+        const tx = new Float32Array(rows * K); // zero rows pad a fixed batch
+        tx.set(text!.subarray(at * K, (at + m) * K));
+        feeds.text = new ort.Tensor('float32', tx, [rows, K]);
+      }
+      const res = await this.session.run(feeds);
       const y = res[outName];
       if (!y) throw new Error(`${this.name}: the model returned no '${outName}' output`);
       out.set((y.data as Float32Array).subarray(0, m * frame), at * frame);
+      if (textOut) textOut.set((res.text_pred!.data as Float32Array).subarray(0, m * K), at * K);
       for (const t of Object.values(res)) t.dispose();
     }
-    return out;
+    return { pred: out, ...(textOut ? { text: textOut } : {}) };
   }
 
   /** Releases the ONNX Runtime session. */

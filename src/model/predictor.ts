@@ -50,23 +50,42 @@ export class TfjsPredictor implements Predictor {
     return new TfjsPredictor(weights, header.config, params, batchSize);
   }
 
-  /** `[n, 4*C, H, W]` -> predicted next frames `[n, C, H, W]`, float32. */
+  /** Text-feature width (0 without the semantic branch). */
+  get textDim(): number {
+    return this.config.textDim;
+  }
+
+  /**
+   * `[n, 4*C, H, W]` -> predicted next frames `[n, C, H, W]`, float32.
+   * @throws Error for a model with the semantic branch (use predictWithText).
+   */
   async predict(clips: Float32Array, n: number): Promise<Float32Array> {
+    return (await this.run(clips, n)).pred;
+  }
+
+  /** Semantic branch: clips `[n, 4*C, H, W]` and text `[n, textDim]` -> pred `[n, C, H, W]`, text `[n, textDim]`. */
+  async predictWithText(clips: Float32Array, n: number, text: Float32Array): Promise<{ pred: Float32Array; text: Float32Array }> {
+    const r = await this.run(clips, n, text);
+    return { pred: r.pred, text: r.text! };
+  }
+
+  private async run(clips: Float32Array, n: number, text?: Float32Array): Promise<{ pred: Float32Array; text?: Float32Array }> {
     const { app, mot, last, grid, g } = clipsToTokens(this.config, clips, n);
     const rows = n * g.tokens;
-    const pred = tf.tidy(() => {
+    const res = tf.tidy(() => {
       const f = forward(this.params, this.config, {
         appearance: tf.tensor2d(app, [rows, g.appearanceLen]),
         motion: tf.tensor2d(mot, [rows, g.motionLen]),
         last: tf.tensor2d(last, [rows, g.outLen]),
         batch: n,
+        ...(text ? { text: tf.tensor2d(text.subarray(0, n * this.config.textDim), [n, this.config.textDim]) } : {}),
       });
-      return f.pred.dataSync() as Float32Array;
+      return { pred: f.pred.dataSync() as Float32Array, text: f.text ? (f.text.dataSync() as Float32Array) : undefined };
     });
     const frame = g.channels * this.config.height * this.config.width;
     const out = new Float32Array(n * frame);
-    for (let i = 0; i < n; i++) out.set(unpatchify(pred, grid, i * g.tokens), i * frame);
-    return out;
+    for (let i = 0; i < n; i++) out.set(unpatchify(res.pred, grid, i * g.tokens), i * frame);
+    return { pred: out, ...(res.text ? { text: res.text } : {}) };
   }
 
   /** Releases the weights. */

@@ -11,6 +11,11 @@
  *               x = x + MLP(LN(x))
  *               x = SFFM_l(x)                (no residual; `sffmResidual` adds one for ablation)
  *   head        pred = last frame + Linear(LN(x))                         [B*N, CP^2]
+ *   semantics   (textDim > 0) one text token per sample, Linear(text feature) [B, textDim] -> [B, D],
+ *               appended after the N visual tokens: it attends and is attended to, and passes the
+ *               MLP and SFFM filters like the visual tokens; text head Linear(LN(x_text)) predicts
+ *               the text feature back [B, textDim] (the seed's decoder predicts the text feature,
+ *               scored with 1 - cos; authors' code model/unet.py, eval.py)
  *
  * The head predicts the change from the last input frame, zero-initialised, so training starts at
  * the copy-last predictor and learns the motion of normal content; the SFFM experts, trained on
@@ -35,6 +40,8 @@ export interface TokenBatch {
   last: tf.Tensor2D;
   /** batch size B */
   batch: number;
+  /** [B, textDim] text features of the clips' captions (required when textDim > 0) */
+  text?: tf.Tensor2D;
 }
 
 /** Deterministic PRNG (mulberry32) for parameter initialisation and data order. */
@@ -129,6 +136,14 @@ export function initParams(cfg: SfnConfig, seed = 1): Params {
       add(`${s}.shared.b2`, [D], 'zeros');
     }
   }
+  if (cfg.textDim > 0) {
+    add('embed.text.w', [cfg.textDim, D], 'normal');
+    add('embed.text.b', [D], 'zeros');
+    add('head.text.ln.g', [D], 'ones');
+    add('head.text.ln.b', [D], 'zeros');
+    add('head.text.w', [D, cfg.textDim], 'normal');
+    add('head.text.b', [cfg.textDim], 'zeros');
+  }
   add('head.ln.g', [D], 'ones');
   add('head.ln.b', [D], 'zeros');
   add('head.w', [D, g.outLen], 'zeros');
@@ -172,13 +187,15 @@ type T1 = tf.Tensor1D;
 type T2 = tf.Tensor2D;
 
 /**
- * Multi-head attention of the visual tokens of each sample over [visual; motion] tokens.
- * `q [B*N, D]`, `kx, vx, km, vm [B*N, D]` -> `[B*N, D]`. Runs sample by sample and head by head on
- * 2-D slices (the wasm backend's batched matMul is its slow path).
+ * Multi-head attention of the tokens of each sample over [tokens; motion] tokens.
+ * `q, kx, vx [B*n, D]`, `km, vm [B*N, D]` -> `[B*n, D]` (n = N visual tokens, + 1 with the text
+ * token). Runs sample by sample and head by head on 2-D slices (the wasm backend's batched matMul
+ * is its slow path).
  */
 function attention(q: T2, kx: T2, vx: T2, km: T2, vm: T2, batch: number, heads: number): T2 {
   const [rows, dim] = q.shape;
   const n = rows / batch;
+  const nm = km.shape[0] / batch;
   const dh = dim / heads;
   const scale = 1 / Math.sqrt(dh);
   const outs: T2[] = [];
@@ -187,9 +204,11 @@ function attention(q: T2, kx: T2, vx: T2, km: T2, vm: T2, batch: number, heads: 
     for (let h = 0; h < heads; h++) {
       const at = [b * n, h * dh];
       const sz = [n, dh];
+      const atm = [b * nm, h * dh];
+      const szm = [nm, dh];
       const qb = tf.slice(q, at, sz);
-      const k = tf.concat([tf.slice(kx, at, sz), tf.slice(km, at, sz)], 0); // [2N, dh]
-      const v = tf.concat([tf.slice(vx, at, sz), tf.slice(vm, at, sz)], 0);
+      const k = tf.concat([tf.slice(kx, at, sz), tf.slice(km, atm, szm)], 0); // [n + N, dh]
+      const v = tf.concat([tf.slice(vx, at, sz), tf.slice(vm, atm, szm)], 0);
       const w = tf.softmax(tf.mul(mm(qb, tf.transpose(k)), scale)) as T2; // [N, 2N]
       headsOut.push(mm(w, v));
     }
@@ -199,13 +218,24 @@ function attention(q: T2, kx: T2, vx: T2, km: T2, vm: T2, batch: number, heads: 
 }
 
 /**
- * Forward pass. Returns the predicted next frame in token layout `[B*N, C*P*P]` and the routing of
- * every SFFM layer (for the load-balancing loss and routing statistics).
+ * Forward pass. Returns the predicted next frame in token layout `[B*N, C*P*P]`, the predicted
+ * text feature `[B, textDim]` when the model has the semantic branch, and the routing of every
+ * SFFM layer (for the load-balancing loss and routing statistics).
+ * @throws Error when the model has a semantic branch and `x.text` is missing or not `[B, textDim]`.
  */
-export function forward(p: Params, cfg: SfnConfig, x: TokenBatch): { pred: T2; routing: Routing[] } {
+export function forward(p: Params, cfg: SfnConfig, x: TokenBatch): { pred: T2; text?: T2; routing: Routing[] } {
   const P = (n: string) => param(p, n);
   const pos = tf.tile(P('embed.pos'), [x.batch, 1]) as T2;
   let h = tf.add(linear(x.appearance, P('embed.app.w') as T2, P('embed.app.b') as T1), pos) as T2;
+  const N = h.shape[0] / x.batch;
+  const semantic = cfg.textDim > 0;
+  if (semantic) {
+    if (!x.text || x.text.shape[0] !== x.batch || x.text.shape[1] !== cfg.textDim)
+      throw new Error(`this model has a semantic branch: give text features [${x.batch}, ${cfg.textDim}], got ${x.text ? `[${x.text.shape}]` : 'none'}`);
+    const t = linear(x.text, P('embed.text.w') as T2, P('embed.text.b') as T1); // [B, D]
+    const seq = tf.concat([tf.reshape(h, [x.batch, N, cfg.dim]), tf.reshape(t, [x.batch, 1, cfg.dim])], 1);
+    h = tf.reshape(seq, [x.batch * (N + 1), cfg.dim]) as T2;
+  }
   const m0 = silu(linear(x.motion, P('embed.mot.w1') as T2, P('embed.mot.b1') as T1));
   const m = tf.add(linear(m0, P('embed.mot.w2') as T2, P('embed.mot.b2') as T1), pos) as T2;
   const routing: Routing[] = [];
@@ -223,8 +253,15 @@ export function forward(p: Params, cfg: SfnConfig, x: TokenBatch): { pred: T2; r
     h = cfg.sffmResidual ? (tf.add(h, f.y) as T2) : f.y;
     routing.push(f.routing);
   }
+  let text: T2 | undefined;
+  if (semantic) {
+    const seq = tf.reshape(h, [x.batch, N + 1, cfg.dim]);
+    const tt = tf.reshape(tf.slice(seq, [0, N, 0], [x.batch, 1, cfg.dim]), [x.batch, cfg.dim]) as T2;
+    text = linear(layerNorm(tt, P('head.text.ln.g') as T1, P('head.text.ln.b') as T1), P('head.text.w') as T2, P('head.text.b') as T1);
+    h = tf.reshape(tf.slice(seq, [0, 0, 0], [x.batch, N, cfg.dim]), [x.batch * N, cfg.dim]) as T2;
+  }
   const out = linear(layerNorm(h, P('head.ln.g') as T1, P('head.ln.b') as T1), P('head.w') as T2, P('head.b') as T1);
-  return { pred: tf.add(x.last, out) as T2, routing };
+  return { pred: tf.add(x.last, out) as T2, ...(text ? { text } : {}), routing };
 }
 
 /** Parameters from host arrays (name -> shape + data), e.g. from `loadWeights`; optimiser state

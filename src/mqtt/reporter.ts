@@ -218,6 +218,11 @@ export class MqttReporter implements AckPublisher {
     await this.outbox.enqueue(`${this.base}/events`, JSON.stringify(event));
   }
 
+  /** Stores an event's enrichment message (its caption) in the outbox for `events/<id>/description`. */
+  async publishDescription(eventId: string, description: unknown): Promise<void> {
+    await this.outbox.enqueue(`${this.base}/events/${eventId}/description`, JSON.stringify(description));
+  }
+
   /** Publishes a `stats` message (QoS 0; dropped while offline). */
   publishStats(stats: unknown): void {
     if (this.connected) this.publishJson('stats', stats, { qos: 0, retain: false }).catch(() => undefined);

@@ -18,18 +18,10 @@ import { loadProfile } from '../device/profile.js';
 import { formatTable, listModels } from './models.js';
 import { DType, decodeModel, encodeModel, makeTensor, withExtraOutputs } from './onnx-graph.js';
 
+import { loaderArgs } from '../util/loader.js';
+
 const run = promisify(execFile);
 
-/** This process's `--import X` / `--import=X` flags (the tsx loader when run from source), without test-runner flags. */
-function loaderArgs(): string[] {
-  const a = process.execArgv;
-  const out: string[] = [];
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] === '--import' && a[i + 1]) out.push('--import', a[++i]!);
-    else if (a[i]!.startsWith('--import=')) out.push(a[i]!);
-  }
-  return out;
-}
 
 /** One variant's row. */
 export interface BenchRow {

@@ -20,6 +20,9 @@ import type { ProviderName } from '../inference/session.js';
 import { BrokerPortError, startEmbeddedBroker, type EmbeddedBroker } from '../mqtt/broker.js';
 import { FileOutboxStore } from '../mqtt/outbox.js';
 import { MqttReporter } from '../mqtt/reporter.js';
+import type { Box as CaptionBox } from '../caption/detector.js';
+import { CaptionWorker } from '../caption/worker.js';
+import { EventDescriber } from './describe.js';
 import { log } from '../util/log.js';
 import { FfmpegSource } from '../video/ffmpeg.js';
 import { openSource } from '../video/open.js';
@@ -34,6 +37,7 @@ import { isLiveSource, StreamSource } from './stream-source.js';
 import type { Predictor } from '../eval/predictor.js';
 import { anomalyRegion } from '../stream/live.js';
 import { startStreaming, type Streaming } from '../stream/service.js';
+import { startWhep } from '../stream/whep.js';
 import { channelsOf } from '../video/source.js';
 
 /** Options of `run` as commander parses them. */
@@ -48,6 +52,10 @@ export interface RunOptions {
   embeddedPort?: number;
   /** MQTT-over-WebSocket port of the embedded broker, for the browser viewer (default 9001, or a free port when 9001 is taken) */
   wsPort?: number;
+  /** serve the WHEP endpoint (sessions over plain HTTP, for the local network) on this port */
+  whepPort?: number;
+  /** listen address of the WHEP endpoint (default 127.0.0.1; 0.0.0.0 for the local network) */
+  whepHost?: string;
   /** device profile name or path (device-profiles/*.json): providers, threads, TensorRT options, model variant */
   profile?: string;
   providers?: string;
@@ -77,6 +85,8 @@ export interface RunSummary {
   fps: number;
   inference_ms: number;
   clips: string[];
+  /** event captions sent on events/<id>/description (absent when captions are off) */
+  captions?: number;
   outbox_flushed: boolean;
   source_error?: string;
   /** times a live source was reopened */
@@ -274,7 +284,26 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
   });
   cleanups.push(() => streaming.close());
   controller.onChange((c) => streaming.configure(c.streaming));
+  if (o.whepPort !== undefined) {
+    const whep = await startWhep(streaming.manager, o.whepPort, o.whepHost ?? '127.0.0.1');
+    cleanups.push(() => whep.close());
+  }
 
+  // On-device captions of events, made in a worker thread and sent as enrichment messages
+  const cap = controller.current.captions;
+  // captions are an enrichment: when the captioner cannot start, detection and events go on without them
+  const captionWorker = cap.enabled
+    ? await CaptionWorker.start({ captioner: cap.captioner, ...(cap.model_dir ? { modelDir: cap.model_dir } : {}) }).catch((err: unknown) => {
+        log.error({ err: (err as Error).message, captioner: cap.captioner }, 'captions are off: the captioner did not start (fix captions.model_dir, or set captions.enabled false)');
+        return null;
+      })
+    : null;
+  if (captionWorker) cleanups.push(() => captionWorker.close());
+  /** normalised anomaly box of recent scored frames (the caption's anomaly region) */
+  const regions = new Map<number, CaptionBox>();
+  const describer = captionWorker
+    ? new EventDescriber({ worker: captionWorker, spec, framesSince: (f) => ring.since(f), regionAt: (f) => regions.get(f), publish: (id, d) => reporter.publishDescription(id, d) })
+    : null;
   /** recent frames by index (the live view's anomaly region compares them with the predictions) */
   const recent = new Map<number, Float32Array>();
   const frameLen = channelsOf(spec.color) * spec.width * spec.height;
@@ -284,7 +313,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
     name: p.name, spec: p.spec, batchSize: p.batchSize,
     predict: async (clips, n) => {
       const out = await p.predict(clips, n);
-      tap.pred = streaming.live.wantsRegion ? out : null;
+      tap.pred = streaming.live.wantsRegion || describer ? out : null;
       tap.pos = 0;
       return out;
     },
@@ -293,6 +322,11 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
     const i = tap.pos++;
     if (!tap.pred) return;
     const target = recent.get(frame);
+    if (describer && target) {
+      const b = anomalyRegion(tap.pred.subarray(i * frameLen, (i + 1) * frameLen), target, spec);
+      regions.set(frame, [b.x / spec.width, b.y / spec.height, b.w / spec.width, b.h / spec.height]);
+      regions.delete(frame - 256);
+    }
     if (!detector.inEvent || !target) return streaming.live.setRegion(null);
     streaming.live.setRegion(anomalyRegion(tap.pred.subarray(i * frameLen, (i + 1) * frameLen), target, spec));
   };
@@ -302,6 +336,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
     const msg = { ...e, device_id: deviceId, source: sourceNow };
     log.info({ type: e.type, id: e.id, start: e.start.frame, last: e.last.frame, peak: +e.peak.score.toFixed(2) }, 'event');
     eventChain = eventChain.then(() => reporter.publishEvent(msg)).catch((err: unknown) => log.error({ err: (err as Error).message }, 'outbox: cannot store an event'));
+    describer?.onEvent(e);
   };
 
   const metrics = new RunMetrics();
@@ -360,7 +395,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
           frames: (async function* () {
             for await (const f of frames) {
               maxIndex = f.index;
-              if (streaming.live.wantsRegion) {
+              if (streaming.live.wantsRegion || describer) {
                 recent.set(f.index, f.data);
                 recent.delete(f.index - 16);
               } else if (recent.size) recent.clear();
@@ -399,6 +434,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
     }
     const clips = recorder ? await recorder.finish() : [];
     await eventChain;
+    await describer?.idle();
     await stats.final();
     const flushed = await reporter.close(20_000);
     const seconds = (Date.now() - t0) / 1000;
@@ -406,7 +442,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
       source: sourceNow, model: modelNow, provider: predictor.provider, frames: counters.frames, scored: counters.scored,
       skipped: counters.skipped, events: counters.events, messages: counters.messages, fps: +(counters.scored / Math.max(seconds, 1e-3)).toFixed(2),
       inference_ms: counters.inferenceCalls ? +(counters.inferenceMs / counters.inferenceCalls).toFixed(2) : 0,
-      clips: clips.map((c) => c.video), outbox_flushed: flushed, reconnects, ...(sourceError ? { source_error: sourceError } : {}),
+      clips: clips.map((c) => c.video), ...(describer ? { captions: describer.counts.sent } : {}), outbox_flushed: flushed, reconnects, ...(sourceError ? { source_error: sourceError } : {}),
     };
     print(JSON.stringify(summary));
     return summary;

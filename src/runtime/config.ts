@@ -28,6 +28,13 @@ const Clips = z.object({
   budget_mb: z.number().min(1).max(1_000_000).default(1024).describe('disk budget of the clips folder; the oldest clips are deleted first'),
 }).strict();
 
+const Captions = z.object({
+  enabled: z.boolean().default(true).describe('caption each event (its start frame and, when it ends, its peak frame) on the device and send the caption on events/<id>/description'),
+  captioner: z.enum(['detector', 'vlm']).default('detector').describe('detector: COCO CenterNet + motion (offline, shipped); vlm: a local captioning model folder (model_dir)'),
+  model_dir: z.string().min(1).max(2048).optional().describe("the captioner's model folder (required for vlm)"),
+  every_frames: z.number().int().min(0).max(100_000).default(0).describe('also caption every K frames (0 = events only); models with the semantic branch use the latest caption as their text input'),
+}).strict();
+
 const IceServer = z.object({
   urls: z.union([z.string(), z.array(z.string()).min(1).max(8)])
     .refine((u) => (Array.isArray(u) ? u : [u]).every((x) => /^(stun|stuns|turn|turns):[^\s]+$/.test(x)), { message: 'ICE server urls must start with stun:, stuns:, turn: or turns:' })
@@ -58,6 +65,7 @@ export const RuntimeConfigSchema = z.object({
   clips: Clips.default({ enabled: true, pre_roll_s: 3, post_roll_s: 2, max_event_s: 120, budget_mb: 1024 }).describe('clip recording'),
   stats_interval_s: z.number().min(1).max(3600).default(10).describe('seconds between `stats` messages'),
   source: z.string().min(1).max(2048).optional().describe('frame source (folder, file, URL, /dev/videoN); a change reopens the source (default: --source)'),
+  captions: Captions.default({ enabled: true, captioner: 'detector', every_frames: 0 }).describe('on-device captions of events (src/caption)'),
   streaming: Streaming.default({ enabled: true, ice_servers: [], session_timeout_s: 600, live_fps: 15, loop_clips: false }).describe('WebRTC streaming of flagged clips and the live view (src/stream)'),
   model: z.string().min(1).max(2048).optional().describe('ONNX model file (manifest beside it) with the same grid and colour mode, e.g. the fp16 or int8 variant; loaded and checked before it is acknowledged (default: --model)'),
 }).strict()

@@ -35,6 +35,26 @@ export interface ProtocolOptions {
   sigma: number;
   /** Frames at the start of each video without a prediction (the model's context length), usually 4. */
   drop: number;
+  /** Min-max normalise each video's errors (default true). False for scores that are already
+   * normalised and combined, e.g. 0.8 frame + 0.2 text (see {@link combineScores}). */
+  normalise?: boolean;
+}
+
+/**
+ * The seed paper's multi-score combination (authors' eval.py): each score min-max normalised per
+ * video and Gaussian-smoothed, then weighted and summed: `sum_i w_i * smooth(norm(e_i))`.
+ * @param parts per-frame errors of one video and their weights (all the same length)
+ * @throws Error when the parts differ in length.
+ */
+export function combineScores(parts: ReadonlyArray<{ errors: ArrayLike<number>; weight: number }>, sigma: number): number[] {
+  const n = parts[0]?.errors.length ?? 0;
+  const out = new Array<number>(n).fill(0);
+  for (const p of parts) {
+    if (p.errors.length !== n) throw new Error(`combineScores: parts of length ${n} and ${p.errors.length}`);
+    const s = gaussianSmooth(minMaxNormalise(p.errors), sigma);
+    for (let i = 0; i < n; i++) out[i]! += p.weight * s[i]!;
+  }
+  return out;
 }
 
 export interface VideoProtocolResult {
@@ -86,7 +106,7 @@ export function evaluateProtocol(perVideo: readonly VideoErrors[], opts: Protoco
       );
     }
     if (expected <= 0) throw new Error(`evaluateProtocol: video ${v.name} has no frame after dropping ${drop}`);
-    const s = gaussianSmooth(minMaxNormalise(v.errors), sigma);
+    const s = opts.normalise === false ? gaussianSmooth(Array.from(v.errors), sigma) : gaussianSmooth(minMaxNormalise(v.errors), sigma);
     const l = Array.from(v.labels).slice(drop);
     let pos = 0;
     for (const x of l) if (x === 1) pos++;

@@ -4,8 +4,8 @@
  *   L_diff = mean(max(0, (pred - I_{t+1})^2 - (pred - I_t)^2))          frame-difference contrastive:
  *            the prediction must be closer to the true next frame than to the current one
  *   L_aux  = alpha * sum over SFFM layers of the sequence-level load-balancing loss
- * The semantic loss L_sim = mean(1 - cos(text_pred, text)) joins with the semantic branch.
- * All tensors in token layout `[B*N, C*P*P]`; results are scalars.
+ *   L_sim  = mean(1 - cos(text_pred, text))   semantic branch only (textDim > 0), text `[B, textDim]`
+ * Frame tensors in token layout `[B*N, C*P*P]`; results are scalars.
  */
 import { tf } from '../model/backend.js';
 import { loadBalancingLoss, type Routing } from '../model/sffm.js';
@@ -23,12 +23,22 @@ export function auxiliaryLoss(routing: Routing[], sequences: number, topK: numbe
   return tf.mul(tf.addN(routing.map((r) => loadBalancingLoss(r, sequences, topK))), alpha) as tf.Scalar;
 }
 
-/** The three losses and their sum, as scalars. */
+/** `mean over rows of (1 - cos(a_i, b_i))` for `[B, K]` tensors; a zero row counts as cos 0. */
+export function similarityLoss(pred: tf.Tensor2D, target: tf.Tensor2D): tf.Scalar {
+  const eps = 1e-8;
+  const dot = tf.sum(tf.mul(pred, target), 1);
+  const na = tf.sqrt(tf.add(tf.sum(tf.square(pred), 1), eps));
+  const nb = tf.sqrt(tf.add(tf.sum(tf.square(target), 1), eps));
+  return tf.mean(tf.sub(1, tf.div(dot, tf.mul(na, nb)))) as tf.Scalar;
+}
+
+/** The losses and their sum, as scalars (`sim` is 0 without the semantic branch). */
 export interface Losses {
   total: tf.Scalar;
   pred: tf.Scalar;
   diff: tf.Scalar;
   aux: tf.Scalar;
+  sim: tf.Scalar;
 }
 
 export function totalLoss(
@@ -39,9 +49,11 @@ export function totalLoss(
   sequences: number,
   topK: number,
   alpha: number,
+  text?: { pred: tf.Tensor2D; target: tf.Tensor2D },
 ): Losses {
   const lp = predictionLoss(pred, target);
   const ld = differenceLoss(pred, target, current);
   const la = auxiliaryLoss(routing, sequences, topK, alpha);
-  return { total: tf.addN([lp, ld, la]) as tf.Scalar, pred: lp, diff: ld, aux: la };
+  const ls = text ? similarityLoss(text.pred, text.target) : tf.scalar(0);
+  return { total: tf.addN([lp, ld, la, ls]) as tf.Scalar, pred: lp, diff: ld, aux: la, sim: ls };
 }

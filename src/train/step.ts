@@ -14,6 +14,8 @@ export interface StepStats {
   pred: number;
   diff: number;
   aux: number;
+  /** semantic loss (0 without the semantic branch) */
+  sim: number;
   gradNorm: number;
 }
 
@@ -28,18 +30,20 @@ export function trainStep(params: Params, cfg: SfnConfig, opt: AdamW, batch: Hos
     const mot = tf.tensor2d(batch.motion, [rows, rowLen.mot]);
     const last = tf.tensor2d(batch.last, [rows, rowLen.out]);
     const target = tf.tensor2d(batch.target, [rows, rowLen.out]);
-    const parts: { pred?: tf.Scalar; diff?: tf.Scalar; aux?: tf.Scalar } = {};
+    const text = batch.text ? tf.tensor2d(batch.text, [batch.batch, cfg.textDim]) : undefined;
+    const parts: { pred?: tf.Scalar; diff?: tf.Scalar; aux?: tf.Scalar; sim?: tf.Scalar } = {};
     const { value, grads } = tf.variableGrads(() => {
-      const f = forward(params, cfg, { appearance: app, motion: mot, last, batch: batch.batch });
-      const l = totalLoss(f.pred, target, last, f.routing, batch.batch, cfg.topK, cfg.auxAlpha);
+      const f = forward(params, cfg, { appearance: app, motion: mot, last, batch: batch.batch, ...(text ? { text } : {}) });
+      const l = totalLoss(f.pred, target, last, f.routing, batch.batch, cfg.topK, cfg.auxAlpha, f.text && text ? { pred: f.text, target: text } : undefined);
       parts.pred = tf.keep(l.pred);
       parts.diff = tf.keep(l.diff);
       parts.aux = tf.keep(l.aux);
+      parts.sim = tf.keep(l.sim);
       return l.total;
     });
     const loss = value.dataSync()[0]!;
-    const s = { loss, pred: parts.pred!.dataSync()[0]!, diff: parts.diff!.dataSync()[0]!, aux: parts.aux!.dataSync()[0]! };
-    tf.dispose([parts.pred!, parts.diff!, parts.aux!]);
+    const s = { loss, pred: parts.pred!.dataSync()[0]!, diff: parts.diff!.dataSync()[0]!, aux: parts.aux!.dataSync()[0]!, sim: parts.sim!.dataSync()[0]! };
+    tf.dispose([parts.pred!, parts.diff!, parts.aux!, parts.sim!]);
     if (!Number.isFinite(loss)) return { s, gradNorm: NaN };
     const gradNorm = opt.apply(grads, lr);
     return { s, gradNorm };

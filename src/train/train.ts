@@ -11,6 +11,7 @@ import { initBackend, tf } from '../model/backend.js';
 import { derived, makeConfig, type SfnConfig } from '../model/config.js';
 import { countParams, disposeParams, initParams, paramsFromArrays, rng, type Params } from '../model/sfn.js';
 import { log } from '../util/log.js';
+import { loadCaptionFile, type CaptionFile } from '../caption/dataset.js';
 import { loadWeights, saveWeights } from './checkpoint.js';
 import { loadClips, makeBatch, shuffled } from './data.js';
 import { AdamW, DEFAULT_ADAMW, lrAt } from './optimizer.js';
@@ -41,6 +42,11 @@ export interface TrainOptions {
   checkpointEvery: number;
   weightDecay: number;
   clipNorm: number;
+  /** caption file of the training videos (`sfn-edge caption`): trains the semantic branch, textDim from the file */
+  captions?: string;
+  /** start from these weights (fine-tuning): parameters with the same name and shape are copied,
+   * the others (e.g. a new semantic branch) keep their fresh initialisation */
+  init?: string;
   /** show a progress bar (default: when stderr is a TTY; otherwise a log line every 30 s) */
   progress?: boolean;
 }
@@ -63,7 +69,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const backend = await initBackend();
   await fs.mkdir(o.out, { recursive: true });
   const ckpt = path.join(o.out, 'checkpoint');
-  let config = makeConfig(o.model);
+  const captions: CaptionFile | undefined = o.captions ? await loadCaptionFile(o.captions) : undefined;
+  let initFrom: Awaited<ReturnType<typeof loadWeights>> | undefined;
+  if (o.init) initFrom = await loadWeights(o.init.replace(/\.(json|bin)$/, ''));
+  let config = makeConfig({ ...(initFrom ? initFrom.header.config : {}), ...o.model, ...(captions ? { textDim: captions.textDim } : {}) });
   let params: Params;
   let opt: AdamW;
   let startStep = 0;
@@ -86,10 +95,22 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     log.info({ step: startStep }, 'resumed from checkpoint');
   } else {
     params = initParams(config, o.seed);
+    if (initFrom) {
+      let copied = 0;
+      for (const [name, a] of initFrom.arrays) {
+        const v = params.get(name);
+        if (v && v.shape.join() === a.shape.join()) {
+          v.assign(tf.tensor(a.data, a.shape));
+          copied++;
+        }
+      }
+      log.info({ init: o.init, copied, fresh: params.size - copied }, 'initialised from weights');
+    }
     opt = new AdamW(params, { ...DEFAULT_ADAMW, weightDecay: o.weightDecay, clipNorm: o.clipNorm });
   }
   const g = derived(config);
-  const set = await loadClips(o.data, config, o.limitVideos);
+  if (config.textDim > 0 && !captions) throw new Error(`this model has a semantic branch (textDim ${config.textDim}): give --captions <file> made by \`sfn-edge caption\``);
+  const set = await loadClips(o.data, config, o.limitVideos, config.textDim > 0 ? captions : undefined);
   const stepsPerEpoch = Math.floor(set.samples.length / o.batch);
   if (stepsPerEpoch < 1) throw new Error(`${o.data}: ${set.samples.length} samples is fewer than one batch of ${o.batch}; lower --batch`);
   const totalSteps = Math.min(o.epochs * stepsPerEpoch, o.maxSteps ?? Infinity);
@@ -100,7 +121,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   );
 
   const history = await fs.open(path.join(o.out, 'history.jsonl'), 'a');
-  const meta = () => ({ seed: o.seed, batch: o.batch, lr: o.lr, warmup: o.warmup, epochs: o.epochs, data: path.resolve(o.data), videos: set.videos.length, samplesPerEpoch: stepsPerEpoch * o.batch });
+  const meta = () => ({ ...(o.init ? { init: path.resolve(o.init) } : {}), ...(o.captions ? { captions: path.resolve(o.captions), captioner: captions?.captioner } : {}), seed: o.seed, batch: o.batch, lr: o.lr, warmup: o.warmup, epochs: o.epochs, data: path.resolve(o.data), videos: set.videos.length, samplesPerEpoch: stepsPerEpoch * o.batch });
   const save = async (step: number, seconds: number) => {
     const all = paramsToMap(params);
     for (const [k, v] of opt.m) all.set(`${k}/m`, v);
@@ -141,7 +162,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (showBar) bar.update(step, { epoch, loss: ema.loss.toFixed(5), sps: sps.toFixed(1) });
       else if (performance.now() - lastLog > 30_000) {
         lastLog = performance.now();
-        log.info({ step, totalSteps, epoch, loss: +ema.loss.toFixed(6), pred: +ema.pred.toFixed(6), aux: +ema.aux.toFixed(5), lr: +lr.toExponential(3), samplesPerSecond: +sps.toFixed(2) }, 'train');
+        log.info({ step, totalSteps, epoch, loss: +ema.loss.toFixed(6), pred: +ema.pred.toFixed(6), sim: +ema.sim.toFixed(5), aux: +ema.aux.toFixed(5), lr: +lr.toExponential(3), samplesPerSecond: +sps.toFixed(2) }, 'train');
       }
       const epochEnd = step % stepsPerEpoch === 0;
       if (epochEnd || step % o.checkpointEvery === 0 || step === stopAt) await save(step, seconds);

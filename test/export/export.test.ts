@@ -61,6 +61,32 @@ describe('runExport', () => {
     assert.equal(manifest.experts.shared, 0);
   });
 
+  it('semantic branch: parity of frames and text features within 1e-4; manifest lists text in/out and the score weights', async () => {
+    const { base, cfg } = await tinyWeights(dir, { ...TINY, textDim: 8 }, { name: "sem", seed: 3 });
+    const out = path.join(dir, 'sem.onnx');
+    const { summary } = await quietExport({ weights: base, out });
+    assert.ok(summary.max_abs_diff <= PARITY_TOLERANCE, `parity ${summary.max_abs_diff}`);
+    const { manifest } = await readManifest(out);
+    assert.deepEqual(manifest.inputs.map((i) => [i.name, i.shape]), [['frames', ['N', 4, 16, 24]], ['text', ['N', 8]]]);
+    assert.deepEqual(manifest.outputs.map((o) => [o.name, o.shape]), [['pred', ['N', 1, 16, 24]], ['text_pred', ['N', 8]]]);
+    assert.deepEqual(manifest.semantic?.weights, { frame: 0.8, text: 0.2 });
+    // ONNX Runtime and TensorFlow.js agree through the predictors too
+    const onnx = await OnnxPredictor.load(out, { providers: ['cpu'] });
+    const tfjs = await TfjsPredictor.load(base, 3);
+    try {
+      assert.equal(onnx.textDim, 8);
+      const clips = randomClips(cfg, 3, 11);
+      const text = Float32Array.from({ length: 24 }, (_, i) => (i % 5) / 4);
+      const a = await onnx.predictWithText(clips, 3, text);
+      const b = await tfjs.predictWithText(clips, 3, text);
+      assert.ok(maxDiff(a.pred, b.pred) <= PARITY_TOLERANCE && maxDiff(a.text, b.text) <= PARITY_TOLERANCE);
+      await assert.rejects(onnx.predict(clips, 3), /semantic branch; call predictWithText/);
+    } finally {
+      await onnx.dispose();
+      tfjs.dispose();
+    }
+  });
+
   it('keeps torch.topk tie-breaking: a zero router (all experts equally likely) still matches', async () => {
     const { base } = await tinyWeights(dir, TINY, { name: 'ties', seed: 9, zero: ['block0.sffm.router', 'block1.sffm.router'] });
     const { summary } = await quietExport({ weights: base, out: path.join(dir, 'ties.onnx') });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fs from 'node:fs/promises';
 import { onnx } from '../../src/export/builder.js';
-import { buildGraph, INPUT_NAME, IR_VERSION, OPSET, OUTPUT_NAME } from '../../src/export/graph.js';
+import { buildGraph, INPUT_NAME, IR_VERSION, OPSET, OUTPUT_NAME, TEXT_INPUT_NAME, TEXT_OUTPUT_NAME } from '../../src/export/graph.js';
 import { makeConfig } from '../../src/model/config.js';
 import { loadWeights } from '../../src/train/checkpoint.js';
 import { TINY, tinyWeights, tmpDir } from './fixtures.js';
@@ -67,8 +67,17 @@ describe('buildGraph', () => {
     assert.ok(!inits.has('block0.sffm.ln.g'), 'per-expert LN gamma is folded away');
   });
 
-  it('rejects textDim > 0 with a clear error', () => {
-    assert.throws(() => buildGraph(makeConfig({ ...TINY, textDim: 8 }), arrays), /textDim is 8.*semantic \(text\) branch has no ONNX export yet/);
+  it('semantic branch: a second input text [N, textDim] and output text_pred [N, textDim]; needs its weights', async () => {
+    const { base } = await tinyWeights(dir, { ...TINY, textDim: 8 }, { name: 'sem' });
+    const sem = (await loadWeights(base)).arrays;
+    const scfg = makeConfig({ ...TINY, textDim: 8 });
+    const m = onnx.ModelProto.decode(buildGraph(scfg, sem).bytes);
+    assert.deepEqual(m.graph!.input!.map((i) => [i.name, dims(i)]), [[INPUT_NAME, ['N', 4, 16, 24]], [TEXT_INPUT_NAME, ['N', 8]]]);
+    assert.deepEqual(m.graph!.output!.map((o) => [o.name, dims(o)]), [[TEXT_OUTPUT_NAME, ['N', 8]], [OUTPUT_NAME, ['N', 1, 16, 24]]]);
+    // the text token joins the T = 6 visual tokens: queries of 7 tokens
+    const split = m.graph!.node.find((n) => n.name === 'block0/attn/q/split')!;
+    assert.ok(split);
+    assert.throws(() => buildGraph(scfg, arrays), /parameter 'embed\.text\.w' is missing/);
   });
 
   it('names a missing or mis-shaped parameter', () => {

@@ -104,6 +104,27 @@ describe('sfn-edge run (tiny model, 40 Ped2 frames)', { skip: !have && 'Ped2 not
           assert.ok((await fs.stat(clip.video)).size > 0);
           assert.ok((await fs.stat(clip.snapshot)).size > 0);
         }
+        if (!realtime) {
+          // each event is captioned on the device: at its start and, when it ends, at its peak frame,
+          // as separate enrichment messages on events/<id>/description, and stored beside the clip
+          assert.ok(s.captions !== undefined && s.captions >= 2 * s.events, `captions ${s.captions} for ${s.events} events`);
+          const isDesc = (t: string) => /^sfn\/[^/]+\/events\/[^/]+\/description$/.test(t);
+          await sub.waitFor('all descriptions', (g) => g.filter((m) => isDesc(m.topic)).length >= s.captions!);
+          const descs = sub.got.filter((m) => isDesc(m.topic)).map((m) => ({ topic: m.topic, d: JSON.parse(m.text) as { event_id: string; stage: string; caption: string; frame: number; structured: { objects: unknown[] } } }));
+          assert.equal(descs.length, s.captions);
+          for (const { topic: t, d } of descs) {
+            assert.equal(t, `sfn/${device}/events/${d.event_id}/description`);
+            assert.ok(byId.has(d.event_id), 'a description belongs to a reported event');
+            assert.ok(['start', 'peak'].includes(d.stage));
+            assert.ok(d.caption.length > 0 && Array.isArray(d.structured.objects));
+          }
+          for (const [id, ms] of byId) {
+            const peak = descs.find((x) => x.d.event_id === id && x.d.stage === 'peak');
+            assert.ok(peak, `event ${id} has a peak caption`);
+            const stored = JSON.parse(await fs.readFile(ms.at(-1)!.clip!.video.replace(/\.mp4$/, '.caption.json'), 'utf8'));
+            assert.ok(stored.caption.length > 0, 'the caption is stored with the clip');
+          }
+        }
         const sha = JSON.parse(await fs.readFile(model.replace(/\.onnx$/, '.manifest.json'), 'utf8')).sha256;
         assert.ok(msgs.every((m) => m.model_sha256 === sha));
         assert.ok(sub.on(`sfn/${device}/availability`).some((m) => m.text === 'online'));

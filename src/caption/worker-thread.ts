@@ -1,0 +1,30 @@
+/**
+ * Worker-thread side of {@link CaptionWorker} (worker.ts): loads the captioner named in
+ * `workerData`, answers `ready` (or `failed` with the error message), then captions each request.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+
+import { createCaptioner, type CaptionRequest } from './captioner.js';
+
+const port = parentPort!;
+const { captioner: name, modelDir } = workerData as { captioner: string; modelDir?: string };
+
+try {
+  const captioner = await createCaptioner(name, modelDir ? { modelDir } : {});
+  port.on('message', async (m: { id: number; req: CaptionRequest } | 'close') => {
+    if (m === 'close') {
+      await captioner.close();
+      port.close();
+      return;
+    }
+    try {
+      const r = await captioner.caption(m.req);
+      port.postMessage({ id: m.id, result: r });
+    } catch (err) {
+      port.postMessage({ id: m.id, error: (err as Error).message });
+    }
+  });
+  port.postMessage({ ready: true });
+} catch (err) {
+  port.postMessage({ failed: (err as Error).message });
+}
