@@ -41,6 +41,8 @@ export interface MediaTrack {
 /** Peer connection (only what we touch). */
 export interface PeerConnection {
   readonly connectionState: string;
+  /** `new` | `gathering` | `complete` */
+  readonly iceGatheringState: string;
   readonly localDescription: SessionDescription | null;
   onicecandidate: ((ev: { candidate: { toJSON?(): IceCandidateInit; candidate: string; sdpMid?: string | null; sdpMLineIndex?: number | null } | null }) => void) | null;
   onconnectionstatechange: (() => void) | null;
