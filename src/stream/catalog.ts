@@ -2,10 +2,11 @@
  * The clip catalog: a retained `sfn/<device>/clips` message listing the newest flagged clips in the
  * clips folder, so that a viewer opened later still finds them (event messages are not retained):
  *
- * `{"updated": "<ISO time>", "clips": [{"event_id", "time", "video", "bytes", "snapshot"}]}`
+ * `{"updated": "<ISO time>", "clips": [{"event_id", "time", "video", "bytes", "snapshot", "caption"?}]}`
  *
  * newest first; `video` is the file name, `snapshot` the peak-frame JPEG as a `data:` URI (a few KB
- * at the model grid). A clip is listed once both its MP4 and its JPEG exist (the recorder writes the
+ * at the model grid), `caption` the text of the caption stored beside the clip
+ * (`<stem>.caption.json`, written by the captioner) when there is one. A clip is listed once both its MP4 and its JPEG exist (the recorder writes the
  * JPEG after the MP4 is complete). The folder is rescanned every `intervalMs` and the message is
  * republished only when the listing changed.
  */
@@ -25,6 +26,18 @@ export interface ClipEntry {
   bytes: number;
   /** `data:image/jpeg;base64,...` */
   snapshot: string;
+  /** the event's caption, when the captioner stored one beside the clip */
+  caption?: string;
+}
+
+/** The caption text of a `<stem>.caption.json` file (the `caption` field), or undefined. */
+async function readCaption(file: string): Promise<string | undefined> {
+  try {
+    const v = JSON.parse(await readFile(file, 'utf8')) as { caption?: unknown };
+    return typeof v.caption === 'string' ? v.caption : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `2026-01-01T00-00-00-000Z_<id>` -> time and id, or null for other names. */
@@ -53,7 +66,8 @@ export async function listClips(dir: string, max = 12): Promise<ClipEntry[]> {
     const p = parseClipStem(stem) as { time: string; eventId: string };
     try {
       const [st, jpg] = await Promise.all([stat(join(dir, `${stem}.mp4`)), readFile(join(dir, `${stem}.jpg`))]);
-      out.push({ event_id: p.eventId, time: p.time, video: `${stem}.mp4`, bytes: st.size, snapshot: `data:image/jpeg;base64,${jpg.toString('base64')}` });
+      const caption = have.has(`${stem}.caption.json`) ? await readCaption(join(dir, `${stem}.caption.json`)) : undefined;
+      out.push({ event_id: p.eventId, time: p.time, video: `${stem}.mp4`, bytes: st.size, snapshot: `data:image/jpeg;base64,${jpg.toString('base64')}`, ...(caption !== undefined ? { caption } : {}) });
     } catch {
       // deleted by the disk budget in between: skip it
     }
@@ -87,7 +101,7 @@ export function startCatalog(o: CatalogOptions): Catalog {
   let running: Promise<void> | null = null;
   const scan = async (): Promise<void> => {
     const clips = await listClips(o.clipsDir, o.max ?? 12);
-    const key = clips.map((c) => `${c.video}:${c.bytes}`).join('|');
+    const key = clips.map((c) => `${c.video}:${c.bytes}:${c.caption ?? ''}`).join('|');
     if (key === last) return;
     last = key;
     await o.client.publishAsync(topic, JSON.stringify({ updated: new Date().toISOString(), clips }), { qos: 1, retain: true });

@@ -40,10 +40,12 @@ test('listClips: complete clips only (MP4 + JPEG), newest first, at most max; a 
     if (jpg) await writeFile(join(clips, `${t}_${id}.jpg`), JPEG);
   }
   await writeFile(join(clips, 'snapshot-2026-01-05T00-00-00-000Z.jpg'), JPEG);
+  await writeFile(join(clips, '2026-01-02T00-00-00-000Z_b.caption.json'), JSON.stringify({ event_id: 'b', caption: 'a cyclist among walkers' }));
   const all = await listClips(clips);
   assert.deepEqual(all.map((c) => c.event_id), ['d', 'b', 'a'], 'c has no JPEG yet (still being written)');
   assert.equal(all[0]!.snapshot, `data:image/jpeg;base64,${JPEG.toString('base64')}`);
   assert.deepEqual([all[0]!.bytes, all[0]!.time], [10, '2026-01-04T00:00:00.000Z']);
+  assert.deepEqual(all.map((c) => c.caption), [undefined, 'a cyclist among walkers', undefined], 'the caption stored beside the clip');
   assert.deepEqual((await listClips(clips, 2)).map((c) => c.event_id), ['d', 'b']);
   assert.deepEqual(await listClips(join(dir, 'nowhere')), []);
 });

@@ -117,6 +117,7 @@
         const r = eventRow(device, String(c.event_id));
         r.time ||= String(c.time);
         if (typeof c.snapshot === 'string' && c.snapshot.startsWith('data:image/jpeg;base64,')) r.snapshot = c.snapshot;
+        if (typeof c.caption === 'string') r.caption ||= c.caption;
       }
     } else if (leaf === 'events') {
       const e = parseJson(payload);
