@@ -91,8 +91,22 @@ async function packageVersion(): Promise<string> {
   return (JSON.parse(await fs.readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
+/** Bases built by this process, per cache folder and arch (the executable is built once per run). */
+const bases = new Map<string, Promise<{ dir: string; packages: ShippedPackage[] }>>();
+
 /** The executable and node_modules of `arch`, built once into `<cacheDir>/base/<arch>`. */
-async function base(arch: Arch, cacheDir: string, version: string): Promise<{ dir: string; packages: ShippedPackage[] }> {
+function base(arch: Arch, cacheDir: string, version: string): Promise<{ dir: string; packages: ShippedPackage[] }> {
+  const k = `${path.resolve(cacheDir)}:${arch}`;
+  let p = bases.get(k);
+  if (!p) {
+    p = buildBase(arch, cacheDir, version);
+    p.catch(() => bases.delete(k));
+    bases.set(k, p);
+  }
+  return p;
+}
+
+async function buildBase(arch: Arch, cacheDir: string, version: string): Promise<{ dir: string; packages: ShippedPackage[] }> {
   const dir = path.join(path.resolve(cacheDir), 'base', arch);
   await fs.mkdir(dir, { recursive: true });
   await buildExecutable(arch, path.join(dir, 'sfn-edge'), cacheDir, version);

@@ -7,15 +7,16 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { log } from '../util/log.js';
 import { archOfUname, type Arch } from './arch.js';
 import { buildBundle, readBundleInfo, type BundleOptions } from './bundle.js';
 import { FlashError } from './errors.js';
 import { HealthWatch } from './health.js';
-import { ACTIVATE, parseKv, PREFLIGHT, PRUNE, RECEIVE, ROLLBACK, VERIFY } from './remote.js';
-import { keyId, readPublicKey, verifyBundle } from './sign.js';
-import { sshArgs, sshScript, classifySshError, type SshTarget } from './ssh.js';
+import { ACTIVATE, parseKv, PREFLIGHT, PREPARE, PRUNE, RECEIVE, ROLLBACK, VERIFY } from './remote.js';
+import { keyId, listFiles, readPublicKey, SIG, SUMS, verifyBundle } from './sign.js';
+import { classifySshError, closeShared, sshArgs, sshScript, type SshTarget } from './ssh.js';
 import { createPublicKey } from 'node:crypto';
 
 /** What to flash onto one device. */
@@ -58,9 +59,30 @@ export interface FlashResult {
 
 const since = (t0: number) => +((Date.now() - t0) / 1000).toFixed(2);
 
-/** Streams the bundle folder as tar into versions/.incoming-<id> on the device. */
-async function upload(t: SshTarget, dir: string, root: string, id: string): Promise<void> {
-  const tar = spawn('tar', ['-C', dir, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** `<sha256>  <path>` lines -> path -> sha256. */
+function parseSums(text: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const line of text.split('\n')) if (line.length > 66) m.set(line.slice(66), line.slice(0, 64));
+  return m;
+}
+
+/**
+ * Uploads the bundle into versions/.incoming-<id>: files unchanged since the running version
+ * (same path and sha256 in both checksum lists) are hard-linked on the device, the others travel
+ * as a tar stream over SSH. Returns how many files and bytes were sent.
+ */
+async function upload(t: SshTarget, dir: string, root: string, id: string, currentSums: Map<string, string>): Promise<{ files: number; bytes: number; reused: number }> {
+  const mine = parseSums(await fs.readFile(path.join(dir, 'SHA256SUMS'), 'utf8'));
+  const reuse = [...mine].filter(([f, h]) => currentSums.get(f) === h).map(([f]) => f);
+  const drop = [SUMS, SIG, ...[...currentSums.keys()].filter((f) => mine.get(f) !== currentSums.get(f))];
+  const prep = await sshScript(t, PREPARE, [root, id], `${drop.join('\n')}\n`);
+  if (prep.code !== 0) throw new FlashError('remote', `${t.host}: preparing versions/.incoming-${id} failed (exit ${prep.code}): ${prep.stderr.trim().slice(0, 300)}`);
+  const reused = new Set(reuse);
+  const send = (await listFiles(dir)).filter((f) => !reused.has(f));
+  let bytes = 0;
+  for (const f of send) bytes += (await fs.stat(path.join(dir, f))).size;
+  const tar = spawn('tar', ['-C', dir, '-cf', '-', '--null', '-T', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  tar.stdin.end(send.map((f) => `${f}\0`).join(''));
   const q = [root, id].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const sshp = spawn('ssh', [...sshArgs(t), `sh -c '${RECEIVE.replace(/'/g, `'\\''`)}' sh ${q}`], { stdio: ['pipe', 'pipe', 'pipe'] });
   tar.stdout.pipe(sshp.stdin);
@@ -77,6 +99,7 @@ async function upload(t: SshTarget, dir: string, root: string, id: string): Prom
   if (e) throw e;
   if (sc !== 0) throw new FlashError('remote', `${t.host}: receiving the bundle failed (exit ${sc}): ${r.stderr.trim().slice(0, 300)}`);
   if (tc !== 0) throw new FlashError('input', `tar of ${dir} failed (exit ${tc})`);
+  return { files: send.length, bytes, reused: reuse.length };
 }
 
 /**
@@ -89,6 +112,8 @@ export async function flashHost(o: FlashOptions): Promise<FlashResult> {
   const timings: Record<string, number> = {};
   const res: FlashResult = { host: o.ssh.host, device: o.deviceId, arch: null, from: null, to: null, result: 'failed', seconds: 0, timings, bundle_mb: null, reason: null, code: null };
   let watch: HealthWatch | null = null;
+  const control = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-ssh-'));
+  o = { ...o, ssh: { controlPath: path.join(control, 'cm'), ...o.ssh } };
   try {
     // 1. preflight
     let t = Date.now();
@@ -137,8 +162,10 @@ export async function flashHost(o: FlashOptions): Promise<FlashResult> {
 
     // 3. upload + verify on the device
     t = Date.now();
-    await upload(o.ssh, dir, o.root, info.id);
+    const sent = await upload(o.ssh, dir, o.root, info.id, parseSums(Buffer.from(facts.current_sums ?? '', 'base64').toString('utf8')));
     timings.upload_s = since(t);
+    timings.sent_mb = +(sent.bytes / 2 ** 20).toFixed(1);
+    timings.reused_files = sent.reused;
     t = Date.now();
     const pubPem = pub.export({ type: 'spki', format: 'pem' }).toString();
     const v = await sshScript(o.ssh, VERIFY, [o.root, info.id, pubPem.trim()]);
@@ -197,6 +224,8 @@ export async function flashHost(o: FlashOptions): Promise<FlashResult> {
     return res;
   } finally {
     await watch?.close().catch(() => undefined);
+    await closeShared(o.ssh);
+    await fs.rm(control, { recursive: true, force: true });
     res.seconds = since(t0);
   }
 }

@@ -40,15 +40,32 @@ if [ -w "$d" ]; then echo writable=yes; else echo writable=no; fi
 if [ -L "$ROOT/current" ]; then echo "current=$(basename "$(readlink "$ROOT/current")")"; fi
 if [ -L "$ROOT/previous" ]; then echo "previous=$(basename "$(readlink "$ROOT/previous")")"; fi
 if [ -f "$ROOT/fleet.pub" ]; then echo "fleet_pub=$(base64 <"$ROOT/fleet.pub" | tr -d '\\n')"; fi
+if [ -f "$ROOT/current/SHA256SUMS" ]; then echo "current_sums=$(base64 <"$ROOT/current/SHA256SUMS" | tr -d '\\n')"; fi
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ] && [ "$(id -u)" = 0 ]; then echo systemd=yes; else echo systemd=no; fi
+`;
+
+/**
+ * Creates versions/.incoming-<id> as hard links of the running version's files (`cp -al`), then
+ * removes the paths listed on stdin (one a line: files that changed or are gone), so that only
+ * changed files travel; without a running version it starts empty. Args: root, id.
+ */
+export const PREPARE = `set -eu
+ROOT=$1; ID=$2
+IN="$ROOT/versions/.incoming-$ID"
+mkdir -p "$ROOT/versions"
+rm -rf "$IN"
+if [ -d "$ROOT/current/" ]; then
+  cp -al "$ROOT/current/." "$IN" 2>/dev/null || cp -a "$ROOT/current/." "$IN"
+  (cd "$IN" && tr '\\n' '\\0' | xargs -0 rm -f --)
+else
+  mkdir "$IN"
+  cat >/dev/null
+fi
 `;
 
 /** Receives the tar stream on stdin into versions/.incoming-<id>; args: root, id. */
 export const RECEIVE = `set -eu
 ROOT=$1; ID=$2
-mkdir -p "$ROOT/versions"
-rm -rf "$ROOT/versions/.incoming-$ID"
-mkdir "$ROOT/versions/.incoming-$ID"
 if ! tar -xf - -C "$ROOT/versions/.incoming-$ID"; then rm -rf "$ROOT/versions/.incoming-$ID"; exit 1; fi
 `;
 

