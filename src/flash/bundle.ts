@@ -26,7 +26,7 @@ import { readManifest } from '../export/manifest.js';
 import type { Arch } from './arch.js';
 import { FlashError } from './errors.js';
 import { shipPackages, type ShippedPackage } from './natives.js';
-import { buildExecutable, EXTERNAL, REPO_ROOT } from './sea.js';
+import { buildExecutable, bundleWorker, EXTERNAL, REPO_ROOT } from './sea.js';
 import { listFiles, readPrivateKey, signBundle } from './sign.js';
 
 /** `bundle.json`: what a bundle is (read by the push and by `flash verify` on the device). */
@@ -110,6 +110,7 @@ async function buildBase(arch: Arch, cacheDir: string, version: string): Promise
   const dir = path.join(path.resolve(cacheDir), 'base', arch);
   await fs.mkdir(dir, { recursive: true });
   await buildExecutable(arch, path.join(dir, 'sfn-edge'), cacheDir, version);
+  await bundleWorker(dir);
   const stamp = path.join(dir, 'packages.json');
   const cached = await fs.readFile(stamp, 'utf8').then((s) => JSON.parse(s) as ShippedPackage[], () => null);
   if (cached) return { dir, packages: cached };

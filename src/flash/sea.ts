@@ -72,6 +72,41 @@ export async function bundleScript(outFile: string, info: BuildInfo): Promise<{ 
   return { bytes, seconds: (Date.now() - t0) / 1000 };
 }
 
+const WORKER_BANNER = `import { createRequire as __sfnCreateRequire } from 'node:module';
+import { fileURLToPath as __sfnFileURLToPath } from 'node:url';
+import { dirname as __sfnDirname } from 'node:path';
+const require = __sfnCreateRequire(import.meta.url);
+const __filename = __sfnFileURLToPath(import.meta.url);
+const __dirname = __sfnDirname(__filename);`;
+
+/**
+ * Files the executable reads beside itself (under `<home>/dist/sea/` and `<home>/node_modules/`)
+ * for the on-device captioner, which runs in a worker thread: a worker loads a script file, so
+ * src/caption/worker-thread.ts is bundled as an ES module `dist/sea/worker-thread.js` (where
+ * src/caption/worker.ts looks for it), with the wasm files of the TensorFlow.js backend beside it
+ * and the CenterNet model of `@vladmandic/human` (its entry file + `models/centernet.*`).
+ * @throws Error with esbuild's messages when the worker does not bundle.
+ */
+export async function bundleWorker(home: string): Promise<void> {
+  const esbuild = await import('esbuild');
+  const out = path.join(home, 'dist', 'sea');
+  await fs.mkdir(out, { recursive: true });
+  await esbuild.build({
+    entryPoints: [path.join(REPO_ROOT, 'src', 'caption', 'worker-thread.ts')], bundle: true, platform: 'node', target: 'node20', format: 'esm',
+    outfile: path.join(out, 'worker-thread.js'), external: [...EXTERNAL, ...OPTIONAL_EXTERNAL], banner: { js: WORKER_BANNER },
+    logLevel: 'error', legalComments: 'none', minifyWhitespace: true, minifySyntax: true,
+  });
+  await fs.writeFile(path.join(out, 'package.json'), '{ "type": "module" }\n');
+  const wasmDir = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+  for (const f of await fs.readdir(wasmDir)) if (f.endsWith('.wasm')) await fs.copyFile(path.join(wasmDir, f), path.join(out, f));
+  const human = path.resolve(path.dirname(require.resolve('@vladmandic/human')), '..'); // its exports hide package.json
+  const dest = path.join(home, 'node_modules', '@vladmandic', 'human');
+  for (const f of ['package.json', 'dist/human.node.js', 'models/centernet.json', 'models/centernet.bin']) {
+    await fs.mkdir(path.dirname(path.join(dest, f)), { recursive: true });
+    await fs.copyFile(path.join(human, f), path.join(dest, f));
+  }
+}
+
 /**
  * The Node binary to inject into for `arch`: the host's own for the host's architecture, else the
  * `node-linux-<arch>` npm package of the host's exact version (fetched into `cacheDir`).
