@@ -1,11 +1,12 @@
 /**
  * Frame-loop speed of `sfn-edge run` with no WebRTC session and with 2 sessions streaming.
  *
- *   node --import tsx scripts/stream-bench.ts [--frames 600] [--sessions 2] [--kind clip|live] [--repeat 2] [--out bench/stream.json]
+ *   node --import tsx scripts/stream-bench.ts [--frames 600] [--sessions 2] [--kind clip|live] [--repeat 2] [--fps x] [--out bench/stream.json]
  *
  * The run scores Ped2 test frames (videos 01, 02, ... concatenated) with the committed fp32 model on
- * the CPU provider, as fast as it can (`--realtime=false`), on an embedded broker, with `stats`
- * every second, clip recording and captions off (only streaming differs between the cases).
+ * the CPU provider on an embedded broker, with `stats` every second, clip recording and captions
+ * off (only streaming differs between the cases). It goes as fast as it can (`--realtime=false`),
+ * or with `--fps x` at x frames/s (realtime; the frames it had to skip are counted).
  * The viewers run in a child process: wrtc receivers that decode every frame, as a remote browser
  * would (here they share the CPUs with the run, which a remote viewer would not). Each session
  * plays the Ped2 clip in a loop (`--kind clip`) or the live view (`--kind live`).
@@ -35,6 +36,8 @@ const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 && process.argv[i + 1] ? (process.argv[i + 1] as string) : dflt;
 };
+/** `--fps <x>`: pace the source at x frames/s (realtime) instead of as fast as possible */
+const PACE = Number(arg('fps', '0')) || 0;
 
 /** Child mode: `--viewers <broker> <device> <n> <kind>`: n receiving peers; prints `receiving` once all get frames. */
 async function viewers(url: string, device: string, n: number, kind: string): Promise<void> {
@@ -120,7 +123,8 @@ async function measure(dir: string, frames: string, sessions: number, kind: stri
   const cpu0 = process.cpuUsage();
   const t0 = Date.now();
   const summary = await runCommand({
-    source: frames, broker: broker.url, deviceId: device, model: 'models/fp32/sfn-lite-ped2.onnx', providers: 'cpu', realtime: false,
+    source: frames, broker: broker.url, deviceId: device, model: 'models/fp32/sfn-lite-ped2.onnx', providers: 'cpu',
+    ...(PACE ? { realtime: true, fps: PACE } : { realtime: false }),
     clips: path.join(dir, 'clips'), stateDir: path.join(dir, `state-${device}`), config: path.join(dir, 'config.json'),
   }, () => undefined);
   const cpu = process.cpuUsage(cpu0);
@@ -145,7 +149,7 @@ async function measure(dir: string, frames: string, sessions: number, kind: stri
     device_cpu_s: +((cpu.user + cpu.system) / 1e6).toFixed(2), wall_s: +wall.toFixed(1),
     device_cpu_ms_per_frame: +((cpu.user + cpu.system) / 1e3 / summary.frames).toFixed(2),
   };
-  return { sessions, kind: sessions ? kind : null, load_1min_before_after: load, ...cost, loop_fps: fps === null ? null : +fps.toFixed(1), window_s: a && b ? (b.t - a.t) / 1000 : 0, run_fps: summary.fps, frames: summary.frames, inference_ms: summary.inference_ms, ...viewer };
+  return { sessions, kind: sessions ? kind : null, load_1min_before_after: load, ...cost, loop_fps: fps === null ? null : +fps.toFixed(1), window_s: a && b ? (b.t - a.t) / 1000 : 0, run_fps: summary.fps, frames: summary.frames, scored: summary.scored, skipped: summary.skipped, inference_ms: summary.inference_ms, ...viewer };
 }
 
 if (process.argv[2] === '--viewers') {
@@ -182,7 +186,7 @@ if (process.argv[2] === '--viewers') {
       return v.length ? +(v.reduce((a, b) => a + b, 0) / v.length).toFixed(2) : null;
     };
     const result = {
-      time: new Date().toISOString(), host: `${os.cpus().length} cpus, ${os.cpus()[0]?.model ?? ''}`.trim(), model: 'models/fp32/sfn-lite-ped2.onnx (cpu)', frames,
+      time: new Date().toISOString(), pace: PACE ? `realtime at ${PACE} frames/s` : 'as fast as possible', host: `${os.cpus().length} cpus, ${os.cpus()[0]?.model ?? ''}`.trim(), model: 'models/fp32/sfn-lite-ped2.onnx (cpu)', frames,
       mean_loop_fps: { none: mean(0), [`${sessions}_sessions`]: mean(sessions) },
       mean_device_cpu_ms_per_frame: { none: cpuPerFrame(0), [`${sessions}_sessions`]: cpuPerFrame(sessions) }, runs,
     };
