@@ -57,6 +57,8 @@ export function program(): Command {
     .option('--stop-after <n>', 'stop at step N keeping the full schedule (continue later with --resume)', int('--stop-after'))
     .option('--captions <file>', 'caption file of the training videos (`sfn-edge caption`): adds and trains the semantic branch')
     .option('--init <weights.json>', 'start from these weights (fine-tune); new parameters keep their fresh initialisation')
+    .option('--sim-weight <x>', 'weight of the semantic loss (1 - cos) in the total', num('--sim-weight'), 1)
+    .option('--train-only <prefixes>', 'train only parameters whose names start with these (comma-separated), e.g. embed.text,head.text; the rest stay frozen')
     .action(async (o) => {
       const { train } = await import('./train/train.js');
       let model: object;
@@ -68,7 +70,7 @@ export function program(): Command {
       const r = await train({
         data: o.data, out: o.out, epochs: o.epochs, batch: o.batch, lr: o.lr, warmup: o.warmup, seed: o.seed,
         resume: o.resume, model, limitVideos: o.limitVideos, maxSteps: o.maxSteps, stopAfter: o.stopAfter, checkpointEvery: o.checkpointEvery,
-        weightDecay: o.weightDecay, clipNorm: o.clipNorm, captions: o.captions, init: o.init,
+        weightDecay: o.weightDecay, clipNorm: o.clipNorm, captions: o.captions, init: o.init, simWeight: o.simWeight, ...(o.trainOnly ? { trainOnly: String(o.trainOnly).split(',').map((x: string) => x.trim()) } : {}),
       });
       log.info(r, 'training finished');
       process.stdout.write(`${JSON.stringify({ weights: r.weights, steps: r.steps, seconds: +r.seconds.toFixed(1), samples_per_second: +r.samplesPerSecond.toFixed(2), parameters: r.parameters })}\n`);

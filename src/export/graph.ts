@@ -16,6 +16,7 @@
 import type { SfnConfig } from '../model/config.js';
 import { GraphBuilder, onnx, type IoSpec } from './builder.js';
 import { addRowBias, foldLayerNorm, need, scaled, sizes, type WeightArrays } from './fold.js';
+import { textReadMask } from '../model/sfn.js';
 
 /** ONNX opset of the exported model (17: the first with LayerNormalization). */
 export const OPSET = 17;
@@ -108,9 +109,11 @@ export function buildGraph(cfg: SfnConfig, w: WeightArrays, opts: GraphOptions =
     h = g.op('Concat', 'embed/with_text', [h, g.op('Unsqueeze', 'embed/text/token', [tok, g.ints([1])])], { axis: 1 }); // [N, T+1, D]
   }
   const Tq = semantic ? T + 1 : T;
+  // textAttention 'read': one additive mask [T+1, 2T+1] shared by every block (sfn.ts textReadMask)
+  const textMask = semantic && cfg.textAttention === 'read' ? g.init('attn.text_read_mask', [Tq, Tq + T], textReadMask(T)) : null;
   for (let l = 0; l < cfg.blocks; l++) {
     const b = `block${l}`;
-    h = attentionBlock(g, cfg, w, b, h, m, Tq, ln, linear, param);
+    h = attentionBlock(g, cfg, w, b, h, m, Tq, textMask, ln, linear, param);
     const h2 = ln(h, param(`${b}.ln2.g`, [D]), param(`${b}.ln2.b`, [D]), `${b}/ln2`);
     const mh = silu(linear(h2, param(`${b}.mlp.w1`, [D, s.hidden]), param(`${b}.mlp.b1`, [s.hidden]), `${b}/mlp/fc1`), `${b}/mlp`);
     h = g.op('Add', `${b}/mlp/residual`, [h, linear(mh, param(`${b}.mlp.w2`, [s.hidden, D]), param(`${b}.mlp.b2`, [D]), `${b}/mlp/fc2`)]);
@@ -151,7 +154,7 @@ type Param = (name: string, shape: number[]) => string;
  * `h + Wo Attn(q = LN1(h), k/v = [LN1(h); LNm(m)]) + bo` (sfn.ts `attention()`): keys and values
  * of the concatenated Tq + T tokens (Tq = T, or T + 1 with the text token); heads as `[N, heads, T, dh]` tensors and batched MatMul.
  */
-function attentionBlock(g: GraphBuilder, cfg: SfnConfig, w: WeightArrays, b: string, h: string, m: string, Tq: number, ln: Ln, linear: Linear, param: Param): string {
+function attentionBlock(g: GraphBuilder, cfg: SfnConfig, w: WeightArrays, b: string, h: string, m: string, Tq: number, textMask: string | null, ln: Ln, linear: Linear, param: Param): string {
   const { D, tokens: T, dh } = sizes(cfg);
   const heads = cfg.heads;
   const hn = ln(h, param(`${b}.ln1.g`, [D]), param(`${b}.ln1.b`, [D]), `${b}/ln1`);
@@ -168,7 +171,9 @@ function attentionBlock(g: GraphBuilder, cfg: SfnConfig, w: WeightArrays, b: str
   const qh = split(q, Tq, [0, 2, 1, 3], `${b}/attn/q`); // [N, heads, Tq, dh]
   const kt = split(k, Tq + T, [0, 2, 3, 1], `${b}/attn/k`); // [N, heads, dh, Tq+T]
   const vh = split(v, Tq + T, [0, 2, 1, 3], `${b}/attn/v`); // [N, heads, Tq+T, dh]
-  const weights = g.op('Softmax', `${b}/attn/softmax`, [g.op('MatMul', `${b}/attn/scores`, [qh, kt])], { axis: -1 });
+  let scores = g.op('MatMul', `${b}/attn/scores`, [qh, kt]);
+  if (textMask) scores = g.op('Add', `${b}/attn/text_mask`, [scores, textMask]);
+  const weights = g.op('Softmax', `${b}/attn/softmax`, [scores], { axis: -1 });
   const ctx = g.op('MatMul', `${b}/attn/context`, [weights, vh]); // [N, heads, T, dh]
   const merged = g.op('Reshape', `${b}/attn/merge`, [g.op('Transpose', `${b}/attn/merge_order`, [ctx], { perm: [0, 2, 1, 3] }), g.ints([0, Tq, D])]);
   return g.op('Add', `${b}/attn/residual`, [h, linear(merged, param(`${b}.attn.o.w`, [D, D]), param(`${b}.attn.o.b`, [D]), `${b}/attn/o`)]);

@@ -25,6 +25,10 @@ export const SfnConfigSchema = z
     auxAlpha: z.number().min(0).default(0.001).describe('weight of the sequence-level load-balancing loss (paper: 0.001)'),
     sffmResidual: z.boolean().default(false).describe('residual around each SFFM layer (the paper has none)'),
     textDim: z.number().int().min(0).default(0).describe('text-embedding width for the semantic token; 0 = no semantic branch'),
+    textAttention: z
+      .enum(['joint', 'read'])
+      .default('joint')
+      .describe("semantic branch: 'joint' = the text token attends and is attended to (the paper's joint modelling); 'read' = it reads the visual and motion tokens but the visual tokens do not attend to it, so the frame path is the frame-only network's"),
   })
   .strict()
   .superRefine((c, ctx) => {

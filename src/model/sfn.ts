@@ -187,12 +187,22 @@ type T1 = tf.Tensor1D;
 type T2 = tf.Tensor2D;
 
 /**
+ * Additive attention mask `[N+1, 2N+1]` of textAttention 'read': -1e9 where a visual query (rows
+ * 0..N-1) meets the text key (column N), 0 elsewhere, so the visual tokens ignore the text token.
+ */
+export function textReadMask(N: number): Float32Array {
+  const m = new Float32Array((N + 1) * (2 * N + 1));
+  for (let i = 0; i < N; i++) m[i * (2 * N + 1) + N] = -1e9;
+  return m;
+}
+
+/**
  * Multi-head attention of the tokens of each sample over [tokens; motion] tokens.
  * `q, kx, vx [B*n, D]`, `km, vm [B*N, D]` -> `[B*n, D]` (n = N visual tokens, + 1 with the text
  * token). Runs sample by sample and head by head on 2-D slices (the wasm backend's batched matMul
  * is its slow path).
  */
-function attention(q: T2, kx: T2, vx: T2, km: T2, vm: T2, batch: number, heads: number): T2 {
+function attention(q: T2, kx: T2, vx: T2, km: T2, vm: T2, batch: number, heads: number, mask?: T2): T2 {
   const [rows, dim] = q.shape;
   const n = rows / batch;
   const nm = km.shape[0] / batch;
@@ -209,7 +219,8 @@ function attention(q: T2, kx: T2, vx: T2, km: T2, vm: T2, batch: number, heads: 
       const qb = tf.slice(q, at, sz);
       const k = tf.concat([tf.slice(kx, at, sz), tf.slice(km, atm, szm)], 0); // [n + N, dh]
       const v = tf.concat([tf.slice(vx, at, sz), tf.slice(vm, atm, szm)], 0);
-      const w = tf.softmax(tf.mul(mm(qb, tf.transpose(k)), scale)) as T2; // [N, 2N]
+      const sc = tf.mul(mm(qb, tf.transpose(k)), scale) as T2; // [n, n + N]
+      const w = tf.softmax(mask ? tf.add(sc, mask) : sc) as T2;
       headsOut.push(mm(w, v));
     }
     outs.push(heads === 1 ? headsOut[0]! : tf.concat(headsOut, 1));
@@ -236,6 +247,7 @@ export function forward(p: Params, cfg: SfnConfig, x: TokenBatch): { pred: T2; t
     const seq = tf.concat([tf.reshape(h, [x.batch, N, cfg.dim]), tf.reshape(t, [x.batch, 1, cfg.dim])], 1);
     h = tf.reshape(seq, [x.batch * (N + 1), cfg.dim]) as T2;
   }
+  const mask = semantic && cfg.textAttention === 'read' ? tf.tensor2d(textReadMask(N), [N + 1, 2 * N + 1]) : undefined;
   const m0 = silu(linear(x.motion, P('embed.mot.w1') as T2, P('embed.mot.b1') as T1));
   const m = tf.add(linear(m0, P('embed.mot.w2') as T2, P('embed.mot.b2') as T1), pos) as T2;
   const routing: Routing[] = [];
@@ -244,7 +256,7 @@ export function forward(p: Params, cfg: SfnConfig, x: TokenBatch): { pred: T2; t
     const hn = layerNorm(h, P(`${b}.ln1.g`) as T1, P(`${b}.ln1.b`) as T1);
     const mn = layerNorm(m, P(`${b}.lnm.g`) as T1, P(`${b}.lnm.b`) as T1);
     const lin = (t: T2, w: string) => linear(t, P(`${b}.attn.${w}.w`) as T2, P(`${b}.attn.${w}.b`) as T1);
-    const att = attention(lin(hn, 'q'), lin(hn, 'k'), lin(hn, 'v'), lin(mn, 'k'), lin(mn, 'v'), x.batch, cfg.heads);
+    const att = attention(lin(hn, 'q'), lin(hn, 'k'), lin(hn, 'v'), lin(mn, 'k'), lin(mn, 'v'), x.batch, cfg.heads, mask);
     h = tf.add(h, lin(att, 'o')) as T2;
     const h2 = layerNorm(h, P(`${b}.ln2.g`) as T1, P(`${b}.ln2.b`) as T1);
     const mlp = linear(silu(linear(h2, P(`${b}.mlp.w1`) as T2, P(`${b}.mlp.b1`) as T1)), P(`${b}.mlp.w2`) as T2, P(`${b}.mlp.b2`) as T1);

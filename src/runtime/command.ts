@@ -23,6 +23,7 @@ import { MqttReporter } from '../mqtt/reporter.js';
 import type { Box as CaptionBox } from '../caption/detector.js';
 import { CaptionWorker } from '../caption/worker.js';
 import { EventDescriber } from './describe.js';
+import { SemanticFeed } from './semantic.js';
 import { log } from '../util/log.js';
 import { FfmpegSource } from '../video/ffmpeg.js';
 import { openSource } from '../video/open.js';
@@ -309,10 +310,19 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
   const frameLen = channelsOf(spec.color) * spec.width * spec.height;
   const tap = { pred: null as Float32Array | null, pos: 0 };
   /** the predictor as the loop sees it: keeps the last predictions while a live view wants the region */
+  /** a model with the semantic branch gets the latest caption's text feature with every clip */
+  let semantic: SemanticFeed | null = null;
+  const semanticFor = (p: OnnxPredictor): SemanticFeed | null => {
+    if (p.textDim === 0) return null;
+    if (!captionWorker)
+      throw new Error(`${p.modelPath} has a semantic branch and needs the captioner, which is off or did not start (see the log); set captions.enabled true, or use a frame-only model`);
+    return new SemanticFeed(captionWorker, spec, p.textDim, controller.current.captions.every_frames || 4);
+  };
+  semanticFor(predictor); // a semantic model without a captioner fails now, with the reason
   const tapped = (p: OnnxPredictor): Predictor => ({
     name: p.name, spec: p.spec, batchSize: p.batchSize,
     predict: async (clips, n) => {
-      const out = await p.predict(clips, n);
+      const out = await (semantic ? semantic.wrap(p) : p).predict(clips, n);
       tap.pred = streaming.live.wantsRegion || describer ? out : null;
       tap.pos = 0;
       return out;
@@ -391,10 +401,13 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
         const frames = (async function* (s: FrameSource) {
           for await (const f of s.frames()) yield { index: base + f.index, data: f.data };
         })(source);
+        semantic = semanticFor(predictor);
+        const feed = semantic;
         await runLoop({
           frames: (async function* () {
             for await (const f of frames) {
               maxIndex = f.index;
+              if (feed) await feed.onFrame(f.data);
               if (streaming.live.wantsRegion || describer) {
                 recent.set(f.index, f.data);
                 recent.delete(f.index - 16);

@@ -4,7 +4,8 @@
  *   L_diff = mean(max(0, (pred - I_{t+1})^2 - (pred - I_t)^2))          frame-difference contrastive:
  *            the prediction must be closer to the true next frame than to the current one
  *   L_aux  = alpha * sum over SFFM layers of the sequence-level load-balancing loss
- *   L_sim  = mean(1 - cos(text_pred, text))   semantic branch only (textDim > 0), text `[B, textDim]`
+ *   L_sim  = mean(1 - cos(text_pred, text))   semantic branch only (textDim > 0), text `[B, textDim]`,
+ *            times `text.weight` in the total (default 1, the paper's)
  * Frame tensors in token layout `[B*N, C*P*P]`; results are scalars.
  */
 import { tf } from '../model/backend.js';
@@ -49,11 +50,12 @@ export function totalLoss(
   sequences: number,
   topK: number,
   alpha: number,
-  text?: { pred: tf.Tensor2D; target: tf.Tensor2D },
+  text?: { pred: tf.Tensor2D; target: tf.Tensor2D; weight?: number },
 ): Losses {
   const lp = predictionLoss(pred, target);
   const ld = differenceLoss(pred, target, current);
   const la = auxiliaryLoss(routing, sequences, topK, alpha);
   const ls = text ? similarityLoss(text.pred, text.target) : tf.scalar(0);
-  return { total: tf.addN([lp, ld, la, ls]) as tf.Scalar, pred: lp, diff: ld, aux: la, sim: ls };
+  const weighted = text?.weight !== undefined && text.weight !== 1 ? tf.mul(ls, text.weight) : ls;
+  return { total: tf.addN([lp, ld, la, weighted]) as tf.Scalar, pred: lp, diff: ld, aux: la, sim: ls };
 }

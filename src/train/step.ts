@@ -23,7 +23,7 @@ export interface StepStats {
  * Runs one training step on `batch` with learning rate `lr`; updates `params` in place.
  * Throws if the loss is not finite (divergence), leaving the parameters untouched.
  */
-export function trainStep(params: Params, cfg: SfnConfig, opt: AdamW, batch: HostBatch, lr: number, rowLen: { app: number; mot: number; out: number }): StepStats {
+export function trainStep(params: Params, cfg: SfnConfig, opt: AdamW, batch: HostBatch, lr: number, rowLen: { app: number; mot: number; out: number }, simWeight = 1): StepStats {
   const rows = batch.last.length / rowLen.out;
   const out = tf.tidy(() => {
     const app = tf.tensor2d(batch.appearance, [rows, rowLen.app]);
@@ -34,7 +34,7 @@ export function trainStep(params: Params, cfg: SfnConfig, opt: AdamW, batch: Hos
     const parts: { pred?: tf.Scalar; diff?: tf.Scalar; aux?: tf.Scalar; sim?: tf.Scalar } = {};
     const { value, grads } = tf.variableGrads(() => {
       const f = forward(params, cfg, { appearance: app, motion: mot, last, batch: batch.batch, ...(text ? { text } : {}) });
-      const l = totalLoss(f.pred, target, last, f.routing, batch.batch, cfg.topK, cfg.auxAlpha, f.text && text ? { pred: f.text, target: text } : undefined);
+      const l = totalLoss(f.pred, target, last, f.routing, batch.batch, cfg.topK, cfg.auxAlpha, f.text && text ? { pred: f.text, target: text, weight: simWeight } : undefined);
       parts.pred = tf.keep(l.pred);
       parts.diff = tf.keep(l.diff);
       parts.aux = tf.keep(l.aux);

@@ -44,6 +44,13 @@ export interface TrainOptions {
   clipNorm: number;
   /** caption file of the training videos (`sfn-edge caption`): trains the semantic branch, textDim from the file */
   captions?: string;
+  /** weight of the semantic loss L_sim (default 1, the paper's; its gradients dwarf the frame
+   * losses' here, so fine-tuning a trained frame model uses less) */
+  simWeight?: number;
+  /** train only the parameters whose names start with one of these prefixes (the rest are frozen),
+   * e.g. ['embed.text', 'head.text']: add the semantic branch to a trained frame model without
+   * changing its frame path */
+  trainOnly?: string[];
   /** start from these weights (fine-tuning): parameters with the same name and shape are copied,
    * the others (e.g. a new semantic branch) keep their fresh initialisation */
   init?: string;
@@ -108,6 +115,17 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
     opt = new AdamW(params, { ...DEFAULT_ADAMW, weightDecay: o.weightDecay, clipNorm: o.clipNorm });
   }
+  if (o.trainOnly?.length) {
+    const only = o.trainOnly;
+    let frozen = 0;
+    for (const [name, v] of params)
+      if (!only.some((pre) => name.startsWith(pre))) {
+        v.trainable = false;
+        frozen++;
+      }
+    if (frozen === params.size) throw new Error(`--train-only ${only.join(',')} matches no parameter; names look like embed.text.w, head.text.w, block0.sffm.router`);
+    log.info({ trainOnly: only, frozen, trained: params.size - frozen }, 'training a subset of the parameters');
+  }
   const g = derived(config);
   if (config.textDim > 0 && !captions) throw new Error(`this model has a semantic branch (textDim ${config.textDim}): give --captions <file> made by \`sfn-edge caption\``);
   const set = await loadClips(o.data, config, o.limitVideos, config.textDim > 0 ? captions : undefined);
@@ -121,7 +139,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   );
 
   const history = await fs.open(path.join(o.out, 'history.jsonl'), 'a');
-  const meta = () => ({ ...(o.init ? { init: path.resolve(o.init) } : {}), ...(o.captions ? { captions: path.resolve(o.captions), captioner: captions?.captioner } : {}), seed: o.seed, batch: o.batch, lr: o.lr, warmup: o.warmup, epochs: o.epochs, data: path.resolve(o.data), videos: set.videos.length, samplesPerEpoch: stepsPerEpoch * o.batch });
+  const meta = () => ({ ...(o.init ? { init: path.resolve(o.init) } : {}), ...(o.captions ? { captions: path.resolve(o.captions), captioner: captions?.captioner } : {}), seed: o.seed, ...(o.captions ? { simWeight: o.simWeight ?? 1 } : {}), ...(o.trainOnly ? { trainOnly: o.trainOnly.join(',') } : {}), batch: o.batch, lr: o.lr, warmup: o.warmup, epochs: o.epochs, data: path.resolve(o.data), videos: set.videos.length, samplesPerEpoch: stepsPerEpoch * o.batch });
   const save = async (step: number, seconds: number) => {
     const all = paramsToMap(params);
     for (const [k, v] of opt.m) all.set(`${k}/m`, v);
@@ -153,7 +171,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const i = step % stepsPerEpoch;
       const batch = makeBatch(set, config, order.slice(i * o.batch, (i + 1) * o.batch));
       const lr = lrAt(step, totalSteps, o.lr, o.warmup);
-      const s = trainStep(params, config, opt, batch, lr, rowLen);
+      const s = trainStep(params, config, opt, batch, lr, rowLen, o.simWeight ?? 1);
       step += 1;
       ema = ema ? (Object.fromEntries(Object.entries(s).map(([k, v]) => [k, 0.95 * ema![k as keyof StepStats] + 0.05 * v])) as unknown as StepStats) : s;
       const seconds = priorSeconds + (performance.now() - t0) / 1000;

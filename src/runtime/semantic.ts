@@ -1,0 +1,80 @@
+/**
+ * Running a model with the semantic branch in `run` (DESIGN.md "Semantics"): the caption worker
+ * captions the current frame every K frames, off the frame loop; the latest caption's text feature
+ * is fed with every clip until the next one arrives ("between caption updates the last embedding is
+ * reused"), and each clip's semantic error `1 - cos(text, text_pred)` is kept for reporting.
+ */
+import { cosine } from '../caption/embed.js';
+import type { CaptionWorker } from '../caption/worker.js';
+import type { Predictor } from '../eval/predictor.js';
+import type { FrameSpec } from '../video/source.js';
+
+/** The latest text feature and the per-clip semantic errors of a semantic model (see the file comment). */
+export class SemanticFeed {
+  private text: Float32Array;
+  private prev: Float32Array | undefined;
+  private since = Number.POSITIVE_INFINITY;
+  private first: Promise<void> | null = null;
+  /** semantic error of the last scored clip, and captions used */
+  last = { error: Number.NaN, captions: 0 };
+
+  /**
+   * @param textDim the model's text-feature width
+   * @param every caption every K frames (>= 1)
+   * @throws RangeError when `every` < 1
+   */
+  constructor(
+    private readonly worker: CaptionWorker,
+    private readonly spec: FrameSpec,
+    textDim: number,
+    private readonly every: number,
+  ) {
+    if (!(Number.isInteger(every) && every >= 1)) throw new RangeError(`a semantic model needs captions every K >= 1 frames, got ${every}`);
+    this.text = new Float32Array(textDim);
+  }
+
+  /**
+   * Call with every source frame `[C, H, W]` float32 at the model grid, in order. Every K-th frame
+   * is sent to the caption worker (dropped when it is busy); the first caption is awaited, so no clip
+   * is scored without one.
+   */
+  async onFrame(data: Float32Array): Promise<void> {
+    if (this.since >= this.every) {
+      const req = { frame: data, ...(this.prev ? { prev: this.prev } : {}), width: this.spec.width, height: this.spec.height };
+      const isFirst = this.first === null;
+      const p = this.worker.request(req, isFirst ? 'event' : 'periodic').then((r) => {
+        if (r) {
+          this.text = r.embedding;
+          this.last.captions += 1;
+        }
+      });
+      if (isFirst) this.first = p;
+      this.since = 0;
+    }
+    this.since += 1;
+    this.prev = data;
+    if (this.first) await this.first;
+  }
+
+  /**
+   * The predictor the run loop uses: `predict(clips, n)` runs `predictWithText` with the latest
+   * text feature for every clip and records the semantic error.
+   * @throws Error when `p` has no semantic branch.
+   */
+  wrap(p: Predictor): Predictor {
+    const K = p.textDim ?? 0;
+    if (K === 0 || !p.predictWithText) throw new Error(`${p.name} has no semantic branch`);
+    return {
+      name: p.name,
+      spec: p.spec,
+      batchSize: p.batchSize,
+      predict: async (clips, n) => {
+        const t = new Float32Array(n * K);
+        for (let i = 0; i < n; i++) t.set(this.text, i * K);
+        const r = await p.predictWithText!(clips, n, t);
+        this.last.error = 1 - cosine(this.text, r.text.subarray((n - 1) * K, n * K));
+        return r.pred;
+      },
+    };
+  }
+}

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import type { CaptionRequest, CaptionResult } from '../../src/caption/captioner.js';
+import { buildCaption } from '../../src/caption/describe.js';
+import type { CaptionWorker } from '../../src/caption/worker.js';
+import type { Predictor } from '../../src/eval/predictor.js';
+import { SemanticFeed } from '../../src/runtime/semantic.js';
+
+const spec = { width: 2, height: 1, color: 'gray' as const };
+
+function fakeWorker(busyAfterFirst = false) {
+  const asked: Array<[number, string]> = [];
+  let n = 0;
+  const w = {
+    request: async (req: CaptionRequest, kind: string): Promise<CaptionResult | null> => {
+      asked.push([req.frame[0]!, kind]);
+      n++;
+      if (busyAfterFirst && n > 1) return null; // dropped: the worker was busy
+      const structured = buildCaption([]);
+      return { text: 'x', structured, embedding: Float32Array.from([req.frame[0]!, 1]), ms: 1, captioner: 'fake' };
+    },
+  } as unknown as CaptionWorker;
+  return { w, asked };
+}
+
+const model = (): Predictor & { seen: number[][] } => {
+  const seen: number[][] = [];
+  return {
+    name: 'sem', spec, batchSize: 4, textDim: 2, seen,
+    predict: () => Promise.reject(new Error('needs text')),
+    predictWithText: async (clips, n, text) => {
+      for (let i = 0; i < n; i++) seen.push(Array.from(text.subarray(i * 2, i * 2 + 2)));
+      return { pred: new Float32Array(n * 2), text: Float32Array.from({ length: n * 2 }, () => 1) };
+    },
+  };
+};
+
+test('captions every K frames (the first one awaited), the latest text feature goes with every clip', async () => {
+  const { w, asked } = fakeWorker();
+  const feed = new SemanticFeed(w, spec, 2, 3);
+  const m = model();
+  const p = feed.wrap(m);
+  for (const v of [1, 2, 3, 4, 5, 6, 7]) {
+    await feed.onFrame(new Float32Array([v, 0]));
+    await p.predict(new Float32Array(8), 1);
+  }
+  assert.deepEqual(asked, [[1, 'event'], [4, 'periodic'], [7, 'periodic']]);
+  assert.deepEqual(m.seen.map((t) => t[0]), [1, 1, 1, 4, 4, 4, 7]);
+  assert.equal(feed.last.captions, 3);
+  assert.ok(Math.abs(feed.last.error - (1 - 8 / Math.sqrt(50 * 2))) < 1e-6, String(feed.last.error));
+});
+
+test('a dropped periodic caption keeps the last text feature; bad settings are refused', async () => {
+  const { w } = fakeWorker(true);
+  const feed = new SemanticFeed(w, spec, 2, 1);
+  const m = model();
+  const p = feed.wrap(m);
+  for (const v of [1, 2, 3]) {
+    await feed.onFrame(new Float32Array([v, 0]));
+    await p.predict(new Float32Array(8), 1);
+  }
+  assert.deepEqual(m.seen.map((t) => t[0]), [1, 1, 1]);
+  assert.throws(() => new SemanticFeed(w, spec, 2, 0), /every K >= 1/);
+  assert.throws(() => feed.wrap({ ...model(), textDim: 0 }), /has no semantic branch/);
+});
