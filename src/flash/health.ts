@@ -2,7 +2,8 @@
  * The health wait after a flash: the device is up when its `sfn/<id>/availability` turns `online`
  * and a first `stats` message arrives, both published live after the switch (messages the broker
  * replays as retained at subscription time, e.g. the old version's `online`, do not count).
- * When the bundle's model sha256 is known, a `stats` message naming another model does not count.
+ * A `stats` message counts only after that `online` (the old version may still publish stats until
+ * it is stopped), and, when the bundle's model sha256 is known, only when it names that model.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 
@@ -30,8 +31,13 @@ export class HealthWatch {
       const now = Date.now();
       if (topic.endsWith('/availability')) {
         if (payload.toString() === 'online') this.online ??= now;
-        else this.online = null; // went offline again (e.g. a crash loop): wait for the next online
-      } else if (topic.endsWith('/stats') && this.stats === null) {
+        else {
+          // offline (the old version stopping, or a crash loop): wait for the next online and its stats
+          this.online = null;
+          this.stats = null;
+        }
+      } else if (topic.endsWith('/stats') && this.stats === null && this.online !== null) {
+        // only stats after a live `online` count: the old version may still publish until it stops
         let s: { model?: { sha256?: string }; provider?: string } = {};
         try {
           s = JSON.parse(payload.toString()) as typeof s;

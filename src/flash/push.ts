@@ -160,6 +160,9 @@ export async function flashHost(o: FlashOptions): Promise<FlashResult> {
     if (freeKb < needKb)
       throw new FlashError('disk-full', `${o.ssh.host}: not enough space under ${o.root}: the bundle needs ${(bytes / 2 ** 20).toFixed(0)} MiB + ${o.minFreeMB ?? 64} MiB reserve, ${(freeKb / 1024).toFixed(0)} MiB free; remove old files (or versions/*.failed) and flash again`);
 
+    // the broker must answer before anything is sent: the health wait needs it
+    watch = await HealthWatch.open(o.watchBroker ?? device.broker, device.device_id, info.model.sha256);
+
     // 3. upload + verify on the device
     t = Date.now();
     const sent = await upload(o.ssh, dir, o.root, info.id, parseSums(Buffer.from(facts.current_sums ?? '', 'base64').toString('utf8')));
@@ -178,7 +181,6 @@ export async function flashHost(o: FlashOptions): Promise<FlashResult> {
     if (v.code !== 0) throw new FlashError('remote', `${o.ssh.host}: verification step failed (exit ${v.code}): ${(v.stderr || v.stdout).trim().slice(0, 300)}`);
 
     // 4. switch + start, watching the broker
-    watch = await HealthWatch.open(o.watchBroker ?? device.broker, device.device_id, info.model.sha256);
     watch.arm();
     t = Date.now();
     const systemd = facts.systemd === 'yes' ? 'yes' : 'no';

@@ -54,12 +54,19 @@ export interface BuildInfo {
 /** The repository root (where package.json and src/ are). */
 export const REPO_ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
+/** esbuild, a dev dependency. @throws Error saying how to install it. */
+async function loadEsbuild(): Promise<typeof import('esbuild')> {
+  return import('esbuild').catch((err: unknown) => {
+    throw new Error(`building a bundle needs esbuild and postject (dev dependencies): run 'ONNXRUNTIME_NODE_INSTALL=skip npm install' without --omit=dev (${(err as Error).message})`);
+  });
+}
+
 /**
  * Bundles the CLI into one CommonJS file `outFile` with esbuild.
  * @throws Error with esbuild's messages when the sources do not bundle.
  */
 export async function bundleScript(outFile: string, info: BuildInfo): Promise<{ bytes: number; seconds: number }> {
-  const esbuild = await import('esbuild');
+  const esbuild = await loadEsbuild();
   const t0 = Date.now();
   const entry = path.join(REPO_ROOT, 'src', 'flash', 'sea-entry.ts');
   await esbuild.build({
@@ -88,7 +95,7 @@ const __dirname = __sfnDirname(__filename);`;
  * @throws Error with esbuild's messages when the worker does not bundle.
  */
 export async function bundleWorker(home: string): Promise<void> {
-  const esbuild = await import('esbuild');
+  const esbuild = await loadEsbuild();
   const out = path.join(home, 'dist', 'sea');
   await fs.mkdir(out, { recursive: true });
   await esbuild.build({
