@@ -97,6 +97,9 @@ function movingPhrase(o: CaptionObject): string {
   return m.state === 'still' ? ' not moving' : m.state === 'fast' ? ` moving fast${to}` : ` moving at walking pace${to}`;
 }
 
+/** Least detector score for a non-subject object to be named in the caption text. */
+export const MENTION_SCORE = 0.3;
+
 const RIDDEN = new Set(['bicycle', 'motorcycle', 'skateboard', 'horse']);
 
 const STATE_ADJECTIVE: Record<SpeedState, string> = { still: 'standing', 'walking pace': 'walking', fast: 'running' };
@@ -153,7 +156,8 @@ export function buildCaption(objects: CaptionObject[], anomalyBox?: Box): Struct
       t = `a person riding ${count(ridden, 1)}${movingPhrase({ ...s, label: ridden })}`;
     } else t = `${count(s.label, 1)}${movingPhrase(s)}`;
     if (people) t += ` ${moving ? 'through' : 'among'} ${NUMBER_WORDS[people.count] && people.count < 10 ? NUMBER_WORDS[people.count] : people.count} ${STATE_ADJECTIVE[people.state]} ${plural('person', people.count)}`;
-    const extra = rest.filter((g) => g.label !== 'person');
+    // other objects are named only when the detector is fairly sure (the text feature keeps them all)
+    const extra = summarise(objects.filter((o, i) => i !== subject && i !== partner && o.label !== 'person' && o.score >= MENTION_SCORE));
     if (extra.length > 0) t += `, with ${extra.map((g) => count(g.label, g.count)).join(' and ')}`;
     text = `${t}, ${anomaly ? anomaly.region : regionName(s.box)}`;
   }

@@ -64,12 +64,16 @@ async function textSource(o: EvalCommandOptions): Promise<(video: string, path: 
     };
   }
   const { DetectorCaptioner } = await import('../caption/captioner.js');
-  const captioner = await DetectorCaptioner.create();
-  log.info('captioning the test videos with the detector captioner (give --captions <file> to reuse saved captions)');
+  const { cachedCaptions } = await import('../caption/cache.js');
+  let captioner: Awaited<ReturnType<typeof DetectorCaptioner.create>> | null = null;
+  log.info('captioning the test videos with the detector captioner (cached under .sfn-edge/captions; --captions <file> reuses a caption file)');
   return async (_video, path) => {
     const t0 = performance.now();
-    const c = await captionVideo(captioner, path);
-    log.info({ video: videoKey(path), frames: c.texts.length, seconds: +((performance.now() - t0) / 1000).toFixed(1) }, 'captioned');
+    const c = await cachedCaptions(path, 'detector', async () => {
+      captioner ??= await DetectorCaptioner.create();
+      return captionVideo(captioner, path);
+    });
+    log.info({ video: videoKey(path), frames: c.texts.length, seconds: +((performance.now() - t0) / 1000).toFixed(1) }, 'captions');
     return c.embeddings;
   };
 }
@@ -96,7 +100,7 @@ export async function runEval(o: EvalCommandOptions): Promise<void> {
     macro_auc: result.macro_auc === null ? null : +result.macro_auc.toFixed(4),
     frames: result.frames,
     fps: +result.fps.toFixed(1),
-    measure: result.measure,
+    measure: result.semantic ? `${result.measure}+text` : result.measure,
     predictor: result.predictor,
     mse: { micro_auc: +other.mse.micro_auc.toFixed(4), macro_auc: other.mse.macro_auc === null ? null : +other.mse.macro_auc.toFixed(4) },
     patch_max: {
@@ -129,9 +133,10 @@ export async function runEval(o: EvalCommandOptions): Promise<void> {
       mse: summary.mse,
       patch_max: summary.patch_max,
       per_video: summary.per_video,
+      ...(summary.semantic ? { semantic: summary.semantic } : {}),
       fps: summary.fps,
       frames: summary.frames,
-      command: `sfn-edge eval --model ${o.model} --dataset ${o.dataset}`,
+      command: `sfn-edge eval --model ${o.model} --dataset ${o.dataset}${o.captions ? ` --captions <captions of ${o.dataset}/testing/frames from sfn-edge caption>` : ''}`,
       at: new Date().toISOString(),
     };
     await writeManifest(o.model, manifest);

@@ -56,9 +56,13 @@ export function toPlanarFloat(pixels: Uint8Array, spec: FrameSpec): Float32Array
   return out;
 }
 
+/** Frames between the captioned frame and the one its motion is measured against. */
+export const MOTION_GAP = 3;
+
 interface Kept {
   frame: StoredFrame;
   prev?: StoredFrame;
+  gap?: number;
   region?: Box;
 }
 
@@ -72,13 +76,15 @@ export class EventDescriber {
 
   constructor(private readonly h: DescriberHooks) {}
 
+  /** The frame and the one MOTION_GAP frames before it (motion at the model grid is under a pixel
+   * per frame for a walker, so the estimate looks across a few frames). */
   private keep(frame: number): Kept | undefined {
-    const [prev, f] = this.h.framesSince(frame - 1);
-    if (!prev) return undefined;
-    if (prev.index === frame) return { frame: prev, ...(this.h.regionAt?.(frame) ? { region: this.h.regionAt(frame)! } : {}) };
-    if (!f || f.index !== frame) return undefined;
+    const frames = this.h.framesSince(frame - MOTION_GAP);
+    const f = frames.find((x) => x.index === frame);
+    if (!f) return undefined;
+    const prev = frames.find((x) => x.index < frame);
     const region = this.h.regionAt?.(frame);
-    return { frame: f, prev, ...(region ? { region } : {}) };
+    return { frame: f, ...(prev ? { prev, gap: frame - prev.index } : {}), ...(region ? { region } : {}) };
   }
 
   /** Feed every lifecycle message of the run, in order. Never throws; captions run in the background. */
@@ -103,7 +109,7 @@ export class EventDescriber {
     const { spec } = this.h;
     const req = {
       frame: toPlanarFloat(k.frame.pixels, spec),
-      ...(k.prev ? { prev: toPlanarFloat(k.prev.pixels, spec) } : {}),
+      ...(k.prev ? { prev: toPlanarFloat(k.prev.pixels, spec), gap: k.gap ?? 1 } : {}),
       width: spec.width,
       height: spec.height,
       ...(k.region ? { anomalyBox: k.region } : {}),

@@ -57,7 +57,8 @@ test('an event is captioned at its start and at its peak (kept from the ring), s
   assert.deepEqual(sent.map(([id, x]) => [id, x.stage, x.frame]), [['ev1', 'start', 11], ['ev1', 'peak', 12]]);
   assert.equal(asked[1]!.anomalyBox?.join(), '0.5,0.5,0.25,0.5');
   assert.equal(asked[1]!.frame[0], Math.fround(12 / 255));
-  assert.equal(asked[1]!.prev?.[0], Math.fround(11 / 255), 'the frame before the peak gives the motion');
+  assert.equal(asked[1]!.prev?.[0], Math.fround(10 / 255), 'an earlier frame (up to MOTION_GAP back) gives the motion');
+  assert.equal(asked[1]!.gap, 2);
   assert.equal(sent[1]![1].caption, 'a bicycle, lower centre');
   const stored = JSON.parse(await readFile(join(dir, 'clips', 'ev1.caption.json'), 'utf8')) as EventDescription;
   assert.equal(stored.stage, 'peak');
@@ -76,7 +77,7 @@ test('a failing caption is counted and logged, the next event is still described
     },
   } as unknown as CaptionWorker;
   const sent: EventDescription[] = [];
-  const d = new EventDescriber({ worker, spec, framesSince: (f) => [frame(f), frame(f + 1)], publish: async (_id, x) => void sent.push(x) });
+  const d = new EventDescriber({ worker, spec, framesSince: (f) => [0, 1, 2, 3, 4].map((k) => frame(f + k)), publish: async (_id, x) => void sent.push(x) });
   d.onEvent(event('new', 5, 5));
   d.onEvent(event('end', 5, 6));
   await d.idle();
