@@ -2,10 +2,10 @@
  * End to end in real headless Chromium: `sfn-edge run` flags an anomaly in Ped2 test video 01 and
  * records its clip; a second `run` (the device, paced slowly so it stays up) serves that clip over
  * WebRTC with MQTT signalling; the viewer page, connected to the broker over MQTT-over-WebSocket,
- * lists the device and the event (with its snapshot) and plays the clip. Checks that Chromium
- * decoded video frames (getStats framesDecoded > 0, the <video>'s size, advancing currentTime),
- * that a wrong token is refused in the page with its reason, and that the live view with the
- * anomaly region plays too.
+ * lists the device and the event (with its snapshot), shows events and captions that arrive while
+ * it is open, and plays the clip. Checks that Chromium decoded video frames (getStats
+ * framesDecoded > 0, the <video>'s size, advancing currentTime), that a wrong token is refused in
+ * the page with its reason, and that the live view with the anomaly region plays too.
  *
  * Needs Chromium at /usr/bin/chromium (apt package `chromium`; `.ci/run` installs it) and Ped2.
  * Set SFN_VIEWER_SCREENSHOT=docs/viewer-playing.png to save a screenshot of the page playing.
@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
+import mqtt from 'mqtt';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/mqtt/broker.js';
@@ -81,6 +82,23 @@ describe('viewer in headless Chromium plays a flagged Ped2 clip over WebRTC', { 
     await row.waitFor({ timeout: 60_000 });
     const src = await row.locator('img').getAttribute('src');
     assert.match(String(src), /^data:image\/jpeg;base64,/);
+  });
+
+  it('shows events and captions as they arrive over MQTT', async () => {
+    const c = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+    try {
+      const id = await page.locator(`tr[data-device="${DEVICE}"]`).first().getAttribute('data-event');
+      await c.publishAsync(`sfn/${DEVICE}/events/${id}/description`, JSON.stringify({ event_id: id, stage: 'peak', caption: 'e2e: a caption sent after the page opened' }), { qos: 1 });
+      await page.locator(`tr[data-event="${id}"] td.caption`).filter({ hasText: 'e2e: a caption sent after the page opened' }).waitFor({ timeout: 30_000 });
+      const start = { frame: 1, time: new Date().toISOString() };
+      await c.publishAsync(`sfn/${DEVICE}/events`, JSON.stringify({ type: 'new', id: 'e2e-live-event', seq: 0, start, last: start, end: null, peak: { score: 7.25, frame: 1, time: start.time } }), { qos: 1 });
+      const row = page.locator('tr[data-event="e2e-live-event"]');
+      await row.waitFor({ timeout: 30_000 });
+      assert.match(await row.innerText(), /7\.25[\s\S]*new/);
+      assert.equal(await row.locator('button.play').isDisabled(), true, 'no clip yet: nothing to play');
+    } finally {
+      await c.endAsync();
+    }
   });
 
   it('refuses a wrong token with the reason shown in the page', async () => {
