@@ -98,7 +98,11 @@
         el('td', {}, r.peak === null ? '-' : r.peak.toFixed(2)),
         el('td', {}, r.type || (hasClip ? 'clip' : '-')),
         el('td', { class: 'caption' }, r.caption || ''),
-        el('td', {}, el('button', { type: 'button', class: 'play', disabled: !hasClip, onclick: () => play(r.device, { event_id: r.id }) }, 'Play'))));
+        el('td', {}, el('button', {
+          type: 'button', class: 'play', disabled: !hasClip || !devices.get(r.device)?.online,
+          title: hasClip ? (devices.get(r.device)?.online ? 'play the clip' : 'the device is offline') : 'no clip recorded yet',
+          onclick: () => play(r.device, { event_id: r.id }),
+        }, 'Play'))));
     }
   }
 
@@ -141,6 +145,7 @@
     const s = state.session;
     const msg = parseJson(payload) || {};
     if (leaf === 'answer') {
+      s.answered = true;
       if (msg.error) {
         setStatus('player-status', `refused by ${s.device}: ${msg.error}`, true);
         window.sfnViewer.refused = msg.error;
@@ -163,7 +168,7 @@
     const id = `v${Math.random().toString(36).slice(2, 12)}`;
     const base = `sfn/${device}/webrtc/${id}`;
     const pc = new RTCPeerConnection({ iceServers: state.config.iceServers || [] });
-    const s = { id, device, base, pc, what, stats: null };
+    const s = { id, device, base, pc, what, stats: null, noAnswer: null, answered: false };
     state.session = s;
     window.sfnViewer.refused = undefined;
     window.sfnViewer.stats = { framesDecoded: 0, width: 0, height: 0 };
@@ -188,6 +193,9 @@
     await pc.setLocalDescription(offer);
     state.client.publish(`${base}/offer`, JSON.stringify({ token, sdp: offer.sdp, ...what }), { qos: 1 });
     setStatus('player-status', 'offer sent; waiting for the device');
+    s.noAnswer = setTimeout(() => {
+      if (state.session === s && !s.answered) setStatus('player-status', `no answer from ${device} within 15 s (offline, or not serving WebRTC)`, true);
+    }, 15000);
     s.stats = setInterval(async () => {
       if (state.session !== s) return;
       const report = await pc.getStats();
@@ -206,6 +214,7 @@
     if (!s) return;
     state.session = null;
     clearInterval(s.stats);
+    clearTimeout(s.noAnswer);
     if (tell && state.client) state.client.publish(`${s.base}/close`, '{}', { qos: 1 });
     state.client?.unsubscribe([`${s.base}/answer`, `${s.base}/candidate/device`, `${s.base}/closed`]);
     s.pc.close();
