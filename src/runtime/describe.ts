@@ -129,6 +129,7 @@ export class EventDescriber {
       try {
         await this.h.publish(id, d);
         this.counts.sent += 1;
+        log.info({ id, stage, frame: d.frame, caption: d.caption, ms: d.ms }, 'caption');
       } catch (err) {
         log.error({ event: id, err: (err as Error).message }, 'cannot store an event description');
       }
