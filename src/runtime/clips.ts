@@ -108,14 +108,15 @@ export async function writeJpeg(frame: StoredFrame, spec: FrameSpec, out: string
 }
 
 /**
- * Keeps the clips folder under `budgetBytes`: groups files by stem (`<stem>.mp4` + `<stem>.jpg`),
+ * Keeps the clips folder under `budgetBytes`: groups files by stem (`<stem>.mp4`, `<stem>.jpg` and
+ * the caption `<stem>.caption.json`),
  * and deletes whole groups, oldest (by modification time) first, never the `keep` stem.
  * @returns the stems deleted.
  */
 export async function enforceBudget(dir: string, budgetBytes: number, keep?: string): Promise<string[]> {
   const groups = new Map<string, { bytes: number; mtime: number; files: string[] }>();
   for (const name of await readdir(dir)) {
-    const m = /^(.*)\.(mp4|jpg)$/.exec(name);
+    const m = /^(.*?)\.(mp4|jpg|caption\.json)$/.exec(name);
     if (!m?.[1]) continue;
     const s = await stat(join(dir, name)).catch(() => null);
     if (!s?.isFile()) continue;

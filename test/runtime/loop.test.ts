@@ -154,10 +154,12 @@ describe('clips helpers', () => {
       const t = new Date(Date.UTC(2026, 0, 1, 0, i));
       await fs.utimes(path.join(dir, `${s}.mp4`), t, t);
       await fs.utimes(path.join(dir, `${s}.jpg`), t, t);
+      await fs.writeFile(path.join(dir, `${s}.caption.json`), '{}');
+      await fs.utimes(path.join(dir, `${s}.caption.json`), t, t);
     }
     await fs.writeFile(path.join(dir, 'notes.txt'), 'kept');
-    assert.deepEqual(await enforceBudget(dir, 2300, 'c'), ['a']);
+    assert.deepEqual(await enforceBudget(dir, 2306, 'c'), ['a']);
     assert.deepEqual(await enforceBudget(dir, 10, 'c'), ['b']);
-    assert.deepEqual((await fs.readdir(dir)).sort(), ['c.jpg', 'c.mp4', 'notes.txt']);
+    assert.deepEqual((await fs.readdir(dir)).sort(), ['c.caption.json', 'c.jpg', 'c.mp4', 'notes.txt'], 'captions go with their clip');
   });
 });
