@@ -43,6 +43,8 @@ function workerEntry(): { entry: URL | string; eval: boolean } {
 /** A captioner in a worker thread (see the file comment). */
 export class CaptionWorker {
   private nextId = 1;
+  /** set when the worker thread died or was closed: later requests reject at once */
+  private dead: Error | null = null;
   private running: Pending | null = null;
   private readonly queue: Pending[] = [];
   /** captions done, periodic requests dropped, event requests dropped (queue full) */
@@ -63,8 +65,14 @@ export class CaptionWorker {
       }
       this.pump();
     });
-    worker.on('error', (err) => this.failAll(err));
-    worker.on('exit', () => this.failAll(new Error('the caption worker exited')));
+    worker.on('error', (err) => {
+      this.dead = err;
+      this.failAll(err);
+    });
+    worker.on('exit', () => {
+      this.dead ??= new Error('the caption worker exited');
+      this.failAll(this.dead);
+    });
   }
 
   /**
@@ -103,6 +111,7 @@ export class CaptionWorker {
    * @throws (rejects) when the captioner fails on this frame or the worker died.
    */
   request(req: CaptionRequest, kind: 'periodic' | 'event' = 'periodic'): Promise<CaptionResult | null> {
+    if (this.dead) return Promise.reject(new Error(`captioner unavailable: ${this.dead.message}`));
     if (kind === 'periodic' && (this.running || this.queue.length > 0)) {
       this.counts.droppedPeriodic += 1;
       return Promise.resolve(null);
@@ -134,7 +143,8 @@ export class CaptionWorker {
   /** Stops the worker; pending requests reject. */
   async close(): Promise<void> {
     this.worker.removeAllListeners('exit');
-    this.failAll(new Error('the caption worker was closed'));
+    this.dead = new Error('the caption worker was closed');
+    this.failAll(this.dead);
     await this.worker.terminate();
   }
 }

@@ -115,6 +115,7 @@ export class EventDescriber {
       ...(k.region ? { anomalyBox: k.region } : {}),
     };
     const job = this.h.worker.request(req, 'event');
+    job.catch(() => undefined); // handled in order below; never an unhandled rejection meanwhile
     this.chain = this.chain.then(async () => {
       let r: CaptionResult | null;
       try {

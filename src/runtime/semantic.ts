@@ -7,6 +7,7 @@
 import { cosine } from '../caption/embed.js';
 import type { CaptionWorker } from '../caption/worker.js';
 import type { Predictor } from '../eval/predictor.js';
+import { log } from '../util/log.js';
 import type { FrameSpec } from '../video/source.js';
 
 /** The latest text feature and the per-clip semantic errors of a semantic model (see the file comment). */
@@ -16,7 +17,7 @@ export class SemanticFeed {
   private since = Number.POSITIVE_INFINITY;
   private first: Promise<void> | null = null;
   /** semantic error of the last scored clip, and captions used */
-  last = { error: Number.NaN, captions: 0 };
+  last = { error: Number.NaN, captions: 0, failures: 0 };
 
   /**
    * @param textDim the model's text-feature width
@@ -42,12 +43,19 @@ export class SemanticFeed {
     if (this.since >= this.every) {
       const req = { frame: data, ...(this.prev ? { prev: this.prev } : {}), width: this.spec.width, height: this.spec.height };
       const isFirst = this.first === null;
-      const p = this.worker.request(req, isFirst ? 'event' : 'periodic').then((r) => {
-        if (r) {
-          this.text = r.embedding;
-          this.last.captions += 1;
-        }
-      });
+      const p = this.worker.request(req, isFirst ? 'event' : 'periodic').then(
+        (r) => {
+          if (r) {
+            this.text = r.embedding;
+            this.last.captions += 1;
+          }
+        },
+        (err: unknown) => {
+          // a failed caption keeps the last text feature (zeros before the first one)
+          this.last.failures += 1;
+          log.warn({ err: (err as Error).message }, 'caption for the semantic branch failed; the last text feature stays');
+        },
+      );
       if (isFirst) this.first = p;
       this.since = 0;
     }

@@ -81,6 +81,10 @@ test('the caption worker does not block the frame loop; periodic requests are dr
   assert.ok(ticks > 10, `the main thread ran only ${ticks} turns during a caption`);
   assert.equal(worker.counts.done, 1);
   assert.ok(r.embedding instanceof Float32Array && r.embedding.length === TEXT_DIM);
+  // a worker that is gone refuses at once instead of leaving callers waiting
+  await worker.close();
+  await assert.rejects(worker.request(req, 'event'), /captioner unavailable: the caption worker was closed/);
+  worker = undefined;
 });
 
 test('a worker for a captioner whose model is missing fails at start with the reason', async () => {

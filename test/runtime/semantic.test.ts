@@ -48,6 +48,7 @@ test('captions every K frames (the first one awaited), the latest text feature g
   assert.deepEqual(asked, [[1, 'event'], [4, 'periodic'], [7, 'periodic']]);
   assert.deepEqual(m.seen.map((t) => t[0]), [1, 1, 1, 4, 4, 4, 7]);
   assert.equal(feed.last.captions, 3);
+  assert.equal(feed.last.failures, 0);
   assert.ok(Math.abs(feed.last.error - (1 - 8 / Math.sqrt(50 * 2))) < 1e-6, String(feed.last.error));
 });
 
@@ -63,4 +64,25 @@ test('a dropped periodic caption keeps the last text feature; bad settings are r
   assert.deepEqual(m.seen.map((t) => t[0]), [1, 1, 1]);
   assert.throws(() => new SemanticFeed(w, spec, 2, 0), /every K >= 1/);
   assert.throws(() => feed.wrap({ ...model(), textDim: 0 }), /has no semantic branch/);
+});
+
+test('a failing caption (worker died) keeps the last text feature and the loop goes on', async () => {
+  let n = 0;
+  const w = {
+    request: async (req: CaptionRequest): Promise<CaptionResult | null> => {
+      n++;
+      if (n > 1) throw new Error('the caption worker exited');
+      return { text: 'x', structured: buildCaption([]), embedding: Float32Array.from([req.frame[0]!, 1]), ms: 1, captioner: 'fake' };
+    },
+  } as unknown as CaptionWorker;
+  const feed = new SemanticFeed(w, spec, 2, 1);
+  const m = model();
+  const p = feed.wrap(m);
+  for (const v of [1, 2, 3]) {
+    await feed.onFrame(new Float32Array([v, 0]));
+    await p.predict(new Float32Array(8), 1);
+  }
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(m.seen.map((t) => t[0]), [1, 1, 1]);
+  assert.equal(feed.last.failures, 2);
 });
