@@ -211,6 +211,9 @@ export async function runExport(o: ExportOptions, print: (line: string) => void 
       batch: num(meta.batch),
       lr: num(meta.lr),
       seconds: num(meta.seconds),
+      ...(typeof meta.init === 'string' ? { init: path.join(path.basename(path.dirname(meta.init)), path.basename(meta.init.replace(/\.(json|bin)$/, ''))) } : {}),
+      ...(typeof meta.trainOnly === 'string' ? { train_only: meta.trainOnly } : {}),
+      ...(typeof meta.captions === 'string' ? { captions: path.basename(meta.captions) } : {}),
     },
     parity: {
       max_abs_diff: diff,

@@ -77,6 +77,10 @@ export const ManifestSchema = z.object({
     batch: z.number().nullable(),
     lr: z.number().nullable(),
     seconds: z.number().nullable(),
+    /** fine-tuning: the weights the run started from, the parameters it trained, its caption file */
+    init: z.string().optional(),
+    train_only: z.string().optional(),
+    captions: z.string().optional(),
   }),
   /** filled by the caller after an evaluation (e.g. `eval`); free-form beyond the listed fields */
   evaluation: z
