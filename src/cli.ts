@@ -191,7 +191,7 @@ export function program(): Command {
   p.command('run')
     .description('watch a source, score every frame, report anomaly events over MQTT, keep clips')
     .requiredOption('--source <src>', 'image-sequence folder or video file (live URLs / /dev/video* reconnect with backoff)')
-    .option('--model <file>', 'ONNX model (manifest beside it); default: the first models/fp32/*.onnx')
+    .option('--model <file>', 'ONNX model (manifest beside it); default: the first frame-only models/fp32/*.onnx')
     .option('--broker <url>', 'MQTT broker, e.g. mqtt://host:1883 or mqtts://host:8883 (default: embedded aedes on 127.0.0.1)')
     .option('--device-id <id>', 'device id in topics sfn/<id>/... (default: hostname)')
     .option('--config <file>', 'runtime configuration (JSON; schema in schemas/runtime-config.schema.json)')

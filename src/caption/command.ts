@@ -37,7 +37,7 @@ export async function runCaptionCommand(o: CaptionCommandOptions): Promise<void>
         if (show) bar.update(frames, { video: key });
       });
       await saveCaptionFile(o.out, file);
-      log.debug({ video: key, frames: file.videos[key]!.texts.length }, 'captioned');
+      log.info({ video: key, frames: file.videos[key]!.texts.length, seconds: +((performance.now() - t0) / 1000).toFixed(1) }, 'captioned');
     }
   } finally {
     if (show) bar.stop();

@@ -95,12 +95,17 @@ export interface RunSummary {
 }
 
 /**
- * The default model: the first `models/fp32/*.onnx` (name order).
+ * The default model: the first frame-only `models/fp32/*.onnx` in name order (one whose manifest has
+ * no `semantic` section), else the first model.
  * @throws Error when there is none, saying how to pass one.
  */
 export async function defaultModel(root = 'models/fp32'): Promise<string> {
   const names = (await readdir(root).catch(() => [] as string[])).filter((n) => n.endsWith('.onnx')).sort();
   if (!names[0]) throw new Error(`no model given and none found in ${root}/*.onnx; pass --model <file.onnx> (with its .manifest.json beside it)`);
+  // frame-only models first: the online event score does not use a semantic branch's error yet
+  const semantic = async (n: string) =>
+    readFile(join(root, n.replace(/\.onnx$/, '.manifest.json')), 'utf8').then((t) => (JSON.parse(t) as { semantic?: unknown }).semantic !== undefined, () => false);
+  for (const n of names) if (!(await semantic(n))) return join(root, n);
   return join(root, names[0]);
 }
 

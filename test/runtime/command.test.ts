@@ -168,12 +168,15 @@ describe('sfn-edge run (tiny model, 40 Ped2 frames)', { skip: !have && 'Ped2 not
     }
   });
 
-  it('no model: the default is the first models/fp32/*.onnx, and none is a clear error', async () => {
+  it('no model: the default is the first frame-only models/fp32/*.onnx, and none is a clear error', async () => {
     await assert.rejects(defaultModel(path.join(dir, 'nothing-here')), /no model given and none found.*--model/);
     const m = path.join(dir, 'models');
     await fs.mkdir(m);
     await fs.writeFile(path.join(m, 'b.onnx'), '');
     await fs.writeFile(path.join(m, 'a.onnx'), '');
     assert.equal(await defaultModel(m), path.join(m, 'a.onnx'));
+    // a model with the semantic branch is passed over while a frame-only one exists
+    await fs.writeFile(path.join(m, 'a.manifest.json'), JSON.stringify({ semantic: { textDim: 92 } }));
+    assert.equal(await defaultModel(m), path.join(m, 'b.onnx'));
   });
 });
