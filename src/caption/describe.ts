@@ -58,7 +58,10 @@ function plural(label: string, n: number): string {
   return `${label}s`;
 }
 
+const PAIRS = new Set(['skis', 'scissors']);
+
 function count(label: string, n: number): string {
+  if (PAIRS.has(label)) return n === 1 ? `a pair of ${label}` : `${n < NUMBER_WORDS.length ? NUMBER_WORDS[n] : n} pairs of ${label}`;
   const num = n === 1 ? (/^[aeiou]/.test(label) ? 'an' : 'a') : n < NUMBER_WORDS.length ? NUMBER_WORDS[n]! : String(n);
   return `${num} ${plural(label, n)}`;
 }
@@ -107,7 +110,7 @@ const STATE_ADJECTIVE: Record<SpeedState, string> = { still: 'standing', 'walkin
 /**
  * Builds the structured caption and its text.
  * Subject: the object that overlaps the anomaly box most (when `anomalyBox` is given), else the
- * highest-scored object that is not a person, else a running person; the others are summarised
+ * non-person object that moves (then the highest-scored one), else a running person; the others are summarised
  * ("through 9 walking people"). Pure: same input, same output.
  * @param objects detections with motion, any order
  * @param anomalyBox normalised box of the anomaly region from the error map, if known
@@ -122,7 +125,9 @@ export function buildCaption(objects: CaptionObject[], anomalyBox?: Box): Struct
     subject = scored[0]?.[0] ?? null;
   }
   if (subject === null) {
-    const others = order.filter((i) => objects[i]!.label !== 'person').sort((a, b) => objects[b]!.score - objects[a]!.score);
+    // a moving object is more notable than a still one (lamp posts read as traffic lights)
+    const moving = (i: number) => (objects[i]!.motion && objects[i]!.motion!.state !== 'still' ? 1 : 0);
+    const others = order.filter((i) => objects[i]!.label !== 'person').sort((a, b) => moving(b) - moving(a) || objects[b]!.score - objects[a]!.score);
     const runners = order.filter((i) => objects[i]!.motion?.state === 'fast').sort((a, b) => objects[b]!.motion!.relSpeed - objects[a]!.motion!.relSpeed);
     subject = others[0] ?? runners[0] ?? null;
   }

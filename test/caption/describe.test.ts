@@ -55,3 +55,9 @@ test('buildCaption is pure: same input, same output, input untouched', () => {
   assert.deepEqual(objects, copy);
   assert.equal(buildCaption(objects).text, 'a person running to the right through one walking person, centre');
 });
+
+test('a moving object outranks a still one as the subject; skis come in pairs', () => {
+  const still: CaptionObject = { label: 'traffic light', score: 0.6, box: [0.1, 0.1, 0.05, 0.1], motion: { dx: 0, dy: 0, relSpeed: 0, state: 'still', direction: 'none' } };
+  const skis: CaptionObject = { label: 'skis', score: 0.35, box: [0.5, 0.8, 0.05, 0.05], motion: fastRight };
+  assert.equal(buildCaption([still, skis, person(0.3)]).text, 'a pair of skis moving fast to the right through one walking person, with a traffic light, lower centre');
+});
