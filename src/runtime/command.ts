@@ -324,26 +324,30 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
     return new SemanticFeed(captionWorker, spec, p.textDim, controller.current.captions.every_frames || 4);
   };
   semanticFor(predictor); // a semantic model without a captioner fails now, with the reason
-  const tapped = (p: OnnxPredictor): Predictor => ({
-    name: p.name, spec: p.spec, batchSize: p.batchSize,
-    predict: async (clips, n) => {
-      const out = await (semantic ? semantic.wrap(p) : p).predict(clips, n);
-      tap.pred = streaming.live.wantsRegion || describer ? out : null;
-      tap.pos = 0;
-      return out;
-    },
-  });
+  /** called after `semantic` is set for the loop it feeds */
+  const tapped = (p: OnnxPredictor): Predictor => {
+    const inner = semantic ? semantic.wrap(p) : p;
+    return {
+      name: p.name, spec: p.spec, batchSize: p.batchSize,
+      predict: async (clips, n) => {
+        const out = await inner.predict(clips, n);
+        tap.pred = streaming.live.wantsRegion || describer ? out : null;
+        tap.pos = 0;
+        return out;
+      },
+    };
+  };
   const onLiveScore = (frame: number): void => {
     const i = tap.pos++;
     if (!tap.pred) return;
     const target = recent.get(frame);
-    if (describer && target) {
-      const b = anomalyRegion(tap.pred.subarray(i * frameLen, (i + 1) * frameLen), target, spec);
+    // one region per frame serves both the event captions and the live view's overlay
+    const b = target && (describer || detector.inEvent) ? anomalyRegion(tap.pred.subarray(i * frameLen, (i + 1) * frameLen), target, spec) : null;
+    if (describer && b) {
       regions.set(frame, [b.x / spec.width, b.y / spec.height, b.w / spec.width, b.h / spec.height]);
       regions.delete(frame - 256);
     }
-    if (!detector.inEvent || !target) return streaming.live.setRegion(null);
-    streaming.live.setRegion(anomalyRegion(tap.pred.subarray(i * frameLen, (i + 1) * frameLen), target, spec));
+    streaming.live.setRegion(detector.inEvent ? b : null);
   };
 
   let eventChain: Promise<void> = Promise.resolve();

@@ -17,6 +17,7 @@ import type { StructuredCaption } from '../caption/describe.js';
 import type { CaptionWorker } from '../caption/worker.js';
 import type { AnomalyEvent } from '../events/detector.js';
 import { log } from '../util/log.js';
+import { interleavedToPlanar } from '../video/pixels.js';
 import { channelsOf, type FrameSpec } from '../video/source.js';
 import type { StoredFrame } from './clips.js';
 
@@ -45,15 +46,6 @@ export interface DescriberHooks {
   regionAt?: (frame: number) => Box | undefined;
   /** sends the enrichment message (through the outbox) */
   publish: (eventId: string, d: EventDescription) => Promise<void>;
-}
-
-/** `[H, W, C]` uint8 -> `[C, H, W]` float32 in [0, 1]. */
-export function toPlanarFloat(pixels: Uint8Array, spec: FrameSpec): Float32Array {
-  const C = channelsOf(spec.color);
-  const hw = spec.width * spec.height;
-  const out = new Float32Array(hw * C);
-  for (let i = 0; i < hw; i++) for (let c = 0; c < C; c++) out[c * hw + i] = pixels[i * C + c]! / 255;
-  return out;
 }
 
 /** Frames between the captioned frame and the one its motion is measured against. */
@@ -108,8 +100,8 @@ export class EventDescriber {
   private describe(id: string, stage: 'start' | 'peak', k: Kept): void {
     const { spec } = this.h;
     const req = {
-      frame: toPlanarFloat(k.frame.pixels, spec),
-      ...(k.prev ? { prev: toPlanarFloat(k.prev.pixels, spec), gap: k.gap ?? 1 } : {}),
+      frame: interleavedToPlanar(k.frame.pixels, spec.width, spec.height, channelsOf(spec.color)),
+      ...(k.prev ? { prev: interleavedToPlanar(k.prev.pixels, spec.width, spec.height, channelsOf(spec.color)), gap: k.gap ?? 1 } : {}),
       width: spec.width,
       height: spec.height,
       ...(k.region ? { anomalyBox: k.region } : {}),

@@ -9,7 +9,8 @@ import { buildCaption } from '../../src/caption/describe.js';
 import type { CaptionWorker } from '../../src/caption/worker.js';
 import type { AnomalyEvent } from '../../src/events/detector.js';
 import type { StoredFrame } from '../../src/runtime/clips.js';
-import { EventDescriber, toPlanarFloat, type EventDescription } from '../../src/runtime/describe.js';
+import { EventDescriber, type EventDescription } from '../../src/runtime/describe.js';
+import { interleavedToPlanar } from '../../src/video/pixels.js';
 
 const spec = { width: 4, height: 2, color: 'gray' as const };
 const frame = (index: number): StoredFrame => ({ index, time: new Date(Date.UTC(2026, 0, 1, 0, 0, index)), pixels: new Uint8Array(8).fill(index) });
@@ -23,9 +24,9 @@ function event(type: AnomalyEvent['type'], startFrame: number, peakFrame: number
   } as unknown as AnomalyEvent;
 }
 
-test('toPlanarFloat turns HWC uint8 into CHW float32 in [0, 1]', () => {
-  assert.deepEqual(Array.from(toPlanarFloat(new Uint8Array([0, 255, 51, 102]), { width: 4, height: 1, color: 'gray' })), [0, 1, 0.2, 0.4].map(Math.fround));
-  assert.deepEqual(Array.from(toPlanarFloat(new Uint8Array([10, 20, 30, 40, 50, 60]), { width: 2, height: 1, color: 'rgb' })).map((v) => Math.round(v * 255)), [10, 40, 20, 50, 30, 60]);
+test('stored HWC uint8 frames go to the captioner as CHW float32 in [0, 1] (interleavedToPlanar)', () => {
+  assert.deepEqual(Array.from(interleavedToPlanar(new Uint8Array([0, 255, 51, 102]), 4, 1, 1)), [0, 1, 0.2, 0.4].map(Math.fround));
+  assert.deepEqual(Array.from(interleavedToPlanar(new Uint8Array([10, 20, 30, 40, 50, 60]), 2, 1, 3)).map((v) => Math.round(v * 255)), [10, 40, 20, 50, 30, 60]);
 });
 
 test('an event is captioned at its start and at its peak (kept from the ring), sent as descriptions and stored with the clip', async () => {

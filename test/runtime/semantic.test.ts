@@ -9,14 +9,16 @@ import { SemanticFeed } from '../../src/runtime/semantic.js';
 
 const spec = { width: 2, height: 1, color: 'gray' as const };
 
-function fakeWorker(busyAfterFirst = false) {
+/** A caption worker whose calls after the first are answered normally, dropped (busy) or failed. */
+function fakeWorker(afterFirst: 'ok' | 'busy' | 'fail' = 'ok') {
   const asked: Array<[number, string]> = [];
   let n = 0;
   const w = {
     request: async (req: CaptionRequest, kind: string): Promise<CaptionResult | null> => {
       asked.push([req.frame[0]!, kind]);
       n++;
-      if (busyAfterFirst && n > 1) return null; // dropped: the worker was busy
+      if (afterFirst === 'busy' && n > 1) return null; // dropped: the worker was busy
+      if (afterFirst === 'fail' && n > 1) throw new Error('the caption worker exited');
       const structured = buildCaption([]);
       return { text: 'x', structured, embedding: Float32Array.from([req.frame[0]!, 1]), ms: 1, captioner: 'fake' };
     },
@@ -53,7 +55,7 @@ test('captions every K frames (the first one awaited), the latest text feature g
 });
 
 test('a dropped periodic caption keeps the last text feature; bad settings are refused', async () => {
-  const { w } = fakeWorker(true);
+  const { w } = fakeWorker('busy');
   const feed = new SemanticFeed(w, spec, 2, 1);
   const m = model();
   const p = feed.wrap(m);
@@ -67,14 +69,7 @@ test('a dropped periodic caption keeps the last text feature; bad settings are r
 });
 
 test('a failing caption (worker died) keeps the last text feature and the loop goes on', async () => {
-  let n = 0;
-  const w = {
-    request: async (req: CaptionRequest): Promise<CaptionResult | null> => {
-      n++;
-      if (n > 1) throw new Error('the caption worker exited');
-      return { text: 'x', structured: buildCaption([]), embedding: Float32Array.from([req.frame[0]!, 1]), ms: 1, captioner: 'fake' };
-    },
-  } as unknown as CaptionWorker;
+  const { w } = fakeWorker('fail');
   const feed = new SemanticFeed(w, spec, 2, 1);
   const m = model();
   const p = feed.wrap(m);
