@@ -83,6 +83,7 @@ export function program(): Command {
     .option('--every <k>', 'caption every K-th frame and repeat it until the next', int('--every'), 1)
     .option('--captioner <name>', 'detector (default) or vlm', 'detector')
     .option('--model-dir <folder>', 'model folder of the captioner (detector: centernet.json/.bin; vlm: a local captioning model)')
+    .option('--workers <n>', 'caption workers, one video each at a time (default one per core, at most 4)', int('--workers'))
     .action(async (o) => {
       const { runCaptionCommand } = await import('./caption/command.js');
       await runCaptionCommand(o);
@@ -105,6 +106,8 @@ export function program(): Command {
     .option('--record', "store the result in the model's manifest (evaluation field)", false)
     .option('--providers <list>', 'execution providers to try in order', 'tensorrt,cuda,cpu')
     .option('--captions <file>', 'caption file of the test videos for a model with the semantic branch (default: caption them now)')
+    .option('--caption-every <k>', 'captioning now: caption every K-th frame and reuse it until the next, as the device does (default 2; 1 = every frame)', int('--caption-every'))
+    .option('--caption-workers <n>', 'captioning now: caption workers (default one per core, at most 4)', int('--caption-workers'))
     .action(async (o) => {
       const { runEval } = await import('./eval/command.js');
       await runEval(o);

@@ -3,7 +3,8 @@
  *
  * - `detector` (default): COCO CenterNet detections + block-matching motion in each box + the
  *   anomaly region, turned into a short English caption and a structured form (describe.ts), and
- *   embedded for the network's text token (embed.ts). Offline; ~150 ms per call on this CPU.
+ *   embedded for the network's text token (embed.ts). Offline; ~70 ms per call on this CPU (the
+ *   detector runs through ONNX Runtime, detector.ts).
  * - `vlm`: a local vision-language captioning model folder (vlm.ts), used when one is configured.
  */
 import { CenterNetDetector, type Box } from './detector.js';
@@ -52,7 +53,7 @@ export class DetectorCaptioner implements Captioner {
 
   /** Loads the detector (`modelDir`: a folder with centernet.json/.bin; default: the packaged one). */
   static async create(modelDir?: string): Promise<DetectorCaptioner> {
-    return new DetectorCaptioner(await CenterNetDetector.load(modelDir));
+    return new DetectorCaptioner(await CenterNetDetector.load(modelDir ? { dir: modelDir } : {}));
   }
 
   async caption(req: CaptionRequest): Promise<CaptionResult> {
@@ -66,7 +67,7 @@ export class DetectorCaptioner implements Captioner {
   }
 
   async close(): Promise<void> {
-    this.detector.dispose();
+    await this.detector.dispose();
   }
 }
 

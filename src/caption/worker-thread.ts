@@ -4,21 +4,23 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
+import type { FrameSpec } from '../video/source.js';
 import { createCaptioner, type CaptionRequest } from './captioner.js';
+import { CAPTION_SPEC, captionVideo } from './dataset.js';
 
 const port = parentPort!;
 const { captioner: name, modelDir } = workerData as { captioner: string; modelDir?: string };
 
 try {
   const captioner = await createCaptioner(name, modelDir ? { modelDir } : {});
-  port.on('message', async (m: { id: number; req: CaptionRequest } | 'close') => {
+  port.on('message', async (m: { id: number; req?: CaptionRequest; video?: { path: string; every: number; spec?: FrameSpec } } | 'close') => {
     if (m === 'close') {
       await captioner.close();
       port.close();
       return;
     }
     try {
-      const r = await captioner.caption(m.req);
+      const r = m.video ? await captionVideo(captioner, m.video.path, m.video.every, m.video.spec ?? CAPTION_SPEC) : await captioner.caption(m.req!);
       port.postMessage({ id: m.id, result: r });
     } catch (err) {
       port.postMessage({ id: m.id, error: (err as Error).message });

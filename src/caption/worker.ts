@@ -1,6 +1,7 @@
 /**
- * Captions off the frame loop's critical path: the captioner runs in a worker thread (its own
- * TensorFlow.js instance), the frame loop only posts frames and gets results back later.
+ * Captions off the frame loop's critical path: the captioner runs in a worker thread (its own ONNX
+ * Runtime session), the frame loop only posts frames and gets results back later. A worker can
+ * also caption a whole video, decoding it itself (`captionVideo`, used by pool.ts).
  *
  * Scheduling: one caption at a time. Event captions (a flagged event's peak frames) wait in a
  * bounded queue (`maxQueue`, oldest dropped first); a periodic caption (every K frames) is only
@@ -11,8 +12,10 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
+import type { FrameSpec } from '../video/source.js';
 import { loaderArgs } from '../util/loader.js';
 import type { CaptionRequest, CaptionResult } from './captioner.js';
+import type { VideoCaptions } from './dataset.js';
 
 /** Options of {@link CaptionWorker.start}. */
 export interface CaptionWorkerOptions {
@@ -24,10 +27,19 @@ export interface CaptionWorkerOptions {
   maxQueue?: number;
 }
 
+/** A whole video captioned inside the worker (decoded there too): see {@link CaptionWorker.captionVideo}. */
+interface VideoJob {
+  path: string;
+  every: number;
+  spec?: FrameSpec;
+}
+
 interface Pending {
   id: number;
-  req: CaptionRequest;
-  resolve: (r: CaptionResult | null) => void;
+  req?: CaptionRequest;
+  video?: VideoJob;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  resolve: (r: any) => void;
   reject: (e: Error) => void;
 }
 
@@ -54,7 +66,7 @@ export class CaptionWorker {
     private readonly worker: Worker,
     private readonly maxQueue: number,
   ) {
-    worker.on('message', (m: { id: number; result?: CaptionResult; error?: string }) => {
+    worker.on('message', (m: { id: number; result?: CaptionResult | VideoCaptions; error?: string }) => {
       const p = this.running;
       if (!p || p.id !== m.id) return;
       this.running = null;
@@ -126,12 +138,31 @@ export class CaptionWorker {
     });
   }
 
+  /**
+   * Captions a whole video inside the worker: it decodes the frames itself (at `spec`, default the
+   * caption grid) and captions every `every`-th frame, repeating each caption up to the next
+   * (dataset.ts `captionVideo`). Queued behind other work; never dropped.
+   * @throws (rejects) with the video's error (e.g. VideoInputError text) or when the worker died.
+   */
+  captionVideo(path: string, every = 1, spec?: FrameSpec): Promise<VideoCaptions> {
+    if (this.dead) return Promise.reject(new Error(`captioner unavailable: ${this.dead.message}`));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, video: { path, every, ...(spec ? { spec } : {}) }, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Requests waiting or running. */
+  get pending(): number {
+    return this.queue.length + (this.running ? 1 : 0);
+  }
+
   private pump(): void {
     if (this.running) return;
     const p = this.queue.shift();
     if (!p) return;
     this.running = p;
-    this.worker.postMessage({ id: p.id, req: p.req });
+    this.worker.postMessage(p.video ? { id: p.id, video: p.video } : { id: p.id, req: p.req });
   }
 
   private failAll(err: Error): void {

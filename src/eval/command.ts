@@ -2,6 +2,9 @@
  * `sfn-edge eval`: loads the predictor (ONNX model, TensorFlow.js weights or a baseline), scores the
  * data set with the evaluation protocol, prints a summary (or JSON) and optionally an HTML report.
  */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
 import { readManifest, writeManifest } from '../export/manifest.js';
 import type { ProviderName } from '../inference/session.js';
 import type { ErrorMeasure } from '../scoring/error.js';
@@ -27,6 +30,10 @@ export interface EvalCommandOptions {
   providers?: string;
   /** caption file of the test videos (semantic models); made on the fly with the detector when absent */
   captions?: string;
+  /** when captioning on the fly: caption every K-th frame and reuse it until the next (default SEMANTIC_CAPTION_EVERY, 2) */
+  captionEvery?: number;
+  /** when captioning on the fly: caption workers (default one per core, at most 4) */
+  captionWorkers?: number;
 }
 
 function parseSize(s: string): { width: number; height: number } {
@@ -51,45 +58,76 @@ export async function predictorFor(o: EvalCommandOptions): Promise<Predictor> {
 
 /**
  * Text features of the test videos for a semantic model: from `--captions <file>`, else captioned
- * now with the default detector captioner (every frame; logs the time it took).
+ * now with the default detector captioner on a pool of caption workers (`--caption-workers`, one
+ * per core by default), every `--caption-every` frames (default 2, as the device does). All test videos are queued at once, so the
+ * workers caption ahead while the model scores the videos already done. Captions are cached on
+ * disk (cache.ts), so a second run reads them back.
  */
-async function textSource(o: EvalCommandOptions): Promise<(video: string, path: string, frames: number) => Promise<number[][]>> {
-  const { loadCaptionFile, captionVideo, videoKey } = await import('../caption/dataset.js');
+async function textSource(o: EvalCommandOptions): Promise<{ textFor: (video: string, path: string, frames: number) => Promise<number[][]>; close: () => Promise<void> }> {
+  const { loadCaptionFile, SEMANTIC_CAPTION_EVERY } = await import('../caption/dataset.js');
   if (o.captions) {
     const file = await loadCaptionFile(o.captions);
-    return async (video) => {
-      const c = file.videos[video];
-      if (!c) throw new Error(`${o.captions} has no captions for test video ${video}`);
-      return c.embeddings;
+    return {
+      textFor: async (video) => {
+        const c = file.videos[video];
+        if (!c) throw new Error(`${o.captions} has no captions for test video ${video}`);
+        return c.embeddings;
+      },
+      close: async () => {},
     };
   }
-  const { DetectorCaptioner } = await import('../caption/captioner.js');
-  const { cachedCaptions } = await import('../caption/cache.js');
-  let captioner: Awaited<ReturnType<typeof DetectorCaptioner.create>> | null = null;
-  log.info('captioning the test videos with the detector captioner (cached under .sfn-edge/captions; --captions <file> reuses a caption file)');
-  return async (_video, path) => {
-    const t0 = performance.now();
-    const c = await cachedCaptions(path, 'detector', async () => {
-      captioner ??= await DetectorCaptioner.create();
-      return captionVideo(captioner, path);
-    });
-    log.info({ video: videoKey(path), frames: c.texts.length, seconds: +((performance.now() - t0) / 1000).toFixed(1) }, 'captions');
-    return c.embeddings;
+  const { CaptionPool, defaultCaptionWorkers } = await import('../caption/pool.js');
+  const { readCachedCaptions, storeCachedCaptions } = await import('../caption/cache.js');
+  const every = o.captionEvery ?? SEMANTIC_CAPTION_EVERY;
+  const key = `detector-every${every}`;
+  const root = join(o.dataset, 'testing', 'frames');
+  const names = o.videos ? o.videos.split(',').map((v) => v.trim()) : (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  // cache hits first, in order; the misses then go to the pool in eval order
+  const hits = await Promise.all(names.map((n) => readCachedCaptions(join(root, n), key)));
+  const misses = names.filter((_, i) => !hits[i]);
+  const workers = Math.min(o.captionWorkers ?? defaultCaptionWorkers(), Math.max(1, misses.length));
+  const t0 = performance.now();
+  const pool = misses.length > 0 ? await CaptionPool.start(workers) : null;
+  if (pool) log.info({ videos: misses.length, workers, every }, 'captioning the test videos with the detector captioner (cached under .sfn-edge/captions; --captions <file> reuses a caption file)');
+  const pending = new Map<string, Promise<number[][]>>();
+  names.forEach((name, i) => {
+    const path = join(root, name);
+    const hit = hits[i];
+    const p = hit
+      ? Promise.resolve(hit.embeddings)
+      : pool!.captionVideo(path, every).then(async (c) => {
+          await storeCachedCaptions(path, key, c);
+          log.info({ video: name, frames: c.texts.length, seconds: +((performance.now() - t0) / 1000).toFixed(1) }, 'captions');
+          return c.embeddings;
+        });
+    p.catch(() => {}); // awaited in eval order by textFor; this only marks it handled meanwhile
+    pending.set(name, p);
+  });
+  return {
+    textFor: async (video, path) => pending.get(video) ?? Promise.reject(new Error(`no captions were queued for ${path}`)),
+    close: async () => {
+      await pool?.close();
+    },
   };
 }
 
 export async function runEval(o: EvalCommandOptions): Promise<void> {
   await loadFrameLabels(o.dataset); // a wrong --dataset fails before the model is loaded
   const predictor = await predictorFor(o);
-  const textFor = (predictor.textDim ?? 0) > 0 ? await textSource(o) : undefined;
-  const result = await evaluateDataset(predictor, o.dataset, {
-    ...(textFor ? { textFor } : {}),
-    sigma: o.sigma,
-    measure: o.measure,
-    patch: o.patch,
-    stride: o.stride ?? o.patch,
-    ...(o.videos ? { videos: o.videos.split(',').map((v) => v.trim()) } : {}),
-  });
+  const text = (predictor.textDim ?? 0) > 0 ? await textSource(o) : undefined;
+  let result: Awaited<ReturnType<typeof evaluateDataset>>;
+  try {
+    result = await evaluateDataset(predictor, o.dataset, {
+      ...(text ? { textFor: text.textFor } : {}),
+      sigma: o.sigma,
+      measure: o.measure,
+      patch: o.patch,
+      stride: o.stride ?? o.patch,
+      ...(o.videos ? { videos: o.videos.split(',').map((v) => v.trim()) } : {}),
+    });
+  } finally {
+    await text?.close();
+  }
   if (o.report) {
     const r = await writeReport(result, o.report);
     log.info({ report: r.html }, 'report written');

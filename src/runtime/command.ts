@@ -21,6 +21,7 @@ import { BrokerPortError, startEmbeddedBroker, type EmbeddedBroker } from '../mq
 import { FileOutboxStore } from '../mqtt/outbox.js';
 import { MqttReporter } from '../mqtt/reporter.js';
 import type { Box as CaptionBox } from '../caption/detector.js';
+import { SEMANTIC_CAPTION_EVERY } from '../caption/dataset.js';
 import { CaptionWorker } from '../caption/worker.js';
 import { EventDescriber } from './describe.js';
 import { SemanticFeed } from './semantic.js';
@@ -321,7 +322,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
     if (p.textDim === 0) return null;
     if (!captionWorker)
       throw new Error(`${p.modelPath} has a semantic branch and needs the captioner, which is off or did not start (see the log); set captions.enabled true, or use a frame-only model`);
-    return new SemanticFeed(captionWorker, spec, p.textDim, controller.current.captions.every_frames || 4);
+    return new SemanticFeed(captionWorker, spec, p.textDim, controller.current.captions.every_frames || SEMANTIC_CAPTION_EVERY);
   };
   semanticFor(predictor); // a semantic model without a captioner fails now, with the reason
   /** called after `semantic` is set for the loop it feeds */
