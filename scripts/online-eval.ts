@@ -9,6 +9,9 @@
  * With SFN_CARRY=1 the videos are played as one camera's stream: one detector for all of them, so
  * the running baseline learnt on earlier videos carries over (Ped2's test videos are one scene, and
  * several start with the anomaly already in view, which a per-video baseline cannot flag).
+ * A model with the semantic branch is fed captions as `run --realtime=false` feeds it (every
+ * `captions.every_frames` frames, default 2, waiting for each), and its semantic error enters the
+ * score with `semantic_weight`.
  * Usage: [SFN_CARRY=1] node --import tsx scripts/online-eval.ts <model.onnx> [dataset root] [config.json]
  */
 import { readFile } from 'node:fs/promises';
@@ -18,6 +21,10 @@ import { OnnxPredictor } from '../src/inference/predictor.js';
 import { detectorParams } from '../src/runtime/command.js';
 import { defaultConfig, loadLayer } from '../src/runtime/config.js';
 import { runLoop } from '../src/runtime/loop.js';
+import { SemanticFeed } from '../src/runtime/semantic.js';
+import { CaptionWorker } from '../src/caption/worker.js';
+import { SEMANTIC_CAPTION_EVERY } from '../src/caption/dataset.js';
+import type { Frame } from '../src/video/source.js';
 import { rocAuc } from '../src/scoring/auc.js';
 import { listVideos, openSource } from '../src/video/open.js';
 
@@ -44,6 +51,22 @@ for (const v of (await listVideos(join(root, 'training/frames'))).slice(0, seedV
   });
   await src.close();
 }
+const worker = p.textDim > 0 ? await CaptionWorker.start() : null;
+/** the predictor, frames and semantic errors for one video: a fresh caption feed per video */
+function semanticRun(frames: AsyncIterable<Frame>) {
+  if (!worker) return { predictor: p, frames };
+  const feed = new SemanticFeed(worker, p.spec, p.textDim, cfg.captions.every_frames || SEMANTIC_CAPTION_EVERY, true);
+  return {
+    predictor: feed.wrap(p),
+    frames: (async function* () {
+      for await (const f of frames) {
+        await feed.onFrame(f.data);
+        yield f;
+      }
+    })(),
+    semanticErrors: () => feed.errors,
+  };
+}
 const shared = new EventDetector(detectorParams(cfg), p.manifest.sha256);
 shared.seed(seeds.slice(-cfg.baseline_window));
 for (const v of await listVideos(join(root, 'testing/frames'))) {
@@ -58,7 +81,7 @@ for (const v of await listVideos(join(root, 'testing/frames'))) {
   const news: number[] = [];
   const src = await openSource(v, p.spec);
   await runLoop({
-    frames: src.frames(), predictor: p, detector: det, measure: () => cfg.measure, realtime: false, fps: 10, paceByClock: false, batch: 8,
+    ...semanticRun(src.frames()), detector: det, measure: () => cfg.measure, realtime: false, fps: 10, paceByClock: false, batch: 8,
     onEvent: (e) => (e.type === 'end' ? ends.push(e) : e.type === 'new' ? news.push(e.last.frame) : undefined),
     onScore: (f, _raw, s) => {
       allS.push(s);
@@ -82,6 +105,7 @@ for (const v of await listVideos(join(root, 'testing/frames'))) {
   videos.push({ video: name, anomalous: a, covered: c, events: ends.map((e) => ({ start: e.start.frame, end: e.end!.frame, new_at: news.shift(), peak: +e.peak.score.toFixed(2), peak_frame: e.peak.frame })) });
 }
 await p.dispose();
+await worker?.close();
 process.stdout.write(`${JSON.stringify({
   model, carry, seed_videos: seedVideos, seed_frames: seeds.length, config: cfg, online_micro_auc: +rocAuc(allS, allL).toFixed(4),
   offline: (p.manifest as { evaluation?: unknown }).evaluation ?? null,

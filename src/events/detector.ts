@@ -2,8 +2,11 @@
  * The event state machine: raw per-frame errors in, anomaly events with a `new` / `update` / `end`
  * lifecycle out. Pure (no I/O, no clock): the caller passes each frame's index and time.
  *
- * Per sample t (frame index f_t, time T_t, raw error e_t):
+ * Per sample t (frame index f_t, time T_t, raw error e_t, optional semantic error u_t):
  *   1. z_t = RunningBaseline.normalise(e_t)            robust z-score (see baseline.ts)
+ *      with a semantic model: z_t = (1 - w) z_t + w RunningBaseline'.normalise(u_t), the semantic
+ *      error `1 - cos(text, text_pred)` normalised against its own baseline and weighted
+ *      `w = semanticWeight` (0.2 by default: the seed paper's Ped2 weight in the authors' eval.py)
  *   2. s_t = CausalGaussianSmoother(sigma).push(z_t)   causal half-Gaussian (scoring/smoothing.ts)
  *   3. hysteresis:
  *      idle      -> candidate when s_t >= on  (the candidate starts at f_t)
@@ -12,7 +15,7 @@
  *      active    -> active    every `updateEvery` frames          => emit `update`
  *      active    -> idle      when s_t < off                      => emit `end` (end = last frame >= off)
  *      finish()  while active                                     => emit `end` (reason `stream-end`)
- *   4. e_t is added to the baseline only while idle and s_t < off: frames of candidates and events,
+ *   4. e_t (and u_t) are added to the baselines only while idle and s_t < off: frames of candidates and events,
  *      and idle frames in the hysteresis band [off, on), are kept out, so a slowly rising anomaly
  *      never becomes the new normal.
  * Durations count frame indices, so frames dropped by a realtime loop still count as elapsed time.
@@ -76,7 +79,12 @@ export interface DetectorParams {
   warmup: number;
   /** cap on the trace length (the first `maxTrace` samples are kept); default 3000 */
   maxTrace?: number;
+  /** weight w in [0, 1] of the semantic error's z-score when `push` gets one (default 0.2) */
+  semanticWeight?: number;
 }
+
+/** Default weight of the semantic error in the online score (the seed paper's Ped2 weight). */
+export const DEFAULT_SEMANTIC_WEIGHT = 0.2;
 
 /** What {@link EventDetector.push} returns for one sample. */
 export interface DetectorStep {
@@ -107,12 +115,16 @@ export function checkParams(p: DetectorParams): void {
   if (!(Number.isInteger(p.minFrames) && p.minFrames >= 1)) throw new RangeError(`minFrames must be an integer >= 1, got ${p.minFrames}`);
   if (!(Number.isFinite(p.sigma) && p.sigma >= 0)) throw new RangeError(`sigma must be >= 0, got ${p.sigma}`);
   if (!(Number.isInteger(p.updateEvery) && p.updateEvery >= 1)) throw new RangeError(`updateEvery must be an integer >= 1, got ${p.updateEvery}`);
+  const w = p.semanticWeight ?? DEFAULT_SEMANTIC_WEIGHT;
+  if (!(Number.isFinite(w) && w >= 0 && w <= 1)) throw new RangeError(`semanticWeight must be in [0, 1], got ${w}`);
 }
 
 /** Streaming event detector (see the file comment for the state machine and formulas). */
 export class EventDetector {
   private params: DetectorParams;
   private baseline: RunningBaseline;
+  /** baseline of the semantic error (semantic models only) */
+  private semBaseline: RunningBaseline;
   private smoother: CausalGaussianSmoother;
   private open: Open | null = null;
   private active = false;
@@ -127,6 +139,7 @@ export class EventDetector {
     checkParams(params);
     this.params = { ...params };
     this.baseline = new RunningBaseline({ window: params.window, warmup: Math.min(params.warmup, params.window) });
+    this.semBaseline = new RunningBaseline({ window: params.window, warmup: Math.min(params.warmup, params.window) });
     this.smoother = new CausalGaussianSmoother(params.sigma);
   }
 
@@ -151,9 +164,13 @@ export class EventDetector {
     this.params = { ...next };
     if (next.sigma !== prev.sigma) this.smoother = new CausalGaussianSmoother(next.sigma);
     if (next.window !== prev.window || next.warmup !== prev.warmup) {
-      const old = this.baseline;
-      this.baseline = new RunningBaseline({ window: next.window, warmup: Math.min(next.warmup, next.window) });
-      for (const v of old.snapshot()) this.baseline.add(v);
+      const rebuild = (old: RunningBaseline): RunningBaseline => {
+        const b = new RunningBaseline({ window: next.window, warmup: Math.min(next.warmup, next.window) });
+        for (const v of old.snapshot()) b.add(v);
+        return b;
+      };
+      this.baseline = rebuild(this.baseline);
+      this.semBaseline = rebuild(this.semBaseline);
     }
   }
 
@@ -162,10 +179,20 @@ export class EventDetector {
    * @param frame 0-based source frame index (increasing; gaps allowed).
    * @param time wall-clock time of the frame.
    * @param error raw per-frame error (any unit; e.g. patch-max MSE).
+   * @param semantic a semantic model's error `1 - cos(text, text_pred)` of the same clip, in [0, 2]
+   *   (omit for frame-only models): enters the score with weight `semanticWeight`.
    */
-  push(frame: number, time: Date, error: number): DetectorStep {
+  push(frame: number, time: Date, error: number, semantic?: number): DetectorStep {
     const p = this.params;
-    const z = this.baseline.normalise(error);
+    const w = p.semanticWeight ?? DEFAULT_SEMANTIC_WEIGHT;
+    const withSem = semantic !== undefined && Number.isFinite(semantic) && w > 0;
+    const zFrame = this.baseline.normalise(error);
+    // until the semantic baseline has warmed up, the frame error alone
+    const z = withSem && this.semBaseline.ready ? (1 - w) * zFrame + w * this.semBaseline.normalise(semantic) : zFrame;
+    const addNormal = (): void => {
+      this.baseline.add(error);
+      if (withSem) this.semBaseline.add(semantic);
+    };
     const score = this.smoother.push(z);
     const stamp: FrameStamp = { frame, time: time.toISOString() };
     const events: AnomalyEvent[] = [];
@@ -176,11 +203,11 @@ export class EventDetector {
         this.accumulate(this.open, stamp, score);
         this.promoteIfLong(this.open, frame, events);
       } else if (score < p.off || !this.baseline.ready) {
-        this.baseline.add(error);
+        addNormal();
       }
     } else if (score < p.off) {
       if (this.active) events.push(this.message(o, 'end', o.last, 'below-threshold'));
-      this.baseline.add(error);
+      addNormal();
       this.open = null;
       this.active = false;
     } else {

@@ -126,6 +126,7 @@ export function detectorParams(c: RuntimeConfig): DetectorParams {
   return {
     on: c.threshold.on, off: c.threshold.off, minFrames: c.min_duration_frames, sigma: c.smoothing_sigma,
     updateEvery: c.update_every_frames, window: c.baseline_window, warmup: Math.min(c.baseline_warmup, c.baseline_window),
+    semanticWeight: c.semantic_weight,
   };
 }
 
@@ -322,7 +323,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
     if (p.textDim === 0) return null;
     if (!captionWorker)
       throw new Error(`${p.modelPath} has a semantic branch and needs the captioner, which is off or did not start (see the log); set captions.enabled true, or use a frame-only model`);
-    return new SemanticFeed(captionWorker, spec, p.textDim, controller.current.captions.every_frames || SEMANTIC_CAPTION_EVERY);
+    return new SemanticFeed(captionWorker, spec, p.textDim, controller.current.captions.every_frames || SEMANTIC_CAPTION_EVERY, !realtime);
   };
   semanticFor(predictor); // a semantic model without a captioner fails now, with the reason
   /** called after `semantic` is set for the loop it feeds */
@@ -431,6 +432,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
             lastScore = sc;
             onLiveScore(f);
           }, signal: restart.signal, counters, ...(o.batch ? { batch: o.batch } : {}),
+          semanticErrors: () => semantic?.errors ?? [],
         });
       } catch (err) {
         sourceError = (err as Error).message;

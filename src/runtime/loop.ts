@@ -54,6 +54,8 @@ export interface LoopOptions {
   onEvent: (e: AnomalyEvent) => void;
   /** receives every scored frame's score (for traces, online AUC measurements) */
   onScore?: (frame: number, raw: number, score: number) => void;
+  /** a semantic model's per-clip semantic errors of the last predict call (runtime/semantic.ts), fed to the detector */
+  semanticErrors?: () => ArrayLike<number>;
   /** stop early when aborted */
   signal?: AbortSignal;
   counters?: LoopCounters;
@@ -122,9 +124,10 @@ export async function runLoop(o: LoopOptions): Promise<LoopCounters> {
     c.inferenceMs += performance.now() - t0;
     c.inferenceCalls += 1;
     const measure = o.measure();
+    const sem = o.semanticErrors?.();
     jobs.forEach((j, i) => {
       const raw = pickError(frameError(pred.subarray(i * frameLen, (i + 1) * frameLen), j.target, spec), measure);
-      const step = o.detector.push(j.frame, j.time, raw);
+      const step = o.detector.push(j.frame, j.time, raw, sem && sem.length === jobs.length ? sem[i] : undefined);
       c.scored += 1;
       o.onScore?.(j.frame, raw, step.score);
       for (const e of step.events) emit(e);

@@ -18,10 +18,15 @@ export class SemanticFeed {
   private first: Promise<void> | null = null;
   /** semantic error of the last scored clip, and captions used */
   last = { error: Number.NaN, captions: 0, failures: 0 };
+  /** semantic error `1 - cos(text, text_pred)` of each clip of the last predict call, in order */
+  errors = new Float32Array(0);
 
   /**
    * @param textDim the model's text-feature width
    * @param every caption every K frames (>= 1)
+   * @param wait true: every K-th frame waits for its caption (a file processed as fast as possible:
+   *   deterministic, no caption is skipped); false (realtime): a caption requested while the worker
+   *   is busy is dropped and the last text feature stays, so the loop never waits
    * @throws RangeError when `every` < 1
    */
   constructor(
@@ -29,6 +34,7 @@ export class SemanticFeed {
     private readonly spec: FrameSpec,
     textDim: number,
     private readonly every: number,
+    private readonly wait = false,
   ) {
     if (!(Number.isInteger(every) && every >= 1)) throw new RangeError(`a semantic model needs captions every K >= 1 frames, got ${every}`);
     this.text = new Float32Array(textDim);
@@ -36,14 +42,15 @@ export class SemanticFeed {
 
   /**
    * Call with every source frame `[C, H, W]` float32 at the model grid, in order. Every K-th frame
-   * is sent to the caption worker (dropped when it is busy); the first caption is awaited, so no clip
-   * is scored without one.
+   * is sent to the caption worker (dropped when it is busy, unless `wait`); the first caption is
+   * always awaited, so no clip is scored without one.
    */
   async onFrame(data: Float32Array): Promise<void> {
+    let waitFor: Promise<void> | null = null;
     if (this.since >= this.every) {
       const req = { frame: data, ...(this.prev ? { prev: this.prev } : {}), width: this.spec.width, height: this.spec.height };
       const isFirst = this.first === null;
-      const p = this.worker.request(req, isFirst ? 'event' : 'periodic').then(
+      const p = this.worker.request(req, isFirst || this.wait ? 'event' : 'periodic').then(
         (r) => {
           if (r) {
             this.text = r.embedding;
@@ -57,11 +64,13 @@ export class SemanticFeed {
         },
       );
       if (isFirst) this.first = p;
+      if (this.wait) waitFor = p;
       this.since = 0;
     }
     this.since += 1;
     this.prev = data;
     if (this.first) await this.first;
+    if (waitFor) await waitFor;
   }
 
   /**
@@ -80,7 +89,8 @@ export class SemanticFeed {
         const t = new Float32Array(n * K);
         for (let i = 0; i < n; i++) t.set(this.text, i * K);
         const r = await p.predictWithText!(clips, n, t);
-        this.last.error = 1 - cosine(this.text, r.text.subarray((n - 1) * K, n * K));
+        this.errors = Float32Array.from({ length: n }, (_, i) => 1 - cosine(this.text, r.text.subarray(i * K, (i + 1) * K)));
+        this.last.error = this.errors[n - 1]!;
         return r.pred;
       },
     };

@@ -147,3 +147,43 @@ describe('frameError', () => {
     assert.equal(pickError(e, 'patch-max'), e.patchMax);
   });
 });
+
+describe('EventDetector with a semantic error', () => {
+  /** frame error 1.0 and semantic error 0.1 (constant: MAD 0, so the scales are the 5% floors,
+   * 0.05 and 0.005), then the semantic error jumps to `semTail` while the frame error stays */
+  function runSem(det: EventDetector, semTail: number, lead = 20, tail = 10) {
+    const events: AnomalyEvent[] = [];
+    const steps: { z: number; score: number }[] = [];
+    for (let i = 0; i < lead + tail; i++) {
+      const s = det.push(i, new Date(Date.UTC(2026, 0, 1, 0, 0, 0, i * 40)), 1.0, i < lead ? 0.1 : semTail);
+      steps.push(s);
+      events.push(...s.events);
+    }
+    events.push(...det.finish());
+    return { events, steps };
+  }
+
+  it('combines the z-scores as (1 - w) z_frame + w z_semantic against separate baselines', () => {
+    const det = new EventDetector({ ...P, semanticWeight: 0.25 }, 'sha', ids);
+    const { steps } = runSem(det, 0.5);
+    assert.ok(steps.slice(0, 20).every((s) => s.z === 0));
+    // z_frame = 0; z_semantic = (0.5 - 0.1) / 0.005 = 80
+    assert.ok(Math.abs(steps[20]!.z - 0.25 * 80) < 1e-9, `z ${steps[20]!.z}`);
+  });
+
+  it('a semantic-only anomaly raises an event; with weight 0 it does not', () => {
+    const withSem = runSem(new EventDetector({ ...P, semanticWeight: 0.2 }, 'sha', ids), 0.5);
+    assert.equal(withSem.events.filter((e) => e.type === 'new').length, 1);
+    const off = runSem(new EventDetector({ ...P, semanticWeight: 0 }, 'sha', ids), 0.5);
+    assert.equal(off.events.length, 0);
+    assert.ok(off.steps.every((s) => s.z === 0));
+    assert.throws(() => new EventDetector({ ...P, semanticWeight: 1.5 }, 'sha', ids), /semanticWeight must be in \[0, 1\]/);
+  });
+
+  it('before the semantic baseline has warmed up the frame error alone is scored', () => {
+    const det = new EventDetector({ ...P, warmup: 10 }, 'sha', ids);
+    det.seed(Array.from({ length: 20 }, (_, i) => (i % 2 ? 1.1 : 1.0))); // frame baseline ready, semantic not
+    const s = det.push(0, new Date(0), 1.0, 5);
+    assert.ok(Math.abs(s.z - (1.0 - 1.05) / (1.4826 * 0.05)) < 1e-9);
+  });
+});

@@ -81,3 +81,17 @@ test('a failing caption (worker died) keeps the last text feature and the loop g
   assert.deepEqual(m.seen.map((t) => t[0]), [1, 1, 1]);
   assert.equal(feed.last.failures, 2);
 });
+
+test('wait mode (a file run as fast as possible) asks every K-th caption as an event request and waits; per-clip semantic errors', async () => {
+  const { w, asked } = fakeWorker();
+  const feed = new SemanticFeed(w, spec, 2, 2, true);
+  const m = model();
+  const p = feed.wrap(m);
+  for (const v of [1, 2, 3, 4, 5]) await feed.onFrame(new Float32Array([v, 0]));
+  assert.deepEqual(asked, [[1, 'event'], [3, 'event'], [5, 'event']]);
+  await p.predict(new Float32Array(24), 3);
+  // text [5, 1] against text_pred [1, 1] for each of the 3 clips
+  const e = 1 - 6 / Math.sqrt(26 * 2);
+  assert.equal(feed.errors.length, 3);
+  for (const x of feed.errors) assert.ok(Math.abs(x - e) < 1e-6, String(x));
+});
