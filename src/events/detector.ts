@@ -4,9 +4,12 @@
  *
  * Per sample t (frame index f_t, time T_t, raw error e_t, optional semantic error u_t):
  *   1. z_t = RunningBaseline.normalise(e_t)            robust z-score (see baseline.ts)
- *      with a semantic model: z_t = (1 - w) z_t + w RunningBaseline'.normalise(u_t), the semantic
- *      error `1 - cos(text, text_pred)` normalised against its own baseline and weighted
- *      `w = semanticWeight` (0.2 by default: the seed paper's Ped2 weight in the authors' eval.py)
+ *      with a semantic model: z_t += w RunningBaseline'.normalise(u_t), the semantic error
+ *      `1 - cos(text, text_pred)` normalised against its own baseline and weighted
+ *      `w = semanticWeight` (0.2 by default: the seed paper's Ped2 weight in the authors' eval.py).
+ *      Added, not mixed: the thresholds stay in frame-error z units. The convex mix
+ *      (1 - w) z_frame + w z_sem of the offline protocol shrank the frame term and lost events
+ *      (README, "The online score of `run`").
  *   2. s_t = CausalGaussianSmoother(sigma).push(z_t)   causal half-Gaussian (scoring/smoothing.ts)
  *   3. hysteresis:
  *      idle      -> candidate when s_t >= on  (the candidate starts at f_t)
@@ -79,7 +82,7 @@ export interface DetectorParams {
   warmup: number;
   /** cap on the trace length (the first `maxTrace` samples are kept); default 3000 */
   maxTrace?: number;
-  /** weight w in [0, 1] of the semantic error's z-score when `push` gets one (default 0.2) */
+  /** weight w in [0, 1] of the semantic error's z-score, added to the frame error's, when `push` gets one (default 0.2) */
   semanticWeight?: number;
 }
 
@@ -180,7 +183,7 @@ export class EventDetector {
    * @param time wall-clock time of the frame.
    * @param error raw per-frame error (any unit; e.g. patch-max MSE).
    * @param semantic a semantic model's error `1 - cos(text, text_pred)` of the same clip, in [0, 2]
-   *   (omit for frame-only models): enters the score with weight `semanticWeight`.
+   *   (omit for frame-only models): its z-score is added with weight `semanticWeight`.
    */
   push(frame: number, time: Date, error: number, semantic?: number): DetectorStep {
     const p = this.params;
@@ -188,7 +191,7 @@ export class EventDetector {
     const withSem = semantic !== undefined && Number.isFinite(semantic) && w > 0;
     const zFrame = this.baseline.normalise(error);
     // until the semantic baseline has warmed up, the frame error alone
-    const z = withSem && this.semBaseline.ready ? (1 - w) * zFrame + w * this.semBaseline.normalise(semantic) : zFrame;
+    const z = withSem && this.semBaseline.ready ? zFrame + w * this.semBaseline.normalise(semantic) : zFrame;
     const addNormal = (): void => {
       this.baseline.add(error);
       if (withSem) this.semBaseline.add(semantic);

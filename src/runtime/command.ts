@@ -103,7 +103,7 @@ export interface RunSummary {
 export async function defaultModel(root = 'models/fp32'): Promise<string> {
   const names = (await readdir(root).catch(() => [] as string[])).filter((n) => n.endsWith('.onnx')).sort();
   if (!names[0]) throw new Error(`no model given and none found in ${root}/*.onnx; pass --model <file.onnx> (with its .manifest.json beside it)`);
-  // frame-only models first: the online event score does not use a semantic branch's error yet
+  // frame-only models first: on Ped2 the semantic error adds little to the online score (README) and captions cost CPU
   const semantic = async (n: string) =>
     readFile(join(root, n.replace(/\.onnx$/, '.manifest.json')), 'utf8').then((t) => (JSON.parse(t) as { semantic?: unknown }).semantic !== undefined, () => false);
   for (const n of names) if (!(await semantic(n))) return join(root, n);

@@ -150,12 +150,12 @@ describe('frameError', () => {
 
 describe('EventDetector with a semantic error', () => {
   /** frame error 1.0 and semantic error 0.1 (constant: MAD 0, so the scales are the 5% floors,
-   * 0.05 and 0.005), then the semantic error jumps to `semTail` while the frame error stays */
-  function runSem(det: EventDetector, semTail: number, lead = 20, tail = 10) {
+   * 0.05 and 0.005), then the semantic error jumps to `semTail` and the frame error to `frameTail` */
+  function runSem(det: EventDetector, semTail: number, frameTail = 1.0, lead = 20, tail = 10) {
     const events: AnomalyEvent[] = [];
     const steps: { z: number; score: number }[] = [];
     for (let i = 0; i < lead + tail; i++) {
-      const s = det.push(i, new Date(Date.UTC(2026, 0, 1, 0, 0, 0, i * 40)), 1.0, i < lead ? 0.1 : semTail);
+      const s = det.push(i, new Date(Date.UTC(2026, 0, 1, 0, 0, 0, i * 40)), i < lead ? 1.0 : frameTail, i < lead ? 0.1 : semTail);
       steps.push(s);
       events.push(...s.events);
     }
@@ -163,12 +163,12 @@ describe('EventDetector with a semantic error', () => {
     return { events, steps };
   }
 
-  it('combines the z-scores as (1 - w) z_frame + w z_semantic against separate baselines', () => {
+  it('adds the z-scores as z_frame + w z_semantic, each against its own baseline', () => {
     const det = new EventDetector({ ...P, semanticWeight: 0.25 }, 'sha', ids);
-    const { steps } = runSem(det, 0.5);
+    const { steps } = runSem(det, 0.5, 1.1);
     assert.ok(steps.slice(0, 20).every((s) => s.z === 0));
-    // z_frame = 0; z_semantic = (0.5 - 0.1) / 0.005 = 80
-    assert.ok(Math.abs(steps[20]!.z - 0.25 * 80) < 1e-9, `z ${steps[20]!.z}`);
+    // z_frame = (1.1 - 1.0) / 0.05 = 2; z_semantic = (0.5 - 0.1) / 0.005 = 80
+    assert.ok(Math.abs(steps[20]!.z - (2 + 0.25 * 80)) < 1e-9, `z ${steps[20]!.z}`);
   });
 
   it('a semantic-only anomaly raises an event; with weight 0 it does not', () => {
