@@ -50,15 +50,3 @@ export async function storeCachedCaptions(path: string, captioner: string, c: Vi
   await writeFile(`${file}.tmp`, JSON.stringify(c));
   await rename(`${file}.tmp`, file);
 }
-
-/**
- * Returns the cached captions of `path`, or makes them with `make` and stores them.
- * @throws whatever `make` throws (nothing is stored then).
- */
-export async function cachedCaptions(path: string, captioner: string, make: () => Promise<VideoCaptions>, dir = captionCacheDir()): Promise<VideoCaptions> {
-  const hit = await readCachedCaptions(path, captioner, dir);
-  if (hit) return hit;
-  const c = await make();
-  await storeCachedCaptions(path, captioner, c, dir);
-  return c;
-}

@@ -2,7 +2,6 @@
  * `sfn-edge eval`: loads the predictor (ONNX model, TensorFlow.js weights or a baseline), scores the
  * data set with the evaluation protocol, prints a summary (or JSON) and optionally an HTML report.
  */
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { readManifest, writeManifest } from '../export/manifest.js';
@@ -10,7 +9,7 @@ import type { ProviderName } from '../inference/session.js';
 import type { ErrorMeasure } from '../scoring/error.js';
 import { log } from '../util/log.js';
 import { CopyLastPredictor, type Predictor } from './predictor.js';
-import { evaluateDataset, loadFrameLabels } from './evaluate.js';
+import { evaluateDataset, loadFrameLabels, testVideoNames } from './evaluate.js';
 import { writeReport } from './report.js';
 
 export interface EvalCommandOptions {
@@ -63,7 +62,7 @@ export async function predictorFor(o: EvalCommandOptions): Promise<Predictor> {
  * workers caption ahead while the model scores the videos already done. Captions are cached on
  * disk (cache.ts), so a second run reads them back.
  */
-async function textSource(o: EvalCommandOptions): Promise<{ textFor: (video: string, path: string, frames: number) => Promise<number[][]>; close: () => Promise<void> }> {
+async function textSource(o: EvalCommandOptions, videos: string[] | undefined): Promise<{ textFor: (video: string, path: string, frames: number) => Promise<number[][]>; close: () => Promise<void> }> {
   const { loadCaptionFile, SEMANTIC_CAPTION_EVERY } = await import('../caption/dataset.js');
   if (o.captions) {
     const file = await loadCaptionFile(o.captions);
@@ -81,7 +80,7 @@ async function textSource(o: EvalCommandOptions): Promise<{ textFor: (video: str
   const every = o.captionEvery ?? SEMANTIC_CAPTION_EVERY;
   const key = `detector-every${every}`;
   const root = join(o.dataset, 'testing', 'frames');
-  const names = o.videos ? o.videos.split(',').map((v) => v.trim()) : (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const names = videos ?? (await testVideoNames(root));
   // cache hits first, in order; the misses then go to the pool in eval order
   const hits = await Promise.all(names.map((n) => readCachedCaptions(join(root, n), key)));
   const misses = names.filter((_, i) => !hits[i]);
@@ -114,7 +113,8 @@ async function textSource(o: EvalCommandOptions): Promise<{ textFor: (video: str
 export async function runEval(o: EvalCommandOptions): Promise<void> {
   await loadFrameLabels(o.dataset); // a wrong --dataset fails before the model is loaded
   const predictor = await predictorFor(o);
-  const text = (predictor.textDim ?? 0) > 0 ? await textSource(o) : undefined;
+  const videos = o.videos?.split(',').map((v) => v.trim());
+  const text = (predictor.textDim ?? 0) > 0 ? await textSource(o, videos) : undefined;
   let result: Awaited<ReturnType<typeof evaluateDataset>>;
   try {
     result = await evaluateDataset(predictor, o.dataset, {
@@ -123,7 +123,7 @@ export async function runEval(o: EvalCommandOptions): Promise<void> {
       measure: o.measure,
       patch: o.patch,
       stride: o.stride ?? o.patch,
-      ...(o.videos ? { videos: o.videos.split(',').map((v) => v.trim()) } : {}),
+      ...(videos ? { videos } : {}),
     });
   } finally {
     await text?.close();

@@ -121,6 +121,14 @@ async function isDir(p: string): Promise<boolean> {
   }
 }
 
+/** The test video folders under `framesRoot` (`<dataset>/testing/frames`), in natural order ('2' before '10'). */
+export async function testVideoNames(framesRoot: string): Promise<string[]> {
+  return (await readdir(framesRoot, { withFileTypes: true }))
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+}
+
 /**
  * Reads and validates `<root>/test_frame_labels.json`.
  * @returns map video name -> 0/1 per frame.
@@ -198,10 +206,7 @@ export async function evaluateDataset(
     );
   }
   const labelsByVideo = await loadFrameLabels(datasetRoot);
-  const available = (await readdir(framesRoot, { withFileTypes: true }))
-    .filter((e) => e.isDirectory())
-    .map((e) => e.name)
-    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const available = await testVideoNames(framesRoot);
   let names: string[];
   if (opts.videos !== undefined) {
     for (const v of opts.videos) {

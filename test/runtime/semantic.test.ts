@@ -38,15 +38,20 @@ const model = (): Predictor & { seen: number[][] } => {
   };
 };
 
+/** Feeds frames `[v, 0]` in order, scoring one clip after each (what the run loop does). */
+async function playFrames(feed: SemanticFeed, p: Predictor, values: number[]): Promise<void> {
+  for (const v of values) {
+    await feed.onFrame(new Float32Array([v, 0]));
+    await p.predict(new Float32Array(8), 1);
+  }
+}
+
 test('captions every K frames (the first one awaited), the latest text feature goes with every clip', async () => {
   const { w, asked } = fakeWorker();
   const feed = new SemanticFeed(w, spec, 2, 3);
   const m = model();
   const p = feed.wrap(m);
-  for (const v of [1, 2, 3, 4, 5, 6, 7]) {
-    await feed.onFrame(new Float32Array([v, 0]));
-    await p.predict(new Float32Array(8), 1);
-  }
+  await playFrames(feed, p, [1, 2, 3, 4, 5, 6, 7]);
   assert.deepEqual(asked, [[1, 'event'], [4, 'periodic'], [7, 'periodic']]);
   assert.deepEqual(m.seen.map((t) => t[0]), [1, 1, 1, 4, 4, 4, 7]);
   assert.equal(feed.last.captions, 3);
@@ -59,10 +64,7 @@ test('a dropped periodic caption keeps the last text feature; bad settings are r
   const feed = new SemanticFeed(w, spec, 2, 1);
   const m = model();
   const p = feed.wrap(m);
-  for (const v of [1, 2, 3]) {
-    await feed.onFrame(new Float32Array([v, 0]));
-    await p.predict(new Float32Array(8), 1);
-  }
+  await playFrames(feed, p, [1, 2, 3]);
   assert.deepEqual(m.seen.map((t) => t[0]), [1, 1, 1]);
   assert.throws(() => new SemanticFeed(w, spec, 2, 0), /every K >= 1/);
   assert.throws(() => feed.wrap({ ...model(), textDim: 0 }), /has no semantic branch/);
@@ -73,10 +75,7 @@ test('a failing caption (worker died) keeps the last text feature and the loop g
   const feed = new SemanticFeed(w, spec, 2, 1);
   const m = model();
   const p = feed.wrap(m);
-  for (const v of [1, 2, 3]) {
-    await feed.onFrame(new Float32Array([v, 0]));
-    await p.predict(new Float32Array(8), 1);
-  }
+  await playFrames(feed, p, [1, 2, 3]);
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(m.seen.map((t) => t[0]), [1, 1, 1]);
   assert.equal(feed.last.failures, 2);
