@@ -22,6 +22,51 @@ const IoSchema = z.object({
   note: z.string().optional(),
 });
 
+/** Location and scale of one measure's frame score r on the calibration frames (scoring/calibration.ts). */
+const MeasureStatsSchema = z.object({
+  loc: z.number(),
+  scale: z.number().positive(),
+  /** the (1 - fpr) quantile of the smoothed z on the calibration frames: the threshold at that false-alarm rate */
+  on_at_fpr: z.number(),
+  /** the largest smoothed z on the calibration frames */
+  max: z.number(),
+});
+
+/**
+ * Error statistics of the model on held-back normal video (scoring/calibration.ts): per window of
+ * a patch grid, location and scale of log(window MSE + eps); per measure, the frame score's
+ * location and scale and the threshold at false-alarm rate `fpr`. `run` scores with them from the
+ * first frame.
+ */
+export const CalibrationSchema = z.looseObject({
+  method: z.literal('log-median-mad'),
+  eps: z.number().positive(),
+  /** the normal videos, the split part used and the split fractions (src/train/split.ts) */
+  data: z.string(),
+  part: z.enum(['train', 'calibration', 'check', 'all']),
+  split: z.object({ calibration: z.number(), check: z.number() }),
+  videos: z.number().int().nonnegative(),
+  /** calibration clips (frames scored) */
+  frames: z.number().int().positive(),
+  /** per-frame false-alarm rate of `on_at_fpr`, and the smoothing sigma (frames) it was computed with */
+  fpr: z.number().positive(),
+  sigma: z.number().nonnegative(),
+  patch: z.object({
+    size: z.number().int().positive(),
+    stride: z.number().int().positive(),
+    rows: z.number().int().positive(),
+    cols: z.number().int().positive(),
+    /** row-major `[rows * cols]` median and scale (1.4826 MAD, floored) of log(window MSE + eps) */
+    loc: z.array(z.number()),
+    scale: z.array(z.number().positive()),
+  }),
+  measures: z.object({ mse: MeasureStatsSchema, 'patch-max': MeasureStatsSchema }),
+  created: z.string(),
+});
+
+/** A model's calibration on normal video. */
+export type Calibration = z.infer<typeof CalibrationSchema>;
+
 /**
  * Schema of `<model>.manifest.json`: the model file (name, sha256, bytes, precision, opset), its
  * inputs/outputs (shapes with 'N' for a dynamic batch, layout, value range), the frame
@@ -112,6 +157,8 @@ export const ManifestSchema = z.object({
         .nullable(),
     })
     .optional(),
+  /** error statistics on held-back normal video (`sfn-edge calibrate`, scoring/calibration.ts); absent: run falls back to a running baseline */
+  calibration: CalibrationSchema.optional(),
   /** speed measured on the machine that made the variant (`optimize`) */
   benchmark: z
     .looseObject({ ms_per_frame: z.number().nonnegative(), batch: z.number().int().positive(), provider: z.string(), threads: z.number().int(), machine: z.string() })

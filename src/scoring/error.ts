@@ -161,3 +161,68 @@ export function patchMaxMse(
   }
   return best / (C * ph * pw);
 }
+
+/** The windows of {@link patchErrors}: start rows `ys` and columns `xs` (see {@link windowStarts}), window sides `ph`, `pw`. */
+export interface PatchGrid {
+  ys: number[];
+  xs: number[];
+  ph: number;
+  pw: number;
+}
+
+/**
+ * The windows of a `patch × patch` grid with step `stride` over an H×W frame (patch clamped to
+ * each axis), as {@link patchMaxMse} and {@link patchErrors} use them.
+ * @throws Error if patch/stride are not positive integers.
+ */
+export function patchGrid(H: number, W: number, patch: number, stride: number): PatchGrid {
+  if (!Number.isInteger(patch) || patch < 1) throw new Error(`patchGrid: patch must be a positive integer (got ${patch})`);
+  if (!Number.isInteger(stride) || stride < 1) throw new Error(`patchGrid: stride must be a positive integer (got ${stride})`);
+  const ph = Math.min(patch, H);
+  const pw = Math.min(patch, W);
+  return { ys: windowStarts(H, ph, stride), xs: windowStarts(W, pw, stride), ph, pw };
+}
+
+/**
+ * The mean squared error inside every window of {@link patchGrid} (over all C channels and the
+ * window's pixels): the per-location errors whose maximum is {@link patchMaxMse}.
+ *
+ * @param pred predicted frame `[C, H, W]` float32; @param target actual frame, same length.
+ * @returns `[rows * cols]` float64, row-major (rows = grid.ys.length, cols = grid.xs.length), in
+ *   (value units)².
+ * @throws Error if lengths differ from C·H·W or patch/stride are not positive integers.
+ */
+export function patchErrors(
+  pred: Float32Array,
+  target: Float32Array,
+  C: number,
+  H: number,
+  W: number,
+  patch: number,
+  stride: number,
+): Float64Array {
+  checkPair(pred, target, 'patchErrors', C * H * W);
+  const g = patchGrid(H, W, patch, stride);
+  const hw = H * W;
+  const sq = squaredErrorSum(pred, target, C, hw);
+  const W1 = W + 1;
+  const sat = new Float64Array((H + 1) * W1);
+  for (let y = 0; y < H; y++) {
+    let row = 0;
+    for (let x = 0; x < W; x++) {
+      row += sq[y * W + x] as number;
+      sat[(y + 1) * W1 + x + 1] = (sat[y * W1 + x + 1] as number) + row;
+    }
+  }
+  const out = new Float64Array(g.ys.length * g.xs.length);
+  const norm = C * g.ph * g.pw;
+  let k = 0;
+  for (const y0 of g.ys) {
+    const y1 = y0 + g.ph;
+    for (const x0 of g.xs) {
+      const x1 = x0 + g.pw;
+      out[k++] = ((sat[y1 * W1 + x1] as number) - (sat[y0 * W1 + x1] as number) - (sat[y1 * W1 + x0] as number) + (sat[y0 * W1 + x0] as number)) / norm;
+    }
+  }
+  return out;
+}
