@@ -42,10 +42,12 @@ export function program(): Command {
     .description('train SFN-Lite on a folder of normal videos')
     .requiredOption('--data <folder>', 'folder of normal videos (image-sequence subfolders or video files)')
     .requiredOption('--out <dir>', 'output folder (checkpoints, snapshots, history, final weights)')
-    .option('--epochs <n>', 'epochs', int('--epochs'), 24)
+    .option('--epochs <n>', 'passes over the training clips (default: the recipe sizes the run to the data: 16 passes, 1,000-2,500 steps)', int('--epochs'))
     .option('--batch <n>', 'clips per step', int('--batch'), 8)
     .option('--lr <x>', 'peak learning rate (AdamW)', num('--lr'), 1e-3)
-    .option('--warmup <steps>', 'linear warm-up steps', int('--warmup'), 300)
+    .option('--warmup <steps>', 'linear warm-up steps (default: 5% of the steps)', int('--warmup'))
+    .option('--pseudo-share <x>', 'share of each batch that are skip-frame pseudo-anomalies (0 = off)', num('--pseudo-share'), 0.25)
+    .option('--no-hold-back', 'train on every frame (no calibration/check split, no validation; the last step is the result)')
     .option('--weight-decay <x>', 'decoupled weight decay', num('--weight-decay'), 0.01)
     .option('--clip-norm <x>', 'gradient global-norm clip (0 = off)', num('--clip-norm'), 1.0)
     .option('--seed <n>', 'seed for initialisation and data order', int('--seed'), 1)
@@ -70,7 +72,7 @@ export function program(): Command {
       const r = await train({
         data: o.data, out: o.out, epochs: o.epochs, batch: o.batch, lr: o.lr, warmup: o.warmup, seed: o.seed,
         resume: o.resume, model, limitVideos: o.limitVideos, maxSteps: o.maxSteps, stopAfter: o.stopAfter, checkpointEvery: o.checkpointEvery,
-        weightDecay: o.weightDecay, clipNorm: o.clipNorm, captions: o.captions, init: o.init, simWeight: o.simWeight, ...(o.trainOnly ? { trainOnly: String(o.trainOnly).split(',').map((x: string) => x.trim()) } : {}),
+        weightDecay: o.weightDecay, clipNorm: o.clipNorm, pseudoShare: o.pseudoShare, holdBack: o.holdBack, captions: o.captions, init: o.init, simWeight: o.simWeight, ...(o.trainOnly ? { trainOnly: String(o.trainOnly).split(',').map((x: string) => x.trim()) } : {}),
       });
       log.info(r, 'training finished');
       process.stdout.write(`${JSON.stringify({ weights: r.weights, steps: r.steps, seconds: +r.seconds.toFixed(1), samples_per_second: +r.samplesPerSecond.toFixed(2), parameters: r.parameters })}\n`);

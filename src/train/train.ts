@@ -13,7 +13,11 @@ import { countParams, disposeParams, initParams, paramsFromArrays, rng, type Par
 import { log } from '../util/log.js';
 import { loadCaptionFile, type CaptionFile } from '../caption/dataset.js';
 import { loadWeights, saveWeights } from './checkpoint.js';
-import { loadClips, makeBatch, shuffled } from './data.js';
+import { loadClips, makeBatch, shuffled, skipSamples, withPart } from './data.js';
+import { gridFor, RECIPE_MODEL, RECIPE_PSEUDO_SHARE, scheduleFor } from './recipe.js';
+import { SKIP_STRIDES, validate, validationSet, type ValidationResult } from './validate.js';
+import { nativeSize } from '../video/open.js';
+import { listVideos } from '../video/open.js';
 import { AdamW, DEFAULT_ADAMW, lrAt } from './optimizer.js';
 import { trainStep, type StepStats } from './step.js';
 
@@ -22,12 +26,17 @@ export interface TrainOptions {
   data: string;
   /** output folder: checkpoint.{json,bin}, snapshots/epoch-NNN.{json,bin}, history.jsonl, weights.{json,bin} */
   out: string;
-  epochs: number;
+  /** passes over the training clips; default: the recipe's schedule sized to the data (`recipe.ts`) */
+  epochs?: number;
   batch: number;
   /** peak learning rate */
   lr: number;
-  /** warm-up steps */
-  warmup: number;
+  /** warm-up steps; default: 5 % of the steps (`recipe.ts`) */
+  warmup?: number;
+  /** share of each batch that are skip-frame pseudo-anomalies (default 0.25; 0 = off) */
+  pseudoShare?: number;
+  /** hold back the tail of each video for calibration and the false-alarm check (default true) */
+  holdBack?: boolean;
   seed: number;
   resume: boolean;
   /** model hyper-parameters (ignored on resume: the checkpoint's are used) */
@@ -60,6 +69,9 @@ export interface TrainOptions {
 
 export interface TrainResult {
   config: SfnConfig;
+  /** the step whose weights are the result (the checkpoint rule's choice) and its validation AUC */
+  chosenStep?: number;
+  validation?: ValidationResult;
   steps: number;
   seconds: number;
   samplesPerSecond: number;
@@ -79,7 +91,17 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const captions: CaptionFile | undefined = o.captions ? await loadCaptionFile(o.captions) : undefined;
   let initFrom: Awaited<ReturnType<typeof loadWeights>> | undefined;
   if (o.init) initFrom = await loadWeights(o.init.replace(/\.(json|bin)$/, ''));
-  let config = makeConfig({ ...(initFrom ? initFrom.header.config : {}), ...o.model, ...(captions ? { textDim: captions.textDim } : {}) });
+  // the grid follows the source's aspect ratio unless the model options or init weights fix it
+  let grid: { width: number; height: number } | undefined;
+  if (!initFrom && o.model.width === undefined && o.model.height === undefined) {
+    const first = (await listVideos(o.data))[0]!;
+    const native = await nativeSize(first);
+    if (native) {
+      grid = gridFor(native.width, native.height, o.model.patch ?? 8);
+      log.info({ source: `${native.width}x${native.height}`, grid: `${grid.width}x${grid.height}` }, 'model grid matched to the source aspect ratio');
+    }
+  }
+  let config = makeConfig({ ...RECIPE_MODEL, ...(grid ?? {}), ...(initFrom ? initFrom.header.config : {}), ...o.model, ...(captions ? { textDim: captions.textDim } : {}) });
   let params: Params;
   let opt: AdamW;
   let startStep = 0;
@@ -128,23 +150,32 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
   const g = derived(config);
   if (config.textDim > 0 && !captions) throw new Error(`this model has a semantic branch (textDim ${config.textDim}): give --captions <file> made by \`sfn-edge caption\``);
-  const set = await loadClips(o.data, config, o.limitVideos, config.textDim > 0 ? captions : undefined);
+  const holdBack = o.holdBack ?? true;
+  const full = await loadClips(o.data, config, o.limitVideos, config.textDim > 0 ? captions : undefined, 'all');
+  const set = holdBack ? withPart(full, 'train', config.pastFrames) : full;
   const stepsPerEpoch = Math.floor(set.samples.length / o.batch);
-  if (stepsPerEpoch < 1) throw new Error(`${o.data}: ${set.samples.length} samples is fewer than one batch of ${o.batch}; lower --batch`);
-  const totalSteps = Math.min(o.epochs * stepsPerEpoch, o.maxSteps ?? Infinity);
+  if (stepsPerEpoch < 1) throw new Error(`${o.data}: ${set.samples.length} training clips is fewer than one batch of ${o.batch}; record more normal video or lower --batch`);
+  const schedule = scheduleFor(set.samples.length, o.batch, o.epochs, o.warmup);
+  const warmup = schedule.warmup;
+  const totalSteps = Math.min(schedule.totalSteps, o.maxSteps ?? Infinity);
+  const pseudoShare = o.pseudoShare ?? RECIPE_PSEUDO_SHARE;
+  const pseudoPool = pseudoShare > 0 ? skipSamples(set, holdBack ? 'train' : 'all', config.pastFrames, SKIP_STRIDES) : [];
+  const pseudoPerBatch = pseudoPool.length > 0 ? Math.round(pseudoShare * o.batch) : 0;
+  const vs = holdBack ? validationSet(full, config.pastFrames) : null;
+  if (holdBack && !vs) log.warn({ data: o.data }, 'the videos are too short to hold normal frames back: no validation, the last step is the result');
   const rowLen = { app: g.appearanceLen, mot: g.motionLen, out: g.outLen };
   log.info(
-    { backend, parameters: countParams(params), videos: set.videos.length, samples: set.samples.length, stepsPerEpoch, totalSteps, config },
+    { backend, parameters: countParams(params), videos: set.videos.length, samples: set.samples.length, stepsPerEpoch, totalSteps, warmup, pseudoPerBatch, validationClips: vs ? vs.normal.length + vs.pseudo.length : 0, config },
     'training SFN-Lite',
   );
 
   const history = await fs.open(path.join(o.out, 'history.jsonl'), 'a');
-  const meta = () => ({ ...(o.init ? { init: path.resolve(o.init) } : {}), ...(o.captions ? { captions: path.resolve(o.captions), captioner: captions?.captioner } : {}), seed: o.seed, ...(o.captions ? { simWeight: o.simWeight ?? 1 } : {}), ...(o.trainOnly ? { trainOnly: o.trainOnly.join(',') } : {}), batch: o.batch, lr: o.lr, warmup: o.warmup, epochs: o.epochs, data: path.resolve(o.data), videos: set.videos.length, samplesPerEpoch: stepsPerEpoch * o.batch });
+  const meta = () => ({ ...(o.init ? { init: path.resolve(o.init) } : {}), ...(o.captions ? { captions: path.resolve(o.captions), captioner: captions?.captioner } : {}), seed: o.seed, ...(o.captions ? { simWeight: o.simWeight ?? 1 } : {}), ...(o.trainOnly ? { trainOnly: o.trainOnly.join(',') } : {}), batch: o.batch, lr: o.lr, warmup, totalSteps, pseudoShare, holdBack, ...(o.epochs !== undefined ? { epochs: o.epochs } : {}), data: path.resolve(o.data), videos: set.videos.length, samplesPerEpoch: stepsPerEpoch * o.batch });
   const save = async (step: number, seconds: number) => {
     const all = paramsToMap(params);
     for (const [k, v] of opt.m) all.set(`${k}/m`, v);
     for (const [k, v] of opt.v) all.set(`${k}/v`, v);
-    await saveWeights(ckpt, config, all, { ...meta(), step, seconds });
+    await saveWeights(ckpt, config, all, { ...meta(), step, seconds, ...(best ? { bestStep: best.step, bestValidation: best.v } : {}) });
   };
 
   const showBar = o.progress ?? process.stderr.isTTY;
@@ -153,6 +184,27 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     cliProgress.Presets.shades_classic,
   );
   if (showBar) bar.start(totalSteps, startStep, { epoch: 0, loss: '-', sps: '-' });
+
+  // the checkpoint rule: best validation AUC so far (step 0 = the copy-last predictor)
+  const bestFile = path.join(o.out, 'best');
+  let best: { step: number; v: ValidationResult } | null = null;
+  if (resumeFrom) {
+    const m = (await loadWeights(ckpt)).header.meta as Record<string, unknown>;
+    if (typeof m.bestStep === 'number' && m.bestValidation) best = { step: m.bestStep, v: m.bestValidation as ValidationResult };
+  }
+  const validation = await fs.open(path.join(o.out, 'validation.jsonl'), 'a');
+  const runValidation = async (atStep: number) => {
+    if (!vs) return;
+    const v = validate(params, config, full, vs);
+    await validation.write(JSON.stringify({ step: atStep, ...v }) + '\n');
+    const better = !best || v.separation > best.v.separation;
+    log.info({ step: atStep, separation: +v.separation.toFixed(4), dMse: +v.dMse.toFixed(3), dPatch: +v.dPatch.toFixed(3), aucMse: +v.aucMse.toFixed(4), aucPatch: +v.aucPatch.toFixed(4), normalMse: +v.normalMse.toExponential(3), best: better }, 'validation on held-back normal video (normal vs skip-frame clips)');
+    if (better) {
+      best = { step: atStep, v };
+      await saveWeights(bestFile, config, paramsToMap(params), { ...meta(), step: atStep, validation: v });
+    }
+  };
+  if (startStep === 0) await runValidation(0);
 
   const t0 = performance.now();
   let lastLog = t0;
@@ -169,8 +221,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         orderEpoch = epoch;
       }
       const i = step % stepsPerEpoch;
-      const batch = makeBatch(set, config, order.slice(i * o.batch, (i + 1) * o.batch));
-      const lr = lrAt(step, totalSteps, o.lr, o.warmup);
+      const picks: Array<readonly [number, number] | readonly [number, number, number]> = order.slice(i * o.batch, (i + 1) * o.batch - pseudoPerBatch);
+      if (pseudoPerBatch > 0) {
+        const r = rng(o.seed * 7919 + step);
+        for (let k = 0; k < pseudoPerBatch; k++) picks.push(pseudoPool[Math.floor(r() * pseudoPool.length)]!);
+      }
+      const batch = makeBatch(set, config, picks, 'last');
+      const lr = lrAt(step, totalSteps, o.lr, warmup);
       const s = trainStep(params, config, opt, batch, lr, rowLen, o.simWeight ?? 1);
       step += 1;
       ema = ema ? (Object.fromEntries(Object.entries(s).map(([k, v]) => [k, 0.95 * ema![k as keyof StepStats] + 0.05 * v])) as unknown as StepStats) : s;
@@ -183,6 +240,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         log.info({ step, totalSteps, epoch, loss: +ema.loss.toFixed(6), pred: +ema.pred.toFixed(6), sim: +ema.sim.toFixed(5), aux: +ema.aux.toFixed(5), lr: +lr.toExponential(3), samplesPerSecond: +sps.toFixed(2) }, 'train');
       }
       const epochEnd = step % stepsPerEpoch === 0;
+      if (step % schedule.validateEvery === 0 || step === totalSteps) await runValidation(step);
       if (epochEnd || step % o.checkpointEvery === 0 || step === stopAt) await save(step, seconds);
       if (epochEnd) {
         const ep = String(step / stepsPerEpoch).padStart(3, '0');
@@ -192,15 +250,27 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   } finally {
     if (showBar) bar.stop();
     await history.close();
+    await validation.close();
   }
   const seconds = (performance.now() - t0) / 1000;
   const weights = path.join(o.out, 'weights');
-  await saveWeights(weights, config, paramsToMap(params), { ...meta(), step, seconds: priorSeconds + seconds });
+  await saveWeights(path.join(o.out, 'last'), config, paramsToMap(params), { ...meta(), step, seconds: priorSeconds + seconds });
+  const chosen = best as { step: number; v: ValidationResult } | null;
+  if (chosen && step === totalSteps) {
+    // the recipe's result is the checkpoint the rule chose, not the last step
+    const b = await loadWeights(bestFile);
+    await saveWeights(weights, config, new Map([...b.arrays].map(([k, a]) => [k, tf.tensor(a.data, a.shape)])), { ...meta(), step: chosen.step, seconds: priorSeconds + seconds, validation: chosen.v, lastStep: step });
+    log.info({ chosenStep: chosen.step, separation: +chosen.v.separation.toFixed(4), lastStep: step }, 'weights: the checkpoint with the best validation separation');
+  } else {
+    if (step < totalSteps) log.warn({ step, totalSteps }, 'stopped before the end of the schedule: weights are the last step (partial); continue with --resume');
+    await saveWeights(weights, config, paramsToMap(params), { ...meta(), step, seconds: priorSeconds + seconds });
+  }
   const parameters = countParams(params);
   disposeParams(params);
   opt.dispose();
   return {
     config,
+    ...(chosen ? { chosenStep: chosen.step, validation: chosen.v } : {}),
     steps: step,
     seconds: priorSeconds + seconds,
     samplesPerSecond: ((step - startStep) * o.batch) / Math.max(seconds, 1e-9),

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { VideoInputError } from './errors.js';
 import { FfmpegSource } from './ffmpeg.js';
 import { isImageName, isVideoName, listImageFiles, naturalCompare, readFolder } from './files.js';
-import { ImageFolderSource } from './image-folder.js';
+import { decodeImage, ImageFolderSource } from './image-folder.js';
 import type { FrameSource, FrameSpec } from './source.js';
 
 const NOT_FOUND_HINT = 'Check the path (it is resolved against the current directory).';
@@ -111,4 +111,27 @@ export async function listVideos(root: string): Promise<string[]> {
       'Point at the folder whose children are the videos (for UCSD Ped2: .../training/frames or .../testing/frames).');
   }
   return found.sort(naturalCompare).map((n) => join(root, n));
+}
+
+/**
+ * The native size (pixels) of a video: the first image of a folder (read with sharp), or what
+ * ffprobe reports for a file. Returns `undefined` when it cannot be told (no ffprobe installed).
+ * @throws VideoInputError as `openSource`.
+ */
+export async function nativeSize(path: string): Promise<{ width: number; height: number } | undefined> {
+  const s = await stat(path).catch((err: unknown) => {
+    throw new VideoInputError(path, 'no such file or folder', NOT_FOUND_HINT, { cause: err });
+  });
+  if (s.isDirectory()) {
+    const { images } = await listImageFiles(path);
+    if (images.length === 0) throw new VideoInputError(path, 'no image files', 'Pass a folder of frame images or a video file.');
+    const d = await decodeImage(images[0]!, { width: 16, height: 16, color: 'gray' });
+    return { width: d.nativeWidth, height: d.nativeHeight };
+  }
+  const src = await FfmpegSource.open(path, { width: 16, height: 16, color: 'gray' });
+  try {
+    return src.info && src.info.width > 0 && src.info.height > 0 ? { width: src.info.width, height: src.info.height } : undefined;
+  } finally {
+    await src.close();
+  }
 }
