@@ -7,17 +7,23 @@
  * measured SFN-Lite training at 2 threads vs 1 on this 2-core machine: 12.4 vs 12.7 samples/s, no
  * gain (the step is many small ops), so the single-threaded SIMD build is used and the second core
  * stays free for data loading or a second run.
+ *
+ * On wasm, `native.ts` overrides the matMul kernel and adds a fused attention kernel with C +
+ * OpenBLAS code when the optional addon is built (`npm run build:native`), and logs which is used.
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { log } from '../util/log.js';
+import { installNativeKernels, nativeActive, nativeStatus } from './native.js';
 
 export { tf };
+export { nativeActive, nativeStatus };
 
 let ready: Promise<string> | null = null;
 
 /**
- * Initialises the fastest available backend once and returns its name ('tensorflow' or 'wasm').
+ * Initialises the fastest available backend once and returns its name ('tensorflow', 'wasm', or
+ * 'wasm+blas' when the native kernels are registered).
  * Errors: throws if neither tfjs-node nor the wasm backend can start.
  */
 export function initBackend(): Promise<string> {
@@ -34,8 +40,9 @@ export function initBackend(): Promise<string> {
     const ok = await tf.setBackend('wasm');
     if (!ok) throw new Error('could not start the TensorFlow.js wasm backend; reinstall @tensorflow/tfjs-backend-wasm');
     await tf.ready();
-    log.debug({ backend: 'wasm' }, 'tfjs backend ready');
-    return 'wasm';
+    const native = installNativeKernels();
+    log.info({ backend: 'wasm', kernels: native ? 'native' : 'wasm', blas: nativeStatus() }, native ? 'tfjs wasm backend with native OpenBLAS kernels (matMul, attention)' : 'tfjs wasm backend, wasm kernels');
+    return native ? 'wasm+blas' : 'wasm';
   })();
   return ready;
 }

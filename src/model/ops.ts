@@ -5,7 +5,7 @@
  * 2-D matMul whose gradient transposes explicitly so that forward and backward stay on the fast
  * path. There is no LayerNorm or SiLU op in tfjs: they are composed here.
  */
-import { tf } from './backend.js';
+import { nativeActive, tf } from './backend.js';
 
 type T2 = tf.Tensor2D;
 /** tfjs types customGrad's function as variadic over tensors and the save function. */
@@ -17,12 +17,17 @@ const mmOp = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) 
     value: tf.matMul(a as T2, b as T2),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sa, sb] = saved as [T2, T2];
+      // the native (BLAS) matMul takes transpose flags at no cost; wasm's fast path needs them explicit
+      if (nativeActive()) return [tf.matMul(dy as T2, sb, false, true), tf.matMul(sa, dy as T2, true, false)];
       return [tf.matMul(dy as T2, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy as T2)];
     },
   };
 }) as unknown as GradFn);
 
-/** `[M, K] x [K, N] -> [M, N]` float32; gradients via explicit transposes (wasm fast path). */
+/**
+ * `[M, K] x [K, N] -> [M, N]` float32; gradients via explicit transposes (wasm fast path), or
+ * transposed BLAS calls when the native kernels are in use (`native.ts`).
+ */
 export function mm(a: T2, b: T2): T2 {
   return mmOp(a, b) as T2;
 }
@@ -31,6 +36,18 @@ export function mm(a: T2, b: T2): T2 {
 export function linear(x: T2, w: T2, b?: tf.Tensor1D): T2 {
   const y = mm(x, w);
   return b ? tf.add(y, b) : y;
+}
+
+/**
+ * Repeats every column of `x [R, C]` d times: `[R, C*d]`, column c*d + j = x[:, c] (what
+ * `reshape(tile(reshape(x, [R, C, 1]), [1, 1, d]))` gives). Written as a broadcast multiply by ones:
+ * the same values (x * 1 is exact), but its gradient is one sum over d instead of tfjs' Tile
+ * gradient (d slices and adds), and wasm's broadcast multiply is ~20x faster than its Tile.
+ */
+export function repeatCols(x: T2, d: number): T2 {
+  const [r, c] = x.shape;
+  if (d === 1) return x;
+  return tf.reshape(tf.mul(tf.reshape(x, [r, c, 1]), tf.ones([1, 1, d])), [r, c * d]);
 }
 
 /** SiLU (swish): x * sigmoid(x), elementwise. */

@@ -14,7 +14,7 @@
  * `[T, E*d]` times the stacked W2 `[E*d, D]` sum the experts' outputs.
  */
 import { tf } from './backend.js';
-import { linear, maskedBy, mm, normalise, silu, topKMask } from './ops.js';
+import { linear, maskedBy, mm, normalise, repeatCols, silu, topKMask } from './ops.js';
 
 /** Parameters of one SFFM layer (E routed experts of width d, token width D). */
 export interface SffmParams {
@@ -64,13 +64,13 @@ export function sffm(
 
   const xhat = normalise(x);
   // gamma_e folded into W1_e: gammaCols[D, E*d] repeats gamma_e[D] over the e-th d columns
-  const gammaCols = tf.reshape(tf.tile(tf.reshape(tf.transpose(p.lnGamma), [dim, e, 1]), [1, 1, d]), [dim, ed]);
+  const gammaCols = repeatCols(tf.transpose(p.lnGamma) as tf.Tensor2D, d);
   const w1 = tf.mul(p.w1, gammaCols) as tf.Tensor2D;
   // beta_e W1_e for every expert: [E, d] -> [E*d]
   const w1r = tf.reshape(p.w1, [dim, e, d]);
   const betaW1 = tf.reshape(tf.sum(tf.mul(tf.reshape(tf.transpose(p.lnBeta), [dim, e, 1]), w1r), 0), [ed]);
   const h = silu(tf.add(mm(xhat, w1), tf.add(p.b1, betaW1))) as tf.Tensor2D; // [T, E*d]
-  const gateCols = tf.reshape(tf.tile(tf.reshape(gate, [t, e, 1]), [1, 1, d]), [t, ed]);
+  const gateCols = repeatCols(gate, d);
   let y = tf.add(mm(tf.mul(h, gateCols) as tf.Tensor2D, p.w2 as tf.Tensor2D), mm(gate, p.b2 as tf.Tensor2D)) as tf.Tensor2D;
 
   if (p.shared) {

@@ -24,6 +24,7 @@
 import { tf } from './backend.js';
 import type { SfnConfig } from './config.js';
 import { derived } from './config.js';
+import { nativeActive, nativeAttention } from './native.js';
 import { layerNorm, linear, mm, silu } from './ops.js';
 import { sffm, type Routing, type SffmParams } from './sffm.js';
 
@@ -200,9 +201,10 @@ export function textReadMask(N: number): Float32Array {
  * Multi-head attention of the tokens of each sample over [tokens; motion] tokens.
  * `q, kx, vx [B*n, D]`, `km, vm [B*N, D]` -> `[B*n, D]` (n = N visual tokens, + 1 with the text
  * token). Runs sample by sample and head by head on 2-D slices (the wasm backend's batched matMul
- * is its slow path).
+ * is its slow path), or as one native kernel for the whole batch when the addon is loaded.
  */
 function attention(q: T2, kx: T2, vx: T2, km: T2, vm: T2, batch: number, heads: number, mask?: T2): T2 {
+  if (nativeActive()) return nativeAttention(q, kx, vx, km, vm, batch, heads, mask); // one fused kernel (native.ts)
   const [rows, dim] = q.shape;
   const n = rows / batch;
   const nm = km.shape[0] / batch;

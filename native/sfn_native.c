@@ -1,0 +1,278 @@
+/*
+ * sfn_native: BLAS-backed kernels for SFN-Lite training on the TensorFlow.js wasm backend.
+ *
+ * Every function works in place on the wasm heap: the caller passes the heap as one Float32Array and
+ * every tensor as an element offset into it, so nothing is copied. Built against OpenBLAS
+ * (cblas_sgemm), single-threaded by default (deterministic: OpenBLAS never splits the K reduction).
+ *
+ *   init(threads)                    -> string describing the BLAS in use
+ *   gemm(heap, transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc, batch, strideA, strideB, strideC)
+ *                                    C_i = alpha op(A_i) op(B_i) + beta C_i, row-major, i < batch
+ *   attnFwd(heap, B, H, n, nm, D, scale, q, kx, vx, km, vm, mask, out, p)
+ *   attnBwd(heap, B, H, n, nm, D, scale, dout, q, kx, vx, km, vm, p, dq, dkx, dvx, dkm, dvm)
+ *
+ * Attention (see src/model/sfn.ts): per sample b and head h, with dh = D / H and L = n + nm,
+ *   Q = q[b*n.., h*dh..] [n, dh], K = [kx[b*n..]; km[b*nm..]] [L, dh], V likewise,
+ *   P = softmax(scale Q K^T + mask) [n, L] (stored in p at ((b*H + h)*n) * L), out = P V.
+ * mask (or -1): additive [n, L], the same for every sample and head.
+ */
+#include <math.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum CBLAS_ORDER { CblasRowMajor = 101 };
+enum CBLAS_TRANSPOSE { CblasNoTrans = 111, CblasTrans = 112 };
+void cblas_sgemm(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, int, int, int, float, const float *, int,
+                 const float *, int, float, float *, int);
+void openblas_set_num_threads(int);
+char *openblas_get_config(void);
+int openblas_get_num_threads(void);
+
+#define MAXARGS 24
+
+static napi_status args_of(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = MAXARGS;
+  napi_status s = napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (s != napi_ok) return s;
+  if (argc < want) {
+    napi_throw_type_error(env, NULL, "sfn_native: too few arguments");
+    return napi_invalid_arg;
+  }
+  return napi_ok;
+}
+
+/* heap Float32Array -> pointer and length (elements) */
+static int heap_of(napi_env env, napi_value v, float **data, size_t *len) {
+  napi_typedarray_type type;
+  void *p;
+  size_t n;
+  if (napi_get_typedarray_info(env, v, &type, &n, &p, NULL, NULL) != napi_ok || type != napi_float32_array) {
+    napi_throw_type_error(env, NULL, "sfn_native: the heap must be a Float32Array");
+    return 0;
+  }
+  *data = (float *)p;
+  *len = n;
+  return 1;
+}
+
+static int64_t i64(napi_env env, napi_value v) {
+  int64_t x = 0;
+  napi_get_value_int64(env, v, &x);
+  return x;
+}
+
+static double f64(napi_env env, napi_value v) {
+  double x = 0;
+  napi_get_value_double(env, v, &x);
+  return x;
+}
+
+static int in_heap(napi_env env, int64_t off, int64_t count, size_t len) {
+  if (off < 0 || count < 0 || (uint64_t)(off + count) > (uint64_t)len) {
+    napi_throw_range_error(env, NULL, "sfn_native: tensor outside the heap");
+    return 0;
+  }
+  return 1;
+}
+
+static napi_value js_init(napi_env env, napi_callback_info info) {
+  napi_value argv[MAXARGS];
+  if (args_of(env, info, 1, argv) != napi_ok) return NULL;
+  int threads = (int)i64(env, argv[0]);
+  if (threads < 1) threads = 1;
+  openblas_set_num_threads(threads);
+  napi_value out;
+  const char *cfg = openblas_get_config();
+  napi_create_string_utf8(env, cfg ? cfg : "openblas", NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
+static napi_value js_gemm(napi_env env, napi_callback_info info) {
+  napi_value argv[MAXARGS];
+  if (args_of(env, info, 18, argv) != napi_ok) return NULL;
+  float *h;
+  size_t len;
+  if (!heap_of(env, argv[0], &h, &len)) return NULL;
+  int ta = (int)i64(env, argv[1]), tb = (int)i64(env, argv[2]);
+  int64_t M = i64(env, argv[3]), N = i64(env, argv[4]), K = i64(env, argv[5]);
+  float alpha = (float)f64(env, argv[6]);
+  int64_t a = i64(env, argv[7]), lda = i64(env, argv[8]), b = i64(env, argv[9]), ldb = i64(env, argv[10]);
+  float beta = (float)f64(env, argv[11]);
+  int64_t c = i64(env, argv[12]), ldc = i64(env, argv[13]);
+  int64_t batch = i64(env, argv[14]), sa = i64(env, argv[15]), sb = i64(env, argv[16]), sc = i64(env, argv[17]);
+  if (M <= 0 || N <= 0 || batch <= 0) return NULL;
+  int64_t aRows = ta ? K : M, bRows = tb ? N : K;
+  int64_t last = batch - 1;
+  if (!in_heap(env, a, last * sa + (aRows - 1) * lda + (ta ? M : K), len)) return NULL;
+  if (!in_heap(env, b, last * sb + (bRows - 1) * ldb + (tb ? K : N), len)) return NULL;
+  if (!in_heap(env, c, last * sc + (M - 1) * ldc + N, len)) return NULL;
+  for (int64_t i = 0; i < batch; i++) {
+    if (K == 0) {
+      for (int64_t r = 0; r < M; r++) {
+        float *row = h + c + i * sc + r * ldc;
+        for (int64_t j = 0; j < N; j++) row[j] = beta == 0.0f ? 0.0f : beta * row[j];
+      }
+      continue;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha,
+                h + a + i * sa, (int)lda, h + b + i * sb, (int)ldb, beta, h + c + i * sc, (int)ldc);
+  }
+  return NULL;
+}
+
+/* scratch for the backward pass (dP / dS of one sample-head), grown on demand */
+static float *scratch = NULL;
+static size_t scratch_len = 0;
+
+static float *scratch_for(size_t n) {
+  if (n > scratch_len) {
+    free(scratch);
+    scratch = (float *)malloc(n * sizeof(float));
+    scratch_len = scratch ? n : 0;
+  }
+  return scratch;
+}
+
+typedef struct {
+  int64_t B, H, n, nm, D;
+  float scale;
+} AttnShape;
+
+static int attn_shape(napi_env env, napi_value *argv, size_t len, AttnShape *s) {
+  s->B = i64(env, argv[1]);
+  s->H = i64(env, argv[2]);
+  s->n = i64(env, argv[3]);
+  s->nm = i64(env, argv[4]);
+  s->D = i64(env, argv[5]);
+  s->scale = (float)f64(env, argv[6]);
+  if (s->B <= 0 || s->H <= 0 || s->n <= 0 || s->nm < 0 || s->D <= 0 || s->D % s->H != 0) {
+    napi_throw_range_error(env, NULL, "sfn_native: bad attention shape");
+    return 0;
+  }
+  (void)len;
+  return 1;
+}
+
+static napi_value js_attn_fwd(napi_env env, napi_callback_info info) {
+  napi_value argv[MAXARGS];
+  if (args_of(env, info, 15, argv) != napi_ok) return NULL;
+  float *h;
+  size_t len;
+  if (!heap_of(env, argv[0], &h, &len)) return NULL;
+  AttnShape s;
+  if (!attn_shape(env, argv, len, &s)) return NULL;
+  int64_t q = i64(env, argv[7]), kx = i64(env, argv[8]), vx = i64(env, argv[9]), km = i64(env, argv[10]), vm = i64(env, argv[11]);
+  int64_t mask = i64(env, argv[12]), out = i64(env, argv[13]), p = i64(env, argv[14]);
+  const int64_t B = s.B, H = s.H, n = s.n, nm = s.nm, D = s.D, dh = D / H, L = n + nm;
+  if (!in_heap(env, q, B * n * D, len) || !in_heap(env, kx, B * n * D, len) || !in_heap(env, vx, B * n * D, len) ||
+      !in_heap(env, km, B * nm * D, len) || !in_heap(env, vm, B * nm * D, len) || !in_heap(env, out, B * n * D, len) ||
+      !in_heap(env, p, B * H * n * L, len) || (mask >= 0 && !in_heap(env, mask, n * L, len)))
+    return NULL;
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t hh = 0; hh < H; hh++) {
+      const float *Q = h + q + b * n * D + hh * dh;
+      const float *Kx = h + kx + b * n * D + hh * dh, *Km = h + km + b * nm * D + hh * dh;
+      const float *Vx = h + vx + b * n * D + hh * dh, *Vm = h + vm + b * nm * D + hh * dh;
+      float *P = h + p + (b * H + hh) * n * L;
+      float *O = h + out + b * n * D + hh * dh;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)dh, 1.0f, Q, (int)D, Kx, (int)D, 0.0f, P, (int)L);
+      if (nm > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)nm, (int)dh, 1.0f, Q, (int)D, Km, (int)D, 0.0f, P + n, (int)L);
+      for (int64_t i = 0; i < n; i++) {
+        float *row = P + i * L;
+        const float *mrow = mask >= 0 ? h + mask + i * L : NULL;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < L; j++) {
+          float v = row[j] * s.scale;
+          if (mrow) v += mrow[j];
+          row[j] = v;
+          if (v > mx) mx = v;
+        }
+        float sum = 0.0f;
+        for (int64_t j = 0; j < L; j++) {
+          float e = expf(row[j] - mx);
+          row[j] = e;
+          sum += e;
+        }
+        float inv = 1.0f / sum;
+        for (int64_t j = 0; j < L; j++) row[j] *= inv;
+      }
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)dh, (int)n, 1.0f, P, (int)L, Vx, (int)D, 0.0f, O, (int)D);
+      if (nm > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)dh, (int)nm, 1.0f, P + n, (int)L, Vm, (int)D, 1.0f, O, (int)D);
+    }
+  return NULL;
+}
+
+static napi_value js_attn_bwd(napi_env env, napi_callback_info info) {
+  napi_value argv[MAXARGS];
+  if (args_of(env, info, 19, argv) != napi_ok) return NULL;
+  float *h;
+  size_t len;
+  if (!heap_of(env, argv[0], &h, &len)) return NULL;
+  AttnShape s;
+  if (!attn_shape(env, argv, len, &s)) return NULL;
+  int64_t dout = i64(env, argv[7]), q = i64(env, argv[8]), kx = i64(env, argv[9]), vx = i64(env, argv[10]), km = i64(env, argv[11]),
+          vm = i64(env, argv[12]), p = i64(env, argv[13]);
+  int64_t dq = i64(env, argv[14]), dkx = i64(env, argv[15]), dvx = i64(env, argv[16]), dkm = i64(env, argv[17]), dvm = i64(env, argv[18]);
+  const int64_t B = s.B, H = s.H, n = s.n, nm = s.nm, D = s.D, dh = D / H, L = n + nm;
+  const int64_t big = B * n * D, small = B * nm * D;
+  if (!in_heap(env, dout, big, len) || !in_heap(env, q, big, len) || !in_heap(env, kx, big, len) || !in_heap(env, vx, big, len) ||
+      !in_heap(env, km, small, len) || !in_heap(env, vm, small, len) || !in_heap(env, p, B * H * n * L, len) ||
+      !in_heap(env, dq, big, len) || !in_heap(env, dkx, big, len) || !in_heap(env, dvx, big, len) || !in_heap(env, dkm, small, len) ||
+      !in_heap(env, dvm, small, len))
+    return NULL;
+  float *dS = scratch_for((size_t)(n * L));
+  if (!dS) {
+    napi_throw_error(env, NULL, "sfn_native: out of memory");
+    return NULL;
+  }
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t hh = 0; hh < H; hh++) {
+      const int64_t ox = b * n * D + hh * dh, om = b * nm * D + hh * dh;
+      const float *dO = h + dout + ox, *Q = h + q + ox, *Kx = h + kx + ox, *Vx = h + vx + ox, *Km = h + km + om, *Vm = h + vm + om;
+      const float *P = h + p + (b * H + hh) * n * L;
+      /* dV = P^T dO */
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)dh, (int)n, 1.0f, P, (int)L, dO, (int)D, 0.0f, h + dvx + ox, (int)D);
+      if (nm > 0)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nm, (int)dh, (int)n, 1.0f, P + n, (int)L, dO, (int)D, 0.0f, h + dvm + om,
+                    (int)D);
+      /* dP = dO V^T */
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)dh, 1.0f, dO, (int)D, Vx, (int)D, 0.0f, dS, (int)L);
+      if (nm > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)nm, (int)dh, 1.0f, dO, (int)D, Vm, (int)D, 0.0f, dS + n, (int)L);
+      /* dS = scale * P (dP - rowsum(dP P)) */
+      for (int64_t i = 0; i < n; i++) {
+        float *row = dS + i * L;
+        const float *prow = P + i * L;
+        float dot = 0.0f;
+        for (int64_t j = 0; j < L; j++) dot += row[j] * prow[j];
+        for (int64_t j = 0; j < L; j++) row[j] = s.scale * prow[j] * (row[j] - dot);
+      }
+      /* dQ = dS K, dK = dS^T Q */
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)dh, (int)n, 1.0f, dS, (int)L, Kx, (int)D, 0.0f, h + dq + ox, (int)D);
+      if (nm > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)dh, (int)nm, 1.0f, dS + n, (int)L, Km, (int)D, 1.0f, h + dq + ox,
+                    (int)D);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)dh, (int)n, 1.0f, dS, (int)L, Q, (int)D, 0.0f, h + dkx + ox, (int)D);
+      if (nm > 0)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nm, (int)dh, (int)n, 1.0f, dS + n, (int)L, Q, (int)D, 0.0f, h + dkm + om,
+                    (int)D);
+    }
+  return NULL;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
+      {"gemm", NULL, js_gemm, NULL, NULL, NULL, napi_default, NULL},
+      {"attnFwd", NULL, js_attn_fwd, NULL, NULL, NULL, napi_default, NULL},
+      {"attnBwd", NULL, js_attn_bwd, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,0 +1,244 @@
+/**
+ * Native (C + OpenBLAS) kernels for the TensorFlow.js wasm backend, used for training when the
+ * optional addon `native/build/sfn_native.node` is built (`scripts/build-native.mjs`, run by
+ * `npm ci`; needs a C compiler and libopenblas-dev). They read and write the wasm heap in place:
+ *
+ * - `BatchMatMul` (every `mm()` / `tf.matMul`, forward and gradients, any transpose flags) is
+ *   overridden for the wasm backend with `cblas_sgemm`;
+ * - `SfnAttention` / `SfnAttentionGrad`: the whole multi-head attention of a batch (all samples and
+ *   heads, softmax included) in one kernel each, instead of ~20 slice / concat / transpose / matMul
+ *   / softmax kernels per sample and head.
+ *
+ * When the addon is missing or fails to load, nothing is registered and the wasm kernels run (the
+ * portable path). `SFN_NATIVE=0` forces that path; `SFN_BLAS_THREADS` sets OpenBLAS's threads
+ * (default 1: deterministic, and it leaves the second core to data loading).
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+
+interface Addon {
+  init(threads: number): string;
+  gemm(heap: Float32Array, ta: number, tb: number, m: number, n: number, k: number, alpha: number, a: number, lda: number, b: number, ldb: number, beta: number, c: number, ldc: number, batch: number, sa: number, sb: number, sc: number): void;
+  attnFwd(heap: Float32Array, B: number, H: number, n: number, nm: number, D: number, scale: number, q: number, kx: number, vx: number, km: number, vm: number, mask: number, out: number, p: number): void;
+  attnBwd(heap: Float32Array, B: number, H: number, n: number, nm: number, D: number, scale: number, dout: number, q: number, kx: number, vx: number, km: number, vm: number, p: number, dq: number, dkx: number, dvx: number, dkm: number, dvm: number): void;
+}
+
+/** What the wasm backend exposes that the kernels need (tfjs-backend-wasm's BackendWasm). */
+interface WasmBackend {
+  dataIdMap: { get(id: object): { memoryOffset: number } | undefined };
+  wasm: { HEAPU8: Uint8Array };
+  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+}
+
+let addon: Addon | null = null;
+let active = false;
+/** false inside `withWasmKernels` (parity tests) */
+let enabled = true;
+let status = 'not initialised';
+
+/** Where the addon lives: native/build/ at the package root (from src/model or dist/model). */
+function addonPath(): string | null {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const p = path.join(dir, 'native', 'build', 'sfn_native.node');
+    if (existsSync(p)) return p;
+    dir = path.dirname(dir);
+  }
+  return null;
+}
+
+function loadAddon(): Addon | null {
+  if (process.env.SFN_NATIVE === '0') {
+    status = 'disabled by SFN_NATIVE=0';
+    return null;
+  }
+  const p = addonPath();
+  if (!p) {
+    status = 'native/build/sfn_native.node not built (npm run build:native; needs libopenblas-dev)';
+    return null;
+  }
+  try {
+    const a = createRequire(import.meta.url)(p) as Addon;
+    const threads = Math.max(1, Number(process.env.SFN_BLAS_THREADS ?? 1) || 1);
+    status = `${a.init(threads)}, ${threads} thread${threads > 1 ? 's' : ''}`;
+    return a;
+  } catch (e) {
+    status = `sfn_native failed to load: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+    return null;
+  }
+}
+
+let heapBuffer: ArrayBufferLike | null = null;
+let heapView: Float32Array = new Float32Array(0);
+
+/** The wasm heap as floats (re-made when memory growth replaced the buffer). Call after allocating. */
+function heap(b: WasmBackend): Float32Array {
+  const buf = b.wasm.HEAPU8.buffer;
+  if (buf !== heapBuffer) {
+    heapBuffer = buf;
+    heapView = new Float32Array(buf, 0, buf.byteLength >>> 2);
+  }
+  return heapView;
+}
+
+/** Element offset of a tensor's data in the wasm heap. */
+function off(b: WasmBackend, t: tf.TensorInfo): number {
+  const d = b.dataIdMap.get(t.dataId);
+  if (!d) throw new Error('sfn_native: tensor not on the wasm backend');
+  return d.memoryOffset / 4;
+}
+
+const size = (s: number[]) => s.reduce((a, x) => a * x, 1);
+
+function installBatchMatMul(a: Addon): void {
+  const original = tf.getKernel('BatchMatMul', 'wasm');
+  if (!original) throw new Error('the wasm backend has no BatchMatMul kernel');
+  const fallback = original.kernelFunc;
+  const kernelFunc: tf.KernelFunc = (args) => {
+    const { inputs, attrs } = args;
+    const backend = args.backend as unknown as WasmBackend;
+    const x = inputs.a as tf.TensorInfo;
+    const y = inputs.b as tf.TensorInfo;
+    const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    const ra = x.shape.length;
+    const rb = y.shape.length;
+    const ba = size(x.shape.slice(0, -2));
+    const bb = size(y.shape.slice(0, -2));
+    // plain batches only (equal, or one side unbatched); broadcasting across ranks goes to wasm
+    const sameOuter = x.shape.slice(0, -2).join() === y.shape.slice(0, -2).join();
+    if (!enabled || x.dtype !== 'float32' || y.dtype !== 'float32' || ra < 2 || rb < 2 || !(sameOuter || (ra === 2 && rb >= 2) || (rb === 2 && ra >= 2)))
+      return fallback(args);
+    const m = transposeA ? x.shape[ra - 1]! : x.shape[ra - 2]!;
+    const k = transposeA ? x.shape[ra - 2]! : x.shape[ra - 1]!;
+    const k2 = transposeB ? y.shape[rb - 1]! : y.shape[rb - 2]!;
+    const n = transposeB ? y.shape[rb - 2]! : y.shape[rb - 1]!;
+    if (k !== k2) throw new Error(`Error in matMul: inner shapes (${k}) and (${k2}) of Tensors with shapes ${x.shape} and ${y.shape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`);
+    const batch = Math.max(ba, bb);
+    const outer = ba >= bb ? x.shape.slice(0, -2) : y.shape.slice(0, -2);
+    const out = backend.makeOutput([...outer, m, n], 'float32');
+    if (m * n === 0) return out;
+    const h = heap(backend);
+    const lda = x.shape[ra - 1]!;
+    const ldb = y.shape[rb - 1]!;
+    a.gemm(h, transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, 1, off(backend, x), lda, off(backend, y), ldb, 0, off(backend, out), n, batch, ba === 1 ? 0 : m * k, bb === 1 ? 0 : k * n, m * n);
+    return out;
+  };
+  tf.unregisterKernel('BatchMatMul', 'wasm');
+  tf.registerKernel({ kernelName: 'BatchMatMul', backendName: 'wasm', kernelFunc });
+}
+
+interface AttnAttrs {
+  batch: number;
+  heads: number;
+  scale: number;
+}
+
+function attnDims(q: tf.TensorInfo, km: tf.TensorInfo, at: AttnAttrs) {
+  const [rows, D] = q.shape as [number, number];
+  return { B: at.batch, H: at.heads, n: rows / at.batch, nm: km.shape[0]! / at.batch, D };
+}
+
+function installAttention(a: Addon): void {
+  tf.registerKernel({
+    kernelName: 'SfnAttention',
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const backend = args.backend as unknown as WasmBackend;
+      const { q, kx, vx, km, vm, mask } = args.inputs as Record<string, tf.TensorInfo>;
+      const at = args.attrs as unknown as AttnAttrs;
+      const { B, H, n, nm, D } = attnDims(q!, km!, at);
+      const out = backend.makeOutput([B * n, D], 'float32');
+      const p = backend.makeOutput([B * H * n, n + nm], 'float32');
+      const hp = heap(backend);
+      a.attnFwd(hp, B, H, n, nm, D, at.scale, off(backend, q!), off(backend, kx!), off(backend, vx!), off(backend, km!), off(backend, vm!), mask ? off(backend, mask) : -1, off(backend, out), off(backend, p));
+      return [out, p];
+    },
+  });
+  tf.registerKernel({
+    kernelName: 'SfnAttentionGrad',
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const backend = args.backend as unknown as WasmBackend;
+      const { dy, q, kx, vx, km, vm, p } = args.inputs as Record<string, tf.TensorInfo>;
+      const at = args.attrs as unknown as AttnAttrs;
+      const { B, H, n, nm, D } = attnDims(q!, km!, at);
+      const outs = [q!, kx!, vx!, km!, vm!].map((t) => backend.makeOutput([...t.shape], 'float32'));
+      const hp = heap(backend);
+      const [dq, dkx, dvx, dkm, dvm] = outs.map((t) => off(backend, t)) as [number, number, number, number, number];
+      a.attnBwd(hp, B, H, n, nm, D, at.scale, off(backend, dy!), off(backend, q!), off(backend, kx!), off(backend, vx!), off(backend, km!), off(backend, vm!), off(backend, p!), dq, dkx, dvx, dkm, dvm);
+      return outs;
+    },
+  });
+}
+
+/**
+ * Loads the addon and registers its kernels for the wasm backend (call once the wasm backend is
+ * ready). Returns whether the native kernels are in use; `nativeStatus()` says which BLAS or why not.
+ */
+export function installNativeKernels(): boolean {
+  if (active) return true;
+  addon = loadAddon();
+  if (!addon) return false;
+  try {
+    installAttention(addon);
+    installBatchMatMul(addon);
+    active = true;
+  } catch (e) {
+    status = `native kernels not registered: ${e instanceof Error ? e.message : String(e)}`;
+    addon = null;
+  }
+  return active;
+}
+
+/** Whether the native kernels are registered (the wasm backend is active and the addon loaded). */
+export function nativeActive(): boolean {
+  return active && enabled && tf.getBackend() === 'wasm';
+}
+
+/** Runs `fn` on the wasm kernels even when the native ones are registered (for parity checks). */
+export function withWasmKernels<T>(fn: () => T): T {
+  const before = enabled;
+  enabled = false;
+  try {
+    return fn();
+  } finally {
+    enabled = before;
+  }
+}
+
+/** The BLAS build in use, or why the wasm kernels are used. */
+export function nativeStatus(): string {
+  return status;
+}
+
+type T2 = tf.Tensor2D;
+type GradFn = Parameters<typeof tf.customGrad>[0];
+
+function attnOp(attrs: AttnAttrs, mask?: T2) {
+  return tf.customGrad(((q: tf.Tensor, kx: tf.Tensor, vx: tf.Tensor, km: tf.Tensor, vm: tf.Tensor, save: tf.GradSaveFunc) => {
+    const inputs: tf.NamedTensorMap = { q, kx, vx, km, vm, ...(mask ? { mask } : {}) };
+    const [out, p] = tf.engine().runKernel('SfnAttention', inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    save([q, kx, vx, km, vm, p!]);
+    return {
+      value: out!,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sq, skx, svx, skm, svm, sp] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        return tf.engine().runKernel('SfnAttentionGrad', { dy, q: sq, kx: skx, vx: svx, km: skm, vm: svm, p: sp }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      },
+    };
+  }) as unknown as GradFn);
+}
+
+/**
+ * Multi-head attention of each sample's tokens over [tokens; motion tokens] in one native kernel
+ * (same maths as `attention` in sfn.ts): `q, kx, vx [B*n, D]`, `km, vm [B*N, D]`, optional additive
+ * mask `[n, n + N]` -> `[B*n, D]`. Only valid while `nativeActive()`.
+ */
+export function nativeAttention(q: T2, kx: T2, vx: T2, km: T2, vm: T2, batch: number, heads: number, mask?: T2): T2 {
+  const dh = q.shape[1] / heads;
+  const op = attnOp({ batch, heads, scale: 1 / Math.sqrt(dh) }, mask);
+  return op(q, kx, vx, km, vm) as T2;
+}
