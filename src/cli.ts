@@ -78,6 +78,18 @@ export function program(): Command {
       process.stdout.write(`${JSON.stringify({ weights: r.weights, steps: r.steps, seconds: +r.seconds.toFixed(1), samples_per_second: +r.samplesPerSecond.toFixed(2), parameters: r.parameters })}\n`);
     });
 
+  p.command('learn')
+    .description('the own-camera path in one command: record normal video (or take a file / folder), train with the recipe, export, build int8, calibrate, print the run command')
+    .requiredOption('--source <src>', 'camera / stream URL (rtsp://, http://, /dev/videoN: recorded), or a video file or folder of normal videos (used as it is)')
+    .requiredOption('--out <dir>', 'output folder (recording, train/, models/{fp32,fp16,int8}/, learn.json)')
+    .option('--minutes <n>', 'minutes of normal video to record from a live source', num('--minutes'), 5)
+    .option('--name <name>', 'model name (default: the output folder name)')
+    .option('--max-steps <n>', 'at most N training steps (tiny runs and smoke tests; the result is undertrained)', int('--max-steps'))
+    .action(async (o) => {
+      const { runLearnCommand } = await import('./learn/command.js');
+      await runLearnCommand(o);
+    });
+
   p.command('caption')
     .description('caption every frame of a folder of videos on the device (detector captioner) and save the captions and their text features')
     .requiredOption('--data <folder>', 'folder of videos (image-sequence subfolders or video files), or one video')
@@ -110,9 +122,25 @@ export function program(): Command {
     .option('--captions <file>', 'caption file of the test videos for a model with the semantic branch (default: caption them now)')
     .option('--caption-every <k>', 'captioning now: caption every K-th frame and reuse it until the next, as the device does (default 2; 1 = every frame)', int('--caption-every'))
     .option('--caption-workers <n>', 'captioning now: caption workers (default one per core, at most 4)', int('--caption-workers'))
+    .option('--online', "replay run's loop and event detector over the test videos: online AUC, segments detected, latency, frames in events, false events/hour of held-back normal video (--model defaults to run's)", false)
+    .option('--config <file>', '--online: runtime configuration (thresholds, smoothing, measure) as run takes it')
+    .option('--normal <folder>', "--online: normal videos whose 'check' part gives false events/hour (default <dataset>/training/frames)")
+    .option('--fps <n>', '--online: frame rate of the data set (default 10, UCSD)', num('--fps'), 10)
+    .option('--uncalibrated', "--online: ignore the model's calibration (running baseline, as before calibration)", false)
     .action(async (o) => {
       const { runEval } = await import('./eval/command.js');
       await runEval(o);
+    });
+
+  p.command('calibrate')
+    .description("error statistics of a model on held-back normal video (the split's calibration part), written into its manifest for run")
+    .requiredOption('--model <file>', 'ONNX model (manifest beside it)')
+    .requiredOption('--data <folder>', 'folder of normal videos of the camera (or one video)')
+    .option('--fpr <rate>', 'per-frame false-alarm rate of the stored threshold', num('--fpr'), 0.01)
+    .option('--json', 'print the calibration summary as JSON', false)
+    .action(async (o) => {
+      const { runCalibrate } = await import('./eval/command.js');
+      await runCalibrate(o);
     });
 
   p.command('export')

@@ -33,6 +33,64 @@ export interface EvalCommandOptions {
   captionEvery?: number;
   /** when captioning on the fly: caption workers (default one per core, at most 4) */
   captionWorkers?: number;
+  /** replay run's loop and detector (eval/online.ts) */
+  online?: boolean;
+  /** --online: runtime configuration file */
+  config?: string;
+  /** --online: normal videos for the false events per hour (default <dataset>/training/frames) */
+  normal?: string;
+  /** --online: frame rate, frames/s (default 10) */
+  fps?: number;
+  /** --online: ignore the calibration */
+  uncalibrated?: boolean;
+}
+
+/** `sfn-edge calibrate`: calibrates a model on normal video and writes it into its manifest. */
+export async function runCalibrate(o: { model: string; data: string; fpr?: number; json?: boolean }): Promise<void> {
+  const { calibrateAndWrite } = await import('../scoring/calibration.js');
+  const t0 = performance.now();
+  const { calibration: c, manifest } = await calibrateAndWrite({ model: o.model, data: o.data, ...(o.fpr !== undefined ? { fpr: o.fpr } : {}), onProgress: (d, n) => log.info({ videos: `${d}/${n}` }, 'calibrating') });
+  const summary = {
+    manifest, data: c.data, part: c.part, videos: c.videos, frames: c.frames, fpr: c.fpr, windows: c.patch.loc.length,
+    patch: c.patch.size, stride: c.patch.stride, measures: c.measures, seconds: +((performance.now() - t0) / 1000).toFixed(1),
+  };
+  process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : `${manifest}: calibrated on ${c.frames} clips of ${c.videos} videos (${c.part} part); threshold at fpr ${c.fpr}: patch-max ${c.measures['patch-max'].on_at_fpr}, mse ${c.measures.mse.on_at_fpr}\n`);
+}
+
+/** `eval --online`: see eval/online.ts; prints `{"online": {...}}` with --json. */
+async function runOnlineEval(o: EvalCommandOptions): Promise<void> {
+  const { OnnxPredictor } = await import('../inference/predictor.js');
+  const { evaluateOnline } = await import('./online.js');
+  const { defaultModel } = await import('../runtime/command.js');
+  const { defaultConfig, loadLayer } = await import('../runtime/config.js');
+  const model = o.model ?? (await defaultModel());
+  const cfg = o.config ? (await loadLayer(o.config, defaultConfig())).config : defaultConfig();
+  const providers = (o.providers ?? 'tensorrt,cuda,cpu').split(',').map((p) => p.trim()) as ProviderName[];
+  const p = await OnnxPredictor.load(model, { providers, batchSize: 8 });
+  const videos = o.videos?.split(',').map((v) => v.trim());
+  try {
+    const r = await evaluateOnline(p, p.manifest, o.dataset, {
+      config: cfg, fps: o.fps ?? 10, ...(o.normal ? { normal: o.normal } : {}), ...(videos ? { videos } : {}),
+      scoring: { uncalibrated: o.uncalibrated ?? false }, onProgress: (what) => log.info({ model }, what),
+    });
+    if (o.report) {
+      const offline = await evaluateDataset(p, o.dataset, { sigma: o.sigma, measure: o.measure, patch: o.patch, stride: o.stride ?? o.patch, ...(videos ? { videos } : {}) });
+      const f = await writeReport(offline, o.report, r);
+      log.info({ report: f.html }, 'report written');
+    }
+    const per = r.videos.map((v) => ({ video: v.video, anomalous: v.anomalous, in_events: v.covered, segments: v.segments, events: v.events }));
+    if (o.json) process.stdout.write(`${JSON.stringify({ online: { ...r.summary, model, per_video: per } })}\n`);
+    else {
+      const s = r.summary;
+      process.stdout.write(
+        `${model} online (${s.calibrated ? 'calibrated' : 'running baseline'}, ${s.measure}, on ${s.threshold.on} / off ${s.threshold.off}): micro AUC ${s.micro_auc} | ` +
+          `segments detected ${s.detected}/${s.segments} | latency p50 ${s.latency_frames_p50} p90 ${s.latency_frames_p90} frames | ` +
+          `anomalous frames in events ${(100 * s.anomalous_frames_in_events).toFixed(1)}% | false events/hour ${s.false_events_per_hour} (${s.false_events_check} in ${s.check_frames} check frames) | false events on test ${s.false_events_test}\n`,
+      );
+    }
+  } finally {
+    await p.dispose();
+  }
 }
 
 function parseSize(s: string): { width: number; height: number } {
@@ -112,6 +170,10 @@ async function textSource(o: EvalCommandOptions, videos: string[] | undefined): 
 
 export async function runEval(o: EvalCommandOptions): Promise<void> {
   await loadFrameLabels(o.dataset); // a wrong --dataset fails before the model is loaded
+  if (o.online) {
+    if (o.weights || o.baseline) throw new Error('--online replays run, which runs ONNX models: give --model <file.onnx> (or none for run\'s default)');
+    return runOnlineEval(o);
+  }
   const predictor = await predictorFor(o);
   const videos = o.videos?.split(',').map((v) => v.trim());
   const text = (predictor.textDim ?? 0) > 0 ? await textSource(o, videos) : undefined;

@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { rocCurve } from '../scoring/auc.js';
 import { ERROR_MEASURES } from '../scoring/error.js';
 import type { EvaluationResult } from './evaluate.js';
+import type { OnlineResult, OnlineVideo } from './online.js';
 
 const FONT = 'DejaVu Sans, Arial, Helvetica, sans-serif';
 
@@ -132,6 +133,69 @@ ${ticksX.join('')}
 </svg>`;
 }
 
+/**
+ * SVG of one video's online score (what `run` computes, eval/online.ts): the smoothed score per
+ * scored frame, the `on` (solid) and `off` (dashed) thresholds, event spans as bars (a tick where
+ * `new` was emitted), labelled-anomalous frames shaded. The y axis spans the score's range and
+ * both thresholds.
+ */
+export function onlineTimelineSvg(v: OnlineVideo, on: number, off: number, title: string, width = 800, height = 220): string {
+  const m = { l: 44, r: 12, t: 28, b: 46 };
+  const pw = width - m.l - m.r;
+  const ph = height - m.t - m.b;
+  const n = Math.max(1, v.labels.length);
+  const X = (f: number) => m.l + ((f + 0.5) / n) * pw;
+  const lo = Math.min(0, off, ...v.scores);
+  const hi = Math.max(on * 1.25, ...v.scores);
+  const Y = (s: number) => m.t + (1 - (s - lo) / (hi - lo || 1)) * ph;
+  let shade = '';
+  v.labels.forEach((l, f) => {
+    if (l === 1) shade += `<rect x="${(m.l + (f / n) * pw).toFixed(2)}" y="${m.t}" width="${(pw / n + 0.3).toFixed(2)}" height="${ph}" fill="#f4b6b6"/>`;
+  });
+  const pts = v.frames.map((f, i) => `${X(f).toFixed(2)},${Y(v.scores[i]!).toFixed(2)}`).join(' ');
+  const yb = m.t + ph + 6;
+  const bars = v.events
+    .map(
+      (e) =>
+        `<rect x="${X(e.start).toFixed(2)}" y="${yb}" width="${Math.max(1, X(e.end) - X(e.start)).toFixed(2)}" height="6" fill="#2a8a2a"/>` +
+        `<line x1="${X(e.new_at).toFixed(2)}" y1="${yb - 3}" x2="${X(e.new_at).toFixed(2)}" y2="${yb + 9}" stroke="#114411" stroke-width="2"/>`,
+    )
+    .join('');
+  const ticks: string[] = [];
+  for (let f = 0; f < n; f += n > 120 ? 20 : 10)
+    ticks.push(`<text x="${X(f).toFixed(2)}" y="${m.t + ph + 28}" font-size="10" text-anchor="middle">${f}</text>`);
+  const hline = (y: number, dash: string, label: string) =>
+    `<line x1="${m.l}" y1="${Y(y).toFixed(2)}" x2="${m.l + pw}" y2="${Y(y).toFixed(2)}" stroke="#d08000" ${dash}/>` +
+    `<text x="${m.l - 6}" y="${(Y(y) + 4).toFixed(2)}" font-size="10" text-anchor="end">${label}</text>`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="${FONT}">
+<rect width="100%" height="100%" fill="white"/>
+${shade}
+${hline(on, '', `on ${on}`)}${hline(off, 'stroke-dasharray="4 3"', `off ${off}`)}
+<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>
+<polyline points="${pts}" fill="none" stroke="#1f5fbf" stroke-width="1.5"/>
+${bars}
+${ticks.join('')}
+<text x="${m.l}" y="18" font-size="13">${esc(title)}</text>
+<text x="${m.l + pw}" y="18" font-size="11" text-anchor="end" fill="#b03030">shaded = labelled anomalous · green = events (tick: new)</text>
+<text x="${m.l + pw / 2}" y="${height - 4}" font-size="11" text-anchor="middle">frame</text>
+</svg>`;
+}
+
+/** The online summary table of the report. */
+function onlineSection(o: OnlineResult): string {
+  const s = o.summary;
+  const row = (k: string, v: string) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`;
+  return `<h2>Online (what run emits)</h2><table>
+${row('scoring', `${s.calibrated ? 'calibrated on normal video' : 'running baseline (no calibration)'}, ${s.measure}, on ${s.threshold.on}, off ${s.threshold.off}, min ${s.threshold.min_frames} frames, sigma ${s.threshold.sigma}`)}
+${row('online micro AUC', fmt(s.micro_auc))}
+${row('segments detected', `${s.detected} of ${s.segments}`)}
+${row('latency p50 / p90 (frames)', `${s.latency_frames_p50 ?? '–'} / ${s.latency_frames_p90 ?? '–'}`)}
+${row('anomalous frames inside events', `${(100 * s.anomalous_frames_in_events).toFixed(1)}%`)}
+${row('false events per hour (check part of normal video)', `${s.false_events_per_hour ?? '–'} (${s.false_events_check ?? '–'} in ${s.check_frames ?? '–'} frames)`)}
+${row('events on test frames with no anomaly', String(s.false_events_test))}
+</table>`;
+}
+
 /** Renders an SVG string to a PNG file with sharp. */
 async function svgToPng(svg: string, file: string): Promise<void> {
   await sharp(Buffer.from(svg)).png().toFile(file);
@@ -159,7 +223,7 @@ export interface ReportFiles {
  * @throws Error if the folder cannot be written or the result's scores and labels are unusable
  *   (e.g. a single class: no ROC curve).
  */
-export async function writeReport(result: EvaluationResult, dir: string): Promise<ReportFiles> {
+export async function writeReport(result: EvaluationResult, dir: string, online?: OnlineResult): Promise<ReportFiles> {
   await mkdir(dir, { recursive: true });
   const roc = rocCurve(result.scores, result.labels);
   const rocFile = join(dir, 'roc.png');
@@ -184,6 +248,15 @@ export async function writeReport(result: EvaluationResult, dir: string): Promis
     }).join('');
     rows.push(`<tr><td>${esc(v.name)}</td><td>${v.frames}</td><td>${anomalous}</td>${other}</tr>`);
     figs.push(`<figure><img src="${esc(fileName)}" alt="score timeline of video ${esc(v.name)}"></figure>`);
+    const ov = online?.videos.find((x) => x.video === v.name);
+    if (online && ov) {
+      const th = online.summary.threshold;
+      const oName = `online-${slug(v.name)}.png`;
+      const lat = ov.segments.map((g) => (g.latency === null ? 'missed' : `${g.latency} frames`)).join(', ');
+      await svgToPng(onlineTimelineSvg(ov, th.on, th.off, `video ${v.name} · online (run) · ${ov.events.length} events · latency ${lat}`), join(dir, oName));
+      timelines.push(join(dir, oName));
+      figs.push(`<figure><img src="${esc(oName)}" alt="online score of video ${esc(v.name)}"></figure>`);
+    }
   }
   const measureRows = ERROR_MEASURES.map((m) => {
     const r = result.measures[m];
@@ -216,7 +289,8 @@ micro AUC over all videos concatenated; macro AUC = mean per-video AUC over vide
 <h2>Per video</h2>
 <table><tr><th>video</th><th>frames</th><th>anomalous</th>${ERROR_MEASURES.map((m) => `<th>AUC ${m}</th>`).join('')}</tr>
 ${rows.join('\n')}</table>
-<p class="note">Timelines show the ${esc(result.measure)} score (normalised and smoothed); shaded frames are labelled anomalous.</p>
+${online ? onlineSection(online) : ''}
+<p class="note">Timelines show the ${esc(result.measure)} score (normalised and smoothed); shaded frames are labelled anomalous.${online ? ' Below each, the online score run computes, its thresholds and its events.' : ''}</p>
 ${figs.join('\n')}
 </body></html>
 `;

@@ -97,3 +97,66 @@ export class RunningBaseline {
     this.stats = null;
   }
 }
+
+/** Options of {@link CalibratedBaseline}. */
+export interface CalibratedBaselineOptions {
+  /** location and scale of the raw frame score on held-back normal video (the manifest's calibration) */
+  loc: number;
+  scale: number;
+  /** drift step per accepted frame, as a fraction of the gap (EMA rate; default 1/3000, 0 = no drift) */
+  rate?: number;
+  /** only frames with z below this are accepted for drift (default 1: well below the off threshold) */
+  acceptBelow?: number;
+  /** the location never moves more than this many scales from the calibrated one (default 0.5) */
+  bound?: number;
+}
+
+/**
+ * Normalisation against statistics calibrated on normal video: z = (e - loc) / scale, ready from
+ * the first frame. A slow, bounded drift of the location follows a scene that changes slowly
+ * (light, season): each frame the caller adds (only idle frames below `off`, see EventDetector)
+ * moves the location by `rate` of its distance, if its z is below `acceptBelow`; the location
+ * stays within `bound` scales of the calibrated one. A persistent anomaly (z above `acceptBelow`)
+ * is never accepted, and even a run of borderline frames can lower its z by `bound` at most.
+ */
+export class CalibratedBaseline {
+  private loc: number;
+  readonly ready = true;
+  constructor(readonly opts: CalibratedBaselineOptions) {
+    if (!(Number.isFinite(opts.loc) && opts.scale > 0)) throw new RangeError(`calibrated baseline needs a finite loc and a positive scale, got ${opts.loc} / ${opts.scale}`);
+    this.loc = opts.loc;
+  }
+
+  /** Frames seen are not kept: reports 0. */
+  get size(): number {
+    return 0;
+  }
+
+  /** The location and scale in force. */
+  current(): { median: number; scale: number } {
+    return { median: this.loc, scale: this.opts.scale };
+  }
+
+  /** z-score of a raw score (0 for a non-finite one). */
+  normalise(error: number): number {
+    return Number.isFinite(error) ? (error - this.loc) / this.opts.scale : 0;
+  }
+
+  /** A normal frame's raw score: drifts the location (see the class comment). */
+  add(error: number): void {
+    const rate = this.opts.rate ?? 1 / 3000;
+    if (!Number.isFinite(error) || rate <= 0 || this.normalise(error) >= (this.opts.acceptBelow ?? 1)) return;
+    const b = (this.opts.bound ?? 0.5) * this.opts.scale;
+    this.loc = Math.min(this.opts.loc + b, Math.max(this.opts.loc - b, this.loc + rate * (error - this.loc)));
+  }
+
+  /** Nothing is kept. */
+  snapshot(): number[] {
+    return [];
+  }
+
+  /** Back to the calibrated location. */
+  reset(): void {
+    this.loc = this.opts.loc;
+  }
+}

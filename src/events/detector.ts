@@ -25,7 +25,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { CausalGaussianSmoother } from '../scoring/smoothing.js';
-import { RunningBaseline } from './baseline.js';
+import { CalibratedBaseline, RunningBaseline, type CalibratedBaselineOptions } from './baseline.js';
 
 /** Lifecycle stages of an event message. */
 export const EVENT_TYPES = ['new', 'update', 'end'] as const;
@@ -86,6 +86,16 @@ export interface DetectorParams {
   semanticWeight?: number;
 }
 
+/**
+ * A calibrated detector (a model whose manifest holds a calibration, scoring/calibration.ts): the
+ * errors pushed are already calibrated z-scores (CalibratedScorer.z), normalised against loc 0,
+ * scale 1 from the first frame, with the bounded drift of {@link CalibratedBaseline}.
+ */
+export interface CalibratedMode {
+  /** drift options (loc and scale are 0 and 1); `rate: 0` turns the drift off */
+  drift?: Omit<CalibratedBaselineOptions, 'loc' | 'scale'>;
+}
+
 /** Default weight of the semantic error in the online score (the seed paper's Ped2 weight). */
 export const DEFAULT_SEMANTIC_WEIGHT = 0.2;
 
@@ -125,7 +135,7 @@ export function checkParams(p: DetectorParams): void {
 /** Streaming event detector (see the file comment for the state machine and formulas). */
 export class EventDetector {
   private params: DetectorParams;
-  private baseline: RunningBaseline;
+  private baseline: RunningBaseline | CalibratedBaseline;
   /** baseline of the semantic error (semantic models only) */
   private semBaseline: RunningBaseline;
   private smoother: CausalGaussianSmoother;
@@ -136,12 +146,16 @@ export class EventDetector {
    * @param params thresholds, durations, smoothing and baseline sizes.
    * @param modelSha256 copied into every event.
    * @param newId id generator (default `crypto.randomUUID`), replaceable for tests.
+   * @param calibrated set for a calibrated model: errors are calibrated z-scores, scored from the
+   *   first frame (no warm-up; `window`/`warmup` then only apply to the semantic baseline).
    * @throws RangeError for invalid parameters.
    */
-  constructor(params: DetectorParams, private readonly modelSha256: string, private readonly newId: () => string = randomUUID) {
+  constructor(params: DetectorParams, private readonly modelSha256: string, private readonly newId: () => string = randomUUID, readonly calibrated?: CalibratedMode) {
     checkParams(params);
     this.params = { ...params };
-    this.baseline = new RunningBaseline({ window: params.window, warmup: Math.min(params.warmup, params.window) });
+    this.baseline = calibrated
+      ? new CalibratedBaseline({ loc: 0, scale: 1, ...calibrated.drift })
+      : new RunningBaseline({ window: params.window, warmup: Math.min(params.warmup, params.window) });
     this.semBaseline = new RunningBaseline({ window: params.window, warmup: Math.min(params.warmup, params.window) });
     this.smoother = new CausalGaussianSmoother(params.sigma);
   }
@@ -172,7 +186,7 @@ export class EventDetector {
         for (const v of old.snapshot()) b.add(v);
         return b;
       };
-      this.baseline = rebuild(this.baseline);
+      if (this.baseline instanceof RunningBaseline) this.baseline = rebuild(this.baseline);
       this.semBaseline = rebuild(this.semBaseline);
     }
   }
@@ -181,7 +195,8 @@ export class EventDetector {
    * Feeds one scored frame.
    * @param frame 0-based source frame index (increasing; gaps allowed).
    * @param time wall-clock time of the frame.
-   * @param error raw per-frame error (any unit; e.g. patch-max MSE).
+   * @param error raw per-frame error (any unit; e.g. patch-max MSE), or for a calibrated detector
+   *   the calibrated z (CalibratedScorer.z).
    * @param semantic a semantic model's error `1 - cos(text, text_pred)` of the same clip, in [0, 2]
    *   (omit for frame-only models): its z-score is added with weight `semanticWeight`.
    */
@@ -228,9 +243,10 @@ export class EventDetector {
    * Seeds the baseline with raw errors of known-normal frames (e.g. from the camera's normal
    * training video), so that scores are produced from the first frame and a
    * stream that starts with an anomaly is still compared with normal. Later normal frames push the
-   * seeds out of the window as usual.
+   * seeds out of the window as usual. A calibrated detector ignores seeds (it is calibrated already).
    */
   seed(errors: readonly number[]): void {
+    if (this.calibrated) return;
     for (const e of errors) this.baseline.add(e);
   }
 

@@ -19,6 +19,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { evaluateDataset } from '../eval/evaluate.js';
 import { readManifest, sha256, writeManifest, type Manifest } from '../export/manifest.js';
+import { recalibrate } from '../scoring/calibration.js';
 import { OnnxPredictor } from '../inference/predictor.js';
 import { log } from '../util/log.js';
 import type { FrameSpec } from '../video/source.js';
@@ -294,6 +295,11 @@ export async function runOptimize(o: OptimizeOptions, print: (line: string) => v
     };
     delete manifest.evaluation;
     await writeManifest(file, manifest);
+    if (src.calibration) {
+      // the variant's errors differ from fp32's: its own statistics on the same normal video
+      manifest.calibration = await recalibrate(file, src.calibration);
+      await writeManifest(file, manifest);
+    }
     const ev = await evaluate(file);
     if (ev) {
       manifest.evaluation = { dataset: path.resolve(o.dataset!), micro_auc: ev.micro, macro_auc: ev.macro, measure: 'mse', patch_max_micro_auc: ev.patchMax, ...(o.videos ? { videos: o.videos } : {}) };

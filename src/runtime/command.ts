@@ -25,6 +25,7 @@ import { SEMANTIC_CAPTION_EVERY } from '../caption/dataset.js';
 import { CaptionWorker } from '../caption/worker.js';
 import { EventDescriber } from './describe.js';
 import { SemanticFeed } from './semantic.js';
+import { calibrationLine, onlineScoring } from './scoring.js';
 import { log } from '../util/log.js';
 import { FfmpegSource } from '../video/ffmpeg.js';
 import { openSource } from '../video/open.js';
@@ -187,7 +188,10 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
   let predictor = await loadModel(modelNow);
   cleanups.push(() => predictor.dispose(), () => swap.staged?.predictor.dispose());
   const spec = predictor.spec;
-  let detector = new EventDetector(detectorParams(controller.current), predictor.manifest.sha256);
+  // calibrated scoring from the manifest (scores from the first frame), else the running baseline (warned)
+  let scoring = onlineScoring(predictor.manifest, spec);
+  let detector = scoring.detector(detectorParams(controller.current));
+  if (scoring.calibrated) log.info(calibrationLine(predictor.manifest, controller.current.measure), 'calibrated scoring');
   let sourceNow = controller.current.source ?? o.source;
   /** a model loaded by a `config/set`, swapped in at the next source (re)start */
   const swap: { staged: { file: string; predictor: OnnxPredictor } | null } = { staged: null };
@@ -403,7 +407,8 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
           predictor = swap.staged.predictor;
           modelNow = swap.staged.file;
           swap.staged = null;
-          detector = new EventDetector(detectorParams(controller.current), predictor.manifest.sha256);
+          scoring = onlineScoring(predictor.manifest, spec);
+          detector = scoring.detector(detectorParams(controller.current));
           log.info({ model: modelNow, sha256: predictor.manifest.sha256 }, 'model swapped (config/set)');
         }
         live = isLiveSource(sourceNow);
@@ -427,7 +432,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
               yield f;
             }
           })(),
-          predictor: tapped(predictor), detector, measure: () => controller.current.measure, realtime, fps, paceByClock: !live,
+          predictor: tapped(predictor), detector, measure: () => controller.current.measure, ...(scoring.error ? { error: scoring.error } : {}), realtime, fps, paceByClock: !live,
           ring, ...(recorder ? { recorder } : {}), onEvent, onScore: (f, _raw, sc) => {
             lastScore = sc;
             onLiveScore(f);

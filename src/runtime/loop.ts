@@ -41,6 +41,11 @@ export interface LoopOptions {
   detector: EventDetector;
   /** the error measure in force (read per frame, so config changes apply at once) */
   measure: () => ErrorMeasure;
+  /**
+   * The per-frame error the detector gets from a prediction `[C, H, W]` and its target: default
+   * the raw measure (events/score.ts); a calibrated model passes its CalibratedScorer's z.
+   */
+  error?: (pred: Float32Array, target: Float32Array, measure: ErrorMeasure) => number;
   realtime: boolean;
   /** source frame rate, frames/s (pacing of files in realtime mode, clip playback) */
   fps: number;
@@ -126,7 +131,8 @@ export async function runLoop(o: LoopOptions): Promise<LoopCounters> {
     const measure = o.measure();
     const sem = o.semanticErrors?.();
     jobs.forEach((j, i) => {
-      const raw = pickError(frameError(pred.subarray(i * frameLen, (i + 1) * frameLen), j.target, spec), measure);
+      const p = pred.subarray(i * frameLen, (i + 1) * frameLen);
+      const raw = o.error ? o.error(p, j.target, measure) : pickError(frameError(p, j.target, spec), measure);
       const step = o.detector.push(j.frame, j.time, raw, sem && sem.length === jobs.length ? sem[i] : undefined);
       c.scored += 1;
       o.onScore?.(j.frame, raw, step.score);

@@ -30,6 +30,8 @@
  * causally smoothed z (the detector's smoother, sigma frames, restarted per video) over the
  * calibration frames.
  */
+import { resolve } from 'node:path';
+
 import { readManifest, writeManifest, type Calibration, type Manifest } from '../export/manifest.js';
 import { CONTEXT_FRAMES, type Predictor } from '../eval/predictor.js';
 import { DEFAULT_SPLIT, clipTargets, splitVideo, type SplitPart, type SplitSpec } from '../train/split.js';
@@ -94,7 +96,7 @@ export class CalibratedScorer {
    * @param spec the model grid.
    * @throws Error when the calibration's window count does not fit the grid.
    */
-  constructor(readonly cal: Pick<Calibration, 'eps' | 'patch'>, readonly spec: FrameSpec) {
+  constructor(readonly cal: Pick<Calibration, 'eps' | 'patch'> & Partial<Pick<Calibration, 'measures'>>, readonly spec: FrameSpec) {
     this.C = channelsOf(spec.color);
     const g = patchGrid(spec.height, spec.width, cal.patch.size, cal.patch.stride);
     const n = g.ys.length * g.xs.length;
@@ -128,6 +130,17 @@ export class CalibratedScorer {
     let best = -Infinity;
     for (let i = 0; i < z.length; i++) if (z[i]! > best) best = z[i]!;
     return best;
+  }
+
+  /**
+   * The calibrated z of one predicted frame: `(raw - loc) / scale` with the measure's frame-level
+   * statistics, in robust standard deviations of the normal frame score (the unit of
+   * `threshold.on` / `off`). @throws Error for a calibration without frame-level statistics.
+   */
+  z(pred: Float32Array, target: Float32Array, measure: ErrorMeasure): number {
+    const s = this.cal.measures?.[measure];
+    if (!s) throw new Error(`calibration has no frame-level statistics for ${measure}`);
+    return (this.raw(pred, target, measure) - s.loc) / s.scale;
   }
 }
 
@@ -271,7 +284,7 @@ export async function calibratePredictor(predictor: Predictor, data: string, o: 
   return {
     method: 'log-median-mad',
     eps: CALIBRATION_EPS,
-    data,
+    data: resolve(data),
     part,
     split: { calibration: split.calibration, check: split.check },
     videos: videos.length,
@@ -327,5 +340,21 @@ export function calibrationOf(m: Manifest): Calibration | null {
     return c;
   } catch {
     return null;
+  }
+}
+
+/**
+ * Recomputes a calibration for another variant of the same model (an fp16 / int8 / pruned build
+ * from `optimize`): same data, part, split, grid, fpr and sigma as `prev`. When `prev.data` cannot
+ * be read here it returns `prev` unchanged, marked `carried_from` (the variant's errors differ
+ * slightly from its source's), and logs a warning.
+ */
+export async function recalibrate(model: string, prev: Calibration): Promise<Calibration> {
+  try {
+    return await calibrateModel({ model, data: prev.data, part: prev.part, fpr: prev.fpr, sigma: prev.sigma, patch: prev.patch.size, stride: prev.patch.stride, split: prev.split });
+  } catch (err) {
+    const { log } = await import('../util/log.js');
+    log.warn({ model, data: prev.data, err: (err as Error).message }, 'cannot recalibrate the variant on its source\'s calibration data; the source\'s calibration is carried over');
+    return { ...prev, carried_from: 'source model (not recomputed for this variant)' };
   }
 }

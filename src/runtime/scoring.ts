@@ -1,0 +1,63 @@
+/**
+ * How `run` (and `eval --online`, which replays it) scores a model's frames online: with the
+ * model's calibration when its manifest has one (scoring/calibration.ts; calibrated z from the
+ * first frame, bounded drift), otherwise the running median/MAD baseline of the stream with a
+ * warm-up, and a logged warning.
+ */
+import type { Manifest } from '../export/manifest.js';
+import { EventDetector, type CalibratedMode, type DetectorParams } from '../events/detector.js';
+import { CalibratedScorer, calibrationOf } from '../scoring/calibration.js';
+import type { ErrorMeasure } from '../scoring/error.js';
+import { log } from '../util/log.js';
+import type { FrameSpec } from '../video/source.js';
+
+/** The scoring of one model: a detector factory and the per-frame error the loop feeds it. */
+export interface OnlineScoring {
+  /** true when the manifest's calibration is used */
+  calibrated: boolean;
+  /** a new detector (one per stream) with `params` */
+  detector(params: DetectorParams): EventDetector;
+  /** the loop's per-frame error (runtime/loop.ts `error`): the calibrated z, or undefined for the raw measure */
+  error?: (pred: Float32Array, target: Float32Array, measure: ErrorMeasure) => number;
+}
+
+/** Options of {@link onlineScoring}. */
+export interface OnlineScoringOptions {
+  /** ignore the calibration (the running baseline, as before calibration existed) */
+  uncalibrated?: boolean;
+  /** drift of the calibrated location (events/baseline.ts CalibratedBaseline; `rate: 0` = none) */
+  drift?: CalibratedMode['drift'];
+  /** log the fallback warning (default true) */
+  warn?: boolean;
+}
+
+/**
+ * The online scoring of the model described by `manifest` at grid `spec`.
+ * Without a (fitting) calibration it warns once: 'model has no calibration ...'.
+ */
+export function onlineScoring(manifest: Manifest, spec: FrameSpec, o: OnlineScoringOptions = {}): OnlineScoring {
+  const cal = o.uncalibrated ? null : calibrationOf(manifest);
+  if (!cal) {
+    if (!o.uncalibrated && (o.warn ?? true))
+      log.warn(
+        { model: manifest.name },
+        `model has no calibration${manifest.calibration ? ' that fits its grid' : ''}: scoring against a running baseline of the stream (needs a warm-up, and a stream that opens with an anomaly learns it as normal); run 'sfn-edge calibrate --model <m.onnx> --data <normal videos>'`,
+      );
+    return { calibrated: false, detector: (p) => new EventDetector(p, manifest.sha256) };
+  }
+  const scorer = new CalibratedScorer(cal, spec);
+  const mode: CalibratedMode = o.drift ? { drift: o.drift } : {};
+  return {
+    calibrated: true,
+    detector: (p) => new EventDetector(p, manifest.sha256, undefined, mode),
+    error: (pred, target, measure) => scorer.z(pred, target, measure),
+  };
+}
+
+/** What run logs about a calibrated model: where the calibration came from and its threshold at the false-alarm rate. */
+export function calibrationLine(m: Manifest, measure: ErrorMeasure): Record<string, unknown> {
+  const c = m.calibration;
+  if (!c) return {};
+  const s = c.measures[measure];
+  return { model: m.name, data: c.data, part: c.part, frames: c.frames, measure, fpr: c.fpr, on_at_fpr: s.on_at_fpr, max_on_calibration: s.max };
+}
