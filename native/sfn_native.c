@@ -10,6 +10,11 @@
  *                                    C_i = alpha op(A_i) op(B_i) + beta C_i, row-major, i < batch
  *   attnFwd(heap, B, H, n, nm, D, scale, q, kx, vx, km, vm, mask, out, p)
  *   attnBwd(heap, B, H, n, nm, D, scale, dout, q, kx, vx, km, vm, p, dq, dkx, dvx, dkm, dvm)
+ *   sumMid(heap, x, outer, mid, inner, out)   out[o, i] = sum_r x[o, r, i] (float, r ascending)
+ *   sumSquares(heap, x, n)           -> sum of x^2 (double accumulator)
+ *   adamw(heap, n, p, m, v, g, pOut, mOut, vOut, scale, beta1, beta2, bc1, bc2, eps, lr, decay)
+ *                                    one AdamW step, float32, the same operations in the same order
+ *                                    as src/train/optimizer.ts
  *
  * Attention (see src/model/sfn.ts): per sample b and head h, with dh = D / H and L = n + nm,
  *   Q = q[b*n.., h*dh..] [n, dh], K = [kx[b*n..]; km[b*nm..]] [L, dh], V likewise,
@@ -264,12 +269,86 @@ static napi_value js_attn_bwd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_sum_mid(napi_env env, napi_callback_info info) {
+  napi_value argv[MAXARGS];
+  if (args_of(env, info, 6, argv) != napi_ok) return NULL;
+  float *h;
+  size_t len;
+  if (!heap_of(env, argv[0], &h, &len)) return NULL;
+  int64_t x = i64(env, argv[1]), outer = i64(env, argv[2]), mid = i64(env, argv[3]), inner = i64(env, argv[4]), out = i64(env, argv[5]);
+  if (!in_heap(env, x, outer * mid * inner, len) || !in_heap(env, out, outer * inner, len)) return NULL;
+  for (int64_t o = 0; o < outer; o++) {
+    float *dst = h + out + o * inner;
+    const float *src = h + x + o * mid * inner;
+    if (inner == 1) {
+      float acc = 0.0f;
+      for (int64_t r = 0; r < mid; r++) acc += src[r];
+      dst[0] = acc;
+      continue;
+    }
+    for (int64_t i = 0; i < inner; i++) dst[i] = 0.0f;
+    for (int64_t r = 0; r < mid; r++) {
+      const float *row = src + r * inner;
+      for (int64_t i = 0; i < inner; i++) dst[i] += row[i];
+    }
+  }
+  return NULL;
+}
+
+static napi_value js_sum_squares(napi_env env, napi_callback_info info) {
+  napi_value argv[MAXARGS];
+  if (args_of(env, info, 3, argv) != napi_ok) return NULL;
+  float *h;
+  size_t len;
+  if (!heap_of(env, argv[0], &h, &len)) return NULL;
+  int64_t x = i64(env, argv[1]), n = i64(env, argv[2]);
+  if (!in_heap(env, x, n, len)) return NULL;
+  double acc = 0.0;
+  for (int64_t i = 0; i < n; i++) acc += (double)h[x + i] * (double)h[x + i];
+  napi_value out;
+  napi_create_double(env, acc, &out);
+  return out;
+}
+
+static napi_value js_adamw(napi_env env, napi_callback_info info) {
+  napi_value argv[MAXARGS];
+  if (args_of(env, info, 17, argv) != napi_ok) return NULL;
+  float *h;
+  size_t len;
+  if (!heap_of(env, argv[0], &h, &len)) return NULL;
+  int64_t n = i64(env, argv[1]);
+  int64_t p = i64(env, argv[2]), m = i64(env, argv[3]), v = i64(env, argv[4]), g = i64(env, argv[5]);
+  int64_t po = i64(env, argv[6]), mo = i64(env, argv[7]), vo = i64(env, argv[8]);
+  const float scale = (float)f64(env, argv[9]), b1 = (float)f64(env, argv[10]), b2 = (float)f64(env, argv[11]);
+  const float bc1 = (float)f64(env, argv[12]), bc2 = (float)f64(env, argv[13]), eps = (float)f64(env, argv[14]);
+  const float lr = (float)f64(env, argv[15]), decay = (float)f64(env, argv[16]);
+  const float c1 = (float)(1.0 - f64(env, argv[10])), c2 = (float)(1.0 - f64(env, argv[11]));
+  if (!in_heap(env, p, n, len) || !in_heap(env, m, n, len) || !in_heap(env, v, n, len) || !in_heap(env, g, n, len) ||
+      !in_heap(env, po, n, len) || !in_heap(env, mo, n, len) || !in_heap(env, vo, n, len))
+    return NULL;
+  for (int64_t i = 0; i < n; i++) {
+    float gi = h[g + i];
+    if (scale != 1.0f) gi = gi * scale;
+    const float mi = h[m + i] * b1 + gi * c1;
+    const float vi = h[v + i] * b2 + (gi * gi) * c2;
+    const float update = (mi / bc1) / (sqrtf(vi / bc2) + eps);
+    const float pi = h[p + i];
+    h[po + i] = decay != 0.0f ? pi - (update * lr + pi * decay) : pi - update * lr;
+    h[mo + i] = mi;
+    h[vo + i] = vi;
+  }
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
       {"gemm", NULL, js_gemm, NULL, NULL, NULL, napi_default, NULL},
       {"attnFwd", NULL, js_attn_fwd, NULL, NULL, NULL, napi_default, NULL},
       {"attnBwd", NULL, js_attn_bwd, NULL, NULL, NULL, napi_default, NULL},
+      {"sumMid", NULL, js_sum_mid, NULL, NULL, NULL, napi_default, NULL},
+      {"sumSquares", NULL, js_sum_squares, NULL, NULL, NULL, napi_default, NULL},
+      {"adamw", NULL, js_adamw, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

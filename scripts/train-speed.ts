@@ -58,8 +58,12 @@ if (profile) {
   for (const [k, e] of [...by].sort((a, b) => b[1].ms - a[1].ms).slice(0, 30)) console.log(`${e.ms.toFixed(1).padStart(8)} ms ${String(e.n).padStart(5)}x ${k}`);
 }
 const t0 = performance.now();
+const c0 = process.cpuUsage();
 let last = 0;
 for (let i = 0; i < steps; i++) last = step().loss;
 const s = (performance.now() - t0) / 1000;
-const out = { backend, batch, steps, seconds: +s.toFixed(2), samples_per_second: +((steps * batch) / s).toFixed(2), ms_per_step: +((s * 1000) / steps).toFixed(1), loss: last };
+const c = process.cpuUsage(c0);
+const cpuS = (c.user + c.system) / 1e6;
+// CPU seconds are the steadier figure on a shared machine: samples per CPU-second ~ samples/s on an idle core
+const out = { backend, batch, steps, seconds: +s.toFixed(2), samples_per_second: +((steps * batch) / s).toFixed(2), ms_per_step: +((s * 1000) / steps).toFixed(1), cpu_ms_per_step: +((cpuS * 1000) / steps).toFixed(1), samples_per_cpu_second: +((steps * batch) / cpuS).toFixed(2), loss: last };
 console.log(JSON.stringify(out));

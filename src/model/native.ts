@@ -8,6 +8,10 @@
  * - `SfnAttention` / `SfnAttentionGrad`: the whole multi-head attention of a batch (all samples and
  *   heads, softmax included) in one kernel each, instead of ~20 slice / concat / transpose / matMul
  *   / softmax kernels per sample and head.
+ * - `Sum` over a contiguous run of axes (bias and broadcast gradients; wasm transposes first);
+ * - `Identity` shares the input's memory (like `Reshape`) instead of copying it: tfjs tensors are
+ *   immutable, and autograd clones every tensor it saves for the backward pass;
+ * - `SfnAdamW`: one AdamW update of a parameter per kernel (optimizer.ts) instead of ~15.
  *
  * When the addon is missing or fails to load, nothing is registered and the wasm kernels run (the
  * portable path). `SFN_NATIVE=0` forces that path; `SFN_BLAS_THREADS` sets OpenBLAS's threads
@@ -24,6 +28,9 @@ interface Addon {
   gemm(heap: Float32Array, ta: number, tb: number, m: number, n: number, k: number, alpha: number, a: number, lda: number, b: number, ldb: number, beta: number, c: number, ldc: number, batch: number, sa: number, sb: number, sc: number): void;
   attnFwd(heap: Float32Array, B: number, H: number, n: number, nm: number, D: number, scale: number, q: number, kx: number, vx: number, km: number, vm: number, mask: number, out: number, p: number): void;
   attnBwd(heap: Float32Array, B: number, H: number, n: number, nm: number, D: number, scale: number, dout: number, q: number, kx: number, vx: number, km: number, vm: number, p: number, dq: number, dkx: number, dvx: number, dkm: number, dvm: number): void;
+  sumMid(heap: Float32Array, x: number, outer: number, mid: number, inner: number, out: number): void;
+  sumSquares(heap: Float32Array, x: number, n: number): number;
+  adamw(heap: Float32Array, n: number, p: number, m: number, v: number, g: number, pOut: number, mOut: number, vOut: number, scale: number, beta1: number, beta2: number, bc1: number, bc2: number, eps: number, lr: number, decay: number): void;
 }
 
 /** What the wasm backend exposes that the kernels need (tfjs-backend-wasm's BackendWasm). */
@@ -174,6 +181,77 @@ function installAttention(a: Addon): void {
   });
 }
 
+function installSum(a: Addon): void {
+  const original = tf.getKernel('Sum', 'wasm');
+  if (!original) throw new Error('the wasm backend has no Sum kernel');
+  const fallback = original.kernelFunc;
+  const kernelFunc: tf.KernelFunc = (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const x = args.inputs.x as tf.TensorInfo;
+    const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
+    const rank = x.shape.length;
+    const axes = [...new Set((Array.isArray(axis) ? axis : [axis]).map((ax) => (ax < 0 ? ax + rank : ax)))].sort((p, q) => p - q);
+    const contiguous = axes.length > 0 && axes.every((ax, i) => ax === axes[0]! + i) && axes[0]! >= 0 && axes[axes.length - 1]! < rank;
+    if (!enabled || x.dtype !== 'float32' || !contiguous) return fallback(args);
+    const a0 = axes[0]!;
+    const a1 = axes[axes.length - 1]!;
+    const outShape = keepDims ? x.shape.map((d, i) => (i >= a0 && i <= a1 ? 1 : d)) : x.shape.filter((_, i) => i < a0 || i > a1);
+    const out = backend.makeOutput(outShape, 'float32');
+    const outer = size(x.shape.slice(0, a0));
+    const mid = size(x.shape.slice(a0, a1 + 1));
+    const inner = size(x.shape.slice(a1 + 1));
+    if (outer * inner === 0) return out;
+    a.sumMid(heap(backend), off(backend, x), outer, mid, inner, off(backend, out));
+    return out;
+  };
+  tf.unregisterKernel('Sum', 'wasm');
+  tf.registerKernel({ kernelName: 'Sum', backendName: 'wasm', kernelFunc });
+}
+
+function installIdentity(): void {
+  const original = tf.getKernel('Identity', 'wasm');
+  if (!original) throw new Error('the wasm backend has no Identity kernel');
+  const fallback = original.kernelFunc;
+  const kernelFunc: tf.KernelFunc = (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    if (!enabled || x.dtype === 'string') return fallback(args);
+    (args.backend as unknown as { incRef(id: object): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  };
+  tf.unregisterKernel('Identity', 'wasm');
+  tf.registerKernel({ kernelName: 'Identity', backendName: 'wasm', kernelFunc });
+}
+
+interface AdamAttrs {
+  scale: number;
+  beta1: number;
+  beta2: number;
+  bc1: number;
+  bc2: number;
+  eps: number;
+  lr: number;
+  /** lr * weightDecay, or 0 */
+  decay: number;
+}
+
+function installAdamW(a: Addon): void {
+  tf.registerKernel({
+    kernelName: 'SfnAdamW',
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const backend = args.backend as unknown as WasmBackend;
+      const { p, m, v, g } = args.inputs as Record<string, tf.TensorInfo>;
+      const at = args.attrs as unknown as AdamAttrs;
+      const outs = [p!, m!, v!].map((t) => backend.makeOutput([...t.shape], 'float32'));
+      const n = size(p!.shape);
+      if (n === 0) return outs;
+      const [po, mo, vo] = outs.map((t) => off(backend, t)) as [number, number, number];
+      a.adamw(heap(backend), n, off(backend, p!), off(backend, m!), off(backend, v!), off(backend, g!), po, mo, vo, at.scale, at.beta1, at.beta2, at.bc1, at.bc2, at.eps, at.lr, at.decay);
+      return outs;
+    },
+  });
+}
+
 /**
  * Loads the addon and registers its kernels for the wasm backend (call once the wasm backend is
  * ready). Returns whether the native kernels are in use; `nativeStatus()` says which BLAS or why not.
@@ -184,7 +262,10 @@ export function installNativeKernels(): boolean {
   if (!addon) return false;
   try {
     installAttention(addon);
+    installAdamW(addon);
     installBatchMatMul(addon);
+    installSum(addon);
+    installIdentity();
     active = true;
   } catch (e) {
     status = `native kernels not registered: ${e instanceof Error ? e.message : String(e)}`;
@@ -241,4 +322,21 @@ export function nativeAttention(q: T2, kx: T2, vx: T2, km: T2, vm: T2, batch: nu
   const dh = q.shape[1] / heads;
   const op = attnOp({ batch, heads, scale: 1 / Math.sqrt(dh) }, mask);
   return op(q, kx, vx, km, vm) as T2;
+}
+
+/**
+ * One AdamW update (same float32 operations as `AdamW.apply`'s tfjs path): returns the new
+ * parameter, first and second moments. Only valid while `nativeActive()`.
+ */
+export function nativeAdamW(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, attrs: AdamAttrs): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  return tf.engine().runKernel('SfnAdamW', { p, m, v, g }, attrs as unknown as tf.NamedAttrMap) as [tf.Tensor, tf.Tensor, tf.Tensor];
+}
+
+/** Sum of squares of every element of `tensors` (double accumulation, in order). Only valid while `nativeActive()`. */
+export function nativeSumSquares(tensors: tf.Tensor[]): number {
+  const backend = tf.backend() as unknown as WasmBackend;
+  const h = heap(backend);
+  let s = 0;
+  for (const t of tensors) s += addon!.sumSquares(h, off(backend, t), t.size);
+  return s;
 }

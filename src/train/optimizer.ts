@@ -3,7 +3,8 @@
  * and linear warm-up followed by cosine decay. Written here because tfjs' Adam fixes its learning
  * rate at construction and has neither decoupled weight decay nor clipping.
  */
-import { tf } from '../model/backend.js';
+import { nativeActive, tf } from '../model/backend.js';
+import { nativeAdamW, nativeSumSquares } from '../model/native.js';
 
 export interface AdamWOptions {
   beta1: number;
@@ -54,7 +55,8 @@ export class AdamW {
   apply(grads: Record<string, tf.Tensor>, lr: number): number {
     const { beta1, beta2, eps, weightDecay, clipNorm } = this.opts;
     this.step += 1;
-    const norm = tf.tidy(() => Math.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))).dataSync()[0]!));
+    const native = nativeActive(); // one fused kernel per parameter (model/native.ts), same arithmetic
+    const norm = native ? Math.sqrt(nativeSumSquares(Object.values(grads))) : tf.tidy(() => Math.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g)))).dataSync()[0]!));
     const scale = clipNorm > 0 && norm > clipNorm ? clipNorm / norm : 1;
     const bc1 = 1 - beta1 ** this.step;
     const bc2 = 1 - beta2 ** this.step;
@@ -62,13 +64,21 @@ export class AdamW {
       for (const [name, p] of this.params) {
         const g0 = grads[p.name];
         if (!g0) continue;
-        const g = scale === 1 ? g0 : tf.mul(g0, scale);
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
+        const decays = /\.(w|w1|w2|router)$/.test(name) && weightDecay > 0;
+        if (native) {
+          const [np, nm, nv] = nativeAdamW(p, m, v, g0, { scale, beta1, beta2, bc1, bc2, eps, lr, decay: decays ? lr * weightDecay : 0 });
+          m.assign(nm);
+          v.assign(nv);
+          p.assign(np);
+          continue;
+        }
+        const g = scale === 1 ? g0 : tf.mul(g0, scale);
         m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
         v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
         const update = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), eps));
-        const decay = /\.(w|w1|w2|router)$/.test(name) && weightDecay > 0 ? tf.mul(p, lr * weightDecay) : null;
+        const decay = decays ? tf.mul(p, lr * weightDecay) : null;
         p.assign(tf.sub(p, decay ? tf.add(tf.mul(update, lr), decay) : tf.mul(update, lr)));
       }
     });
