@@ -36,7 +36,7 @@ export type Precision = (typeof PRECISIONS)[number];
 
 /**
  * Largest relative error accepted for unpruned variants on the calibration clips:
- * rms(variant - fp32) / rms(fp32 prediction - last input frame), i.e. the error as a fraction of
+ * rms(variant - fp32) / rms(fp32 prediction - last input frame) (floored at MIN_CHANGE_RMS), i.e. the error as a fraction of
  * what the network adds to the last frame (the part the anomaly score measures). RMS, not max: a
  * token whose top-k flips between two near-tied experts moves one patch far more than rounding
  * does, and rarely. Measured on a Ped2 SFN-Lite: fp16 0.018, int8 0.16.
@@ -141,7 +141,14 @@ async function outputsOf(bytes: Uint8Array, reader: CalibrationReader, threads: 
   return out;
 }
 
-/** max and rms of |a - ref|, and rms / `change` (the rms of ref's predicted change). */
+/**
+ * Floor of the predicted change in {@link diff}: one grey level of an 8-bit source. A network that
+ * predicts (nearly) no change, e.g. the copy-last checkpoint that train's rule may choose at step 0,
+ * would otherwise divide the variant's rounding error by ~0.
+ */
+export const MIN_CHANGE_RMS = 1 / 255;
+
+/** max and rms of |a - ref|, and rms / max(`change`, {@link MIN_CHANGE_RMS}) (`change`: the rms of ref's predicted change). */
 function diff(a: Float32Array[], ref: Float32Array[], change: number): { max: number; rms: number; rel: number } {
   let max = 0;
   let s = 0;
@@ -156,7 +163,7 @@ function diff(a: Float32Array[], ref: Float32Array[], change: number): { max: nu
     n += x.length;
   });
   const rms = Math.sqrt(s / n);
-  return { max, rms, rel: rms / Math.max(change, 1e-12) };
+  return { max, rms, rel: rms / Math.max(change, MIN_CHANGE_RMS) };
 }
 
 /** rms over the clips of (prediction - last input frame); `frame` = values per frame. */
