@@ -198,7 +198,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const v = validate(params, config, full, vs);
     await validation.write(JSON.stringify({ step: atStep, ...v }) + '\n');
     const better = !best || v.separation > best.v.separation;
-    log.info({ step: atStep, separation: +v.separation.toFixed(4), dMse: +v.dMse.toFixed(3), dPatch: +v.dPatch.toFixed(3), aucMse: +v.aucMse.toFixed(4), aucPatch: +v.aucPatch.toFixed(4), normalMse: +v.normalMse.toExponential(3), best: better }, 'validation on held-back normal video (normal vs skip-frame clips)');
+    log.info({ step: atStep, separation: +v.separation.toFixed(4), gapMse: +v.gapMse.toFixed(3), gapPatch: +v.gapPatch.toFixed(3), aucMse: +v.aucMse.toFixed(4), aucPatch: +v.aucPatch.toFixed(4), normalMse: +v.normalMse.toExponential(3), best: better }, 'validation on held-back normal video (normal vs skip-frame clips)');
     if (better) {
       best = { step: atStep, v };
       await saveWeights(bestFile, config, paramsToMap(params), { ...meta(), step: atStep, validation: v });

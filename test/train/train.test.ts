@@ -47,9 +47,26 @@ describe('train (tiny network, 2 Ped2 training videos)', { skip: !(await fs.stat
     const wb = await weightsOf(path.join(b, 'weights'));
     assert.equal(wa.length, wb.length);
     wa.forEach((t, i) => assert.deepEqual(t, wb[i]));
-    // and training changed the weights
-    const { arrays } = await loadWeights(path.join(a, 'weights'));
+    // and training changed the weights (of the last step; `weights` is the checkpoint rule's pick)
+    const { arrays } = await loadWeights(path.join(a, 'last'));
     assert.ok(arrays.get('head.w')!.data.some((v) => v !== 0), 'the zero-initialised head was updated');
+  });
+
+  it('validates on the held-back normal video and keeps the checkpoint with the best separation', async () => {
+    const a = await tmp();
+    const r = await train({ ...base(a), maxSteps: 6 });
+    const val = (await fs.readFile(path.join(a, 'validation.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { step: number; separation: number });
+    assert.equal(val[0]!.step, 0, 'step 0 (the copy-last predictor) is validated');
+    assert.equal(val.at(-1)!.step, 6, 'the last step is validated');
+    assert.ok(val.every((v) => Number.isFinite(v.separation)));
+    const bestVal = val.reduce((x, y) => (y.separation > x.separation ? y : x));
+    assert.equal(r.chosenStep, bestVal.step);
+    const w = await loadWeights(path.join(a, 'weights'));
+    assert.equal(w.header.meta.step, bestVal.step);
+    assert.deepEqual(await weightsOf(path.join(a, 'weights')), await weightsOf(path.join(a, 'best')));
+    // trained on the train part only: the held-back tail of each video is not in the history's samples
+    const meta = w.header.meta as Record<string, unknown>;
+    assert.equal(meta.holdBack, true);
   });
 
   it('rejects a data folder with no videos, naming it', async () => {
