@@ -37,6 +37,13 @@ int openblas_get_num_threads(void);
 
 #define MAXARGS 24
 
+/* x86-64: an AVX2 build of the elementwise loops beside the baseline one, picked at load time */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+#define SFN_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SFN_CLONES
+#endif
+
 static napi_status args_of(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
   size_t argc = MAXARGS;
   napi_status s = napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
@@ -127,6 +134,62 @@ static napi_value js_gemm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * exp(x) for the softmax (x <= 0 there: logits minus their row maximum). Cephes' expf polynomial
+ * (|relative error| < 2e-7, about 1-2 ulp), written so that the compiler vectorises the loop: round
+ * to nearest with the 1.5 * 2^23 trick, 2^n built in the exponent bits. Below -87 (masked entries,
+ * -1e9) it returns 0 exactly, as expf does.
+ */
+static inline float exp_nonpos(float x) {
+  const float big = 12582912.0f; /* 1.5 * 2^23 */
+  float xc = x > -87.0f ? x : -87.0f;
+  float t = xc * 1.44269504088896341f + big;
+  float n = t - big;
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500E-4f;
+  p = p * r + 1.3981999507E-3f;
+  p = p * r + 8.3334519073E-3f;
+  p = p * r + 4.1665795894E-2f;
+  p = p * r + 1.6666665459E-1f;
+  p = p * r + 5.0000001201E-1f;
+  float y = p * r * r + r + 1.0f;
+  int32_t bits = ((int32_t)n + 127) << 23;
+  bits = x < -87.0f ? 0 : bits;
+  float sc;
+  memcpy(&sc, &bits, sizeof sc);
+  return y * sc;
+}
+
+/*
+ * One softmax row in place: row = softmax(row * scale + mask). Built for AVX2 and for the baseline
+ * (picked at load time); no FMA contraction, so both give the same bits.
+ */
+SFN_CLONES static void softmax_row(float *row, const float *mrow, int64_t L, float scale) {
+  float m8[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+  for (int64_t j = 0; j < L; j++) row[j] = row[j] * scale;
+  if (mrow)
+    for (int64_t j = 0; j < L; j++) row[j] = row[j] + mrow[j];
+  int64_t j = 0;
+  for (; j + 8 <= L; j += 8)
+    for (int k = 0; k < 8; k++) m8[k] = row[j + k] > m8[k] ? row[j + k] : m8[k];
+  float mx = m8[0];
+  for (int k = 1; k < 8; k++) mx = m8[k] > mx ? m8[k] : mx;
+  for (; j < L; j++) mx = row[j] > mx ? row[j] : mx;
+  for (j = 0; j < L; j++) row[j] = exp_nonpos(row[j] - mx);
+  float sum = 0.0f;
+  for (j = 0; j < L; j++) sum += row[j];
+  const float inv = 1.0f / sum;
+  for (j = 0; j < L; j++) row[j] *= inv;
+}
+
+/* dS = scale * P (dP - rowsum(dP P)), one row in place over dP */
+SFN_CLONES static void softmax_grad_row(float *row, const float *prow, int64_t L, float scale) {
+  float dot = 0.0f;
+  for (int64_t j = 0; j < L; j++) dot += row[j] * prow[j];
+  for (int64_t j = 0; j < L; j++) row[j] = scale * prow[j] * (row[j] - dot);
+}
+
 /* scratch for the backward pass (dP / dS of one sample-head), grown on demand */
 static float *scratch = NULL;
 static size_t scratch_len = 0;
@@ -185,25 +248,7 @@ static napi_value js_attn_fwd(napi_env env, napi_callback_info info) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)dh, 1.0f, Q, (int)D, Kx, (int)D, 0.0f, P, (int)L);
       if (nm > 0)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)nm, (int)dh, 1.0f, Q, (int)D, Km, (int)D, 0.0f, P + n, (int)L);
-      for (int64_t i = 0; i < n; i++) {
-        float *row = P + i * L;
-        const float *mrow = mask >= 0 ? h + mask + i * L : NULL;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < L; j++) {
-          float v = row[j] * s.scale;
-          if (mrow) v += mrow[j];
-          row[j] = v;
-          if (v > mx) mx = v;
-        }
-        float sum = 0.0f;
-        for (int64_t j = 0; j < L; j++) {
-          float e = expf(row[j] - mx);
-          row[j] = e;
-          sum += e;
-        }
-        float inv = 1.0f / sum;
-        for (int64_t j = 0; j < L; j++) row[j] *= inv;
-      }
+      for (int64_t i = 0; i < n; i++) softmax_row(P + i * L, mask >= 0 ? h + mask + i * L : NULL, L, s.scale);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)dh, (int)n, 1.0f, P, (int)L, Vx, (int)D, 0.0f, O, (int)D);
       if (nm > 0)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)dh, (int)nm, 1.0f, P + n, (int)L, Vm, (int)D, 1.0f, O, (int)D);
@@ -249,13 +294,7 @@ static napi_value js_attn_bwd(napi_env env, napi_callback_info info) {
       if (nm > 0)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)nm, (int)dh, 1.0f, dO, (int)D, Vm, (int)D, 0.0f, dS + n, (int)L);
       /* dS = scale * P (dP - rowsum(dP P)) */
-      for (int64_t i = 0; i < n; i++) {
-        float *row = dS + i * L;
-        const float *prow = P + i * L;
-        float dot = 0.0f;
-        for (int64_t j = 0; j < L; j++) dot += row[j] * prow[j];
-        for (int64_t j = 0; j < L; j++) row[j] = s.scale * prow[j] * (row[j] - dot);
-      }
+      for (int64_t i = 0; i < n; i++) softmax_grad_row(dS + i * L, P + i * L, L, s.scale);
       /* dQ = dS K, dK = dS^T Q */
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)dh, (int)n, 1.0f, dS, (int)L, Kx, (int)D, 0.0f, h + dq + ox, (int)D);
       if (nm > 0)

@@ -33,7 +33,7 @@ function main() {
   mkdirSync(outDir, { recursive: true });
   rmSync(out, { force: true }); // never leave a stale build of older sources behind
   const tmp = path.join(outDir, `sfn_native.tmp${process.pid}.node`);
-  const args = ['-O3', '-ffp-contract=off', '-fPIC', '-shared', '-std=c11', '-DNODE_GYP_MODULE_NAME=sfn_native', `-I${inc}`, '-I/usr/include/x86_64-linux-gnu', src, '-o', tmp, '-lopenblas', '-lm'];
+  const args = ['-O3', '-ffp-contract=off', '-fno-trapping-math', '-fPIC', '-shared', '-std=c11', '-DNODE_GYP_MODULE_NAME=sfn_native', `-I${inc}`, '-I/usr/include/x86_64-linux-gnu', src, '-o', tmp, '-lopenblas', '-lm'];
   const r = spawnSync(cc, args, { encoding: 'utf8' });
   if (r.error || r.status !== 0) {
     rmSync(tmp, { force: true });

@@ -238,8 +238,11 @@ function attention(q: T2, kx: T2, vx: T2, km: T2, vm: T2, batch: number, heads: 
  */
 export function forward(p: Params, cfg: SfnConfig, x: TokenBatch): { pred: T2; text?: T2; routing: Routing[] } {
   const P = (n: string) => param(p, n);
-  const pos = tf.tile(P('embed.pos'), [x.batch, 1]) as T2;
-  let h = tf.add(linear(x.appearance, P('embed.app.w') as T2, P('embed.app.b') as T1), pos) as T2;
+  // + pos on every sample: a broadcast add over [B, N, D] (same values as tiling pos B times; its
+  // gradient is one sum over B, where Tile's is B slices and adds)
+  const pos = P('embed.pos');
+  const addPos = (t: T2) => tf.reshape(tf.add(tf.reshape(t, [x.batch, -1, cfg.dim]), pos), [-1, cfg.dim]) as T2;
+  let h = addPos(linear(x.appearance, P('embed.app.w') as T2, P('embed.app.b') as T1));
   const N = h.shape[0] / x.batch;
   const semantic = cfg.textDim > 0;
   if (semantic) {
@@ -251,7 +254,7 @@ export function forward(p: Params, cfg: SfnConfig, x: TokenBatch): { pred: T2; t
   }
   const mask = semantic && cfg.textAttention === 'read' ? tf.tensor2d(textReadMask(N), [N + 1, 2 * N + 1]) : undefined;
   const m0 = silu(linear(x.motion, P('embed.mot.w1') as T2, P('embed.mot.b1') as T1));
-  const m = tf.add(linear(m0, P('embed.mot.w2') as T2, P('embed.mot.b2') as T1), pos) as T2;
+  const m = addPos(linear(m0, P('embed.mot.w2') as T2, P('embed.mot.b2') as T1));
   const routing: Routing[] = [];
   for (let l = 0; l < cfg.blocks; l++) {
     const b = `block${l}`;
