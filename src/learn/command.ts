@@ -18,7 +18,10 @@ export interface LearnCommandOptions {
   minutes?: number;
   name?: string;
   maxSteps?: number;
+  /** show bars (default: when stderr is a TTY) */
   progress?: boolean;
+  /** also receives every progress report (embedding, tests) */
+  onProgress?: (p: LearnProgress) => void;
 }
 
 const fmtEta = (s: number | null) => (s === null ? '--' : s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`);
@@ -38,6 +41,7 @@ export async function runLearnCommand(o: LearnCommandOptions, print: (line: stri
   let lastLog = 0;
   let lastStage: LearnStage | null = null;
   const onProgress = (p: LearnProgress) => {
+    o.onProgress?.(p);
     const payload = { stage: p.stage.padEnd(9), eta_s: fmtEta(p.eta_s), detail: p.detail };
     if (multi) {
       let b = bars.get(p.stage);
