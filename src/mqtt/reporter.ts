@@ -9,9 +9,11 @@
  * | `config/state`   | out | 1   | yes      | `{version, config}`: the applied configuration |
  * | `config/ack`     | out | 1   | no       | `{version, ok, error}` for each `config/set` |
  * | `snapshot`       | out | 1   | no       | `{frame, time, path}`: a JPEG of the newest frame, after `cmd/snapshot` |
+ * | `learn/state`    | out | 1   | yes      | progress of `cmd/learn` (`{state: running, stage, percent, eta_s}`), then its result or error (learn/service.ts) |
+ * | `learn/ack`      | out | 1   | no       | `{ok, id, error}` for each `cmd/learn` (refused with the reason while one runs) |
  * | `homeassistant/…/config` | out | 1 | yes | Home Assistant discovery (discovery.ts) |
  * | `config/set`     | in  | 1   |          | a partial configuration (JSON, <= 64 KiB) |
- * | `cmd/<name>`     | in  | 1   |          | commands from the handler table (`snapshot`, `restart-source`) |
+ * | `cmd/<name>`     | in  | 1   |          | commands from the handler table (`snapshot`, `restart-source`, `learn` with `{"minutes": N}`) |
  *
  * Subscriptions are built from the one handler table (STYLE.md: no topic listed twice). On connect:
  * subscribe, publish the retained `config/state` and the Home Assistant discovery configs
@@ -29,6 +31,9 @@ export interface ConfigAck {
   error: string | null;
 }
 
+/** Commands taken on `cmd/<name>`. */
+export type CommandName = 'snapshot' | 'restart-source' | 'learn';
+
 /** What the reporter needs from the runtime. */
 export interface RuntimeHooks {
   /** the applied configuration and its version (for `config/state`) */
@@ -36,7 +41,7 @@ export interface RuntimeHooks {
   /** validates and applies a `config/set` payload (nothing changes when refused) */
   applyConfig(payload: Buffer): Promise<ConfigAck>;
   /** runs a command from `cmd/<name>`; unknown names never reach it */
-  command(name: 'snapshot' | 'restart-source', payload: Buffer): Promise<void>;
+  command(name: CommandName, payload: Buffer): Promise<void>;
 }
 
 /** Connection options. */
@@ -71,6 +76,7 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
   },
   'cmd/snapshot': async (r, payload) => r.hooks.command('snapshot', payload),
   'cmd/restart-source': async (r, payload) => r.hooks.command('restart-source', payload),
+  'cmd/learn': async (r, payload) => r.hooks.command('learn', payload),
 };
 
 /** The MQTT side of `run` (see the file comment for topics). */

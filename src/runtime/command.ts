@@ -27,6 +27,7 @@ import { EventDescriber } from './describe.js';
 import { SemanticFeed } from './semantic.js';
 import { calibrationLine, onlineScoring } from './scoring.js';
 import { log } from '../util/log.js';
+import { LearnService, type LearnServiceOptions } from '../learn/service.js';
 import { FfmpegSource } from '../video/ffmpeg.js';
 import { openSource } from '../video/open.js';
 import type { FrameSource } from '../video/source.js';
@@ -73,6 +74,8 @@ export interface RunOptions {
   metricsPort?: number;
   /** stops the run like SIGINT (for embedding and tests) */
   signal?: AbortSignal;
+  /** `cmd/learn` settings (for embedding and tests: a step budget, post-swap checks); runs go to `<state-dir>/learn/` */
+  learn?: Partial<LearnServiceOptions>;
 }
 
 /** The JSON summary line printed at the end of a finite source. */
@@ -190,7 +193,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
   const spec = predictor.spec;
   // calibrated scoring from the manifest (scores from the first frame), else the running baseline (warned)
   let scoring = onlineScoring(predictor.manifest, spec);
-  let detector = scoring.detector(detectorParams(controller.current));
+  let detector = scoring.detector(scoring.params(controller.current));
   if (scoring.calibrated) log.info(calibrationLine(predictor.manifest, controller.current.measure), 'calibrated scoring');
   let sourceNow = controller.current.source ?? o.source;
   /** a model loaded by a `config/set`, swapped in at the next source (re)start */
@@ -225,7 +228,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
     swap.staged = { file, predictor: p };
   });
   controller.onChange((c) => {
-    detector.configure(detectorParams(c));
+    detector.configure(scoring.params(c));
     recorder?.configure(clipSettings(c, fps, clipsDir));
     ring.resize(ringSize(c));
     const nextSource = c.source ?? o.source;
@@ -261,6 +264,8 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
   }
   let restart: AbortController = new AbortController();
   const counters = newCounters();
+  /** `cmd/learn`: learns this camera in a child process and swaps the model in (learn/service.ts) */
+  let learn: LearnService | null = null;
   const reporter = await MqttReporter.connect({
     url, deviceId, store: await FileOutboxStore.open(join(stateDir, 'outbox')),
     ...(o.username !== undefined ? { username: o.username } : {}),
@@ -274,8 +279,9 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
         return { version: st.version, config: redactSecrets(st.config) };
       },
       applyConfig: (p) => controller.apply(p),
-      command: async (name) => {
-        if (name === 'restart-source') restart.abort();
+      command: async (name, payload) => {
+        if (name === 'learn') await learn?.handle(payload);
+        else if (name === 'restart-source') restart.abort();
         else {
           const ringNow = ring.since(Number.NEGATIVE_INFINITY).at(-1);
           if (!ringNow) return;
@@ -288,6 +294,18 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
     },
   });
   cleanups.push(() => reporter.client.endAsync(true));
+  const learnService = new LearnService({
+    source: () => sourceNow, spec: () => spec, model: () => controller.current.model ?? modelPath,
+    swapModel: async (file) => {
+      const ack = await controller.apply(JSON.stringify({ model: file }));
+      if (ack.ok) await reporter.publishConfigState().catch(() => undefined);
+      return ack.ok ? null : (ack.error ?? 'refused');
+    },
+    publishState: (st) => reporter.publishJson('learn/state', st, { qos: 1, retain: true }),
+    publishAck: (a) => reporter.publishJson('learn/ack', a, { qos: 1, retain: false }),
+  }, { dir: join(stateDir, 'learn'), ...o.learn });
+  learn = learnService;
+  cleanups.push(() => learnService.stop());
 
   // WebRTC streaming of flagged clips and the live view, signalled over the same MQTT connection
   const streaming: Streaming = await startStreaming({
@@ -408,7 +426,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
           modelNow = swap.staged.file;
           swap.staged = null;
           scoring = onlineScoring(predictor.manifest, spec);
-          detector = scoring.detector(detectorParams(controller.current));
+          detector = scoring.detector(scoring.params(controller.current));
           log.info({ model: modelNow, sha256: predictor.manifest.sha256 }, 'model swapped (config/set)');
         }
         live = isLiveSource(sourceNow);
@@ -435,6 +453,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
           predictor: tapped(predictor), detector, measure: () => controller.current.measure, ...(scoring.error ? { error: scoring.error } : {}), realtime, fps, paceByClock: !live,
           ring, ...(recorder ? { recorder } : {}), onEvent, onScore: (f, _raw, sc) => {
             lastScore = sc;
+            learnService.onScore(predictor.manifest.sha256, sc);
             onLiveScore(f);
           }, signal: restart.signal, counters, ...(o.batch ? { batch: o.batch } : {}),
           semanticErrors: () => semantic?.errors ?? [],
