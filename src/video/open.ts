@@ -10,6 +10,7 @@ import { FfmpegSource } from './ffmpeg.js';
 import { isImageName, isVideoName, listImageFiles, naturalCompare, readFolder } from './files.js';
 import { decodeImage, ImageFolderSource } from './image-folder.js';
 import type { FrameSource, FrameSpec } from './source.js';
+import { log } from '../util/log.js';
 
 const NOT_FOUND_HINT = 'Check the path (it is resolved against the current directory).';
 
@@ -31,11 +32,30 @@ export async function openSource(path: string, spec: FrameSpec): Promise<FrameSo
   } catch (err) {
     throw new VideoInputError(path, 'no such file or folder', NOT_FOUND_HINT, { cause: err });
   }
-  if (s.isDirectory()) return ImageFolderSource.open(path, spec);
-  if (isImageName(path)) {
+  if (isImageName(path) && !s.isDirectory()) {
     throw new VideoInputError(path, 'is a single image, not a video', 'Pass the folder that holds the frame images, or a video file.');
   }
-  return FfmpegSource.open(path, spec);
+  const source = s.isDirectory() ? await ImageFolderSource.open(path, spec) : await FfmpegSource.open(path, spec);
+  const native = s.isDirectory() ? await nativeSize(path).catch(() => undefined) : source instanceof FfmpegSource && source.info ? source.info : undefined;
+  warnIfStretched(path, native, spec);
+  return source;
+}
+
+const warned = new Set<string>();
+
+/**
+ * Logs once per (size, grid) when frames of `native` size are resized to a grid of another aspect
+ * ratio (by more than 5 %): the picture is stretched, and a model trained at another aspect ratio
+ * sees shapes it did not learn. `train` matches its grid to the source (`gridFor`).
+ */
+export function warnIfStretched(path: string, native: { width: number; height: number } | undefined, spec: FrameSpec): void {
+  if (!native || !(native.width > 0 && native.height > 0)) return;
+  const ratio = native.width / native.height / (spec.width / spec.height);
+  if (Math.abs(Math.log(ratio)) < Math.log(1.05)) return;
+  const key = `${native.width}x${native.height}->${spec.width}x${spec.height}`;
+  if (warned.has(key)) return;
+  warned.add(key);
+  log.warn({ source: path, native: `${native.width}x${native.height}`, grid: `${spec.width}x${spec.height}` }, 'frames are stretched to the model grid (another aspect ratio); train a model on this camera (sfn-edge learn) for a grid that matches it');
 }
 
 /**

@@ -113,3 +113,23 @@ describe('listVideos', () => {
     assert.deepEqual(vids, Array.from({ length: 12 }, (_, i) => join(PED2_TESTING, String(i + 1).padStart(2, '0'))));
   });
 });
+
+describe('warnIfStretched', () => {
+  it('warns once when the source aspect ratio differs from the grid, not when it matches', async () => {
+    const { warnIfStretched } = await import('../../src/video/open.js');
+    const { log } = await import('../../src/util/log.js');
+    const seen: unknown[] = [];
+    const orig = log.warn.bind(log);
+    (log as { warn: unknown }).warn = (o: unknown) => void seen.push(o);
+    try {
+      warnIfStretched('a', { width: 360, height: 240 }, { width: 144, height: 96, color: 'gray' });
+      assert.equal(seen.length, 0);
+      warnIfStretched('b', { width: 640, height: 360 }, { width: 144, height: 96, color: 'gray' });
+      warnIfStretched('c', { width: 640, height: 360 }, { width: 144, height: 96, color: 'gray' });
+      assert.equal(seen.length, 1);
+      assert.match(JSON.stringify(seen[0]), /640x360/);
+    } finally {
+      (log as { warn: unknown }).warn = orig;
+    }
+  });
+});
