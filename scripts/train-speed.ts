@@ -5,6 +5,7 @@
  * SFN_NATIVE=0 forces the wasm matMul path.
  */
 import { initBackend, tf } from '../src/model/backend.js';
+import { nativeProfile } from '../src/model/native.js';
 import { derived, makeConfig } from '../src/model/config.js';
 import { initParams, rng } from '../src/model/sfn.js';
 import { AdamW } from '../src/train/optimizer.js';
@@ -67,3 +68,7 @@ const cpuS = (c.user + c.system) / 1e6;
 // CPU seconds are the steadier figure on a shared machine: samples per CPU-second ~ samples/s on an idle core
 const out = { backend, batch, steps, seconds: +s.toFixed(2), samples_per_second: +((steps * batch) / s).toFixed(2), ms_per_step: +((s * 1000) / steps).toFixed(1), cpu_ms_per_step: +((cpuS * 1000) / steps).toFixed(1), samples_per_cpu_second: +((steps * batch) / cpuS).toFixed(2), loss: last };
 console.log(JSON.stringify(out));
+if (process.env.SFN_NATIVE_PROFILE === '1') {
+  const per = Object.entries(nativeProfile()).map(([k, v]) => [k, { cpu_ms_per_step: +(v.ms / (steps + 3)).toFixed(2), calls_per_step: Math.round(v.calls / (steps + 3)) }]);
+  console.log(JSON.stringify(Object.fromEntries(per)));
+}

@@ -9,8 +9,9 @@
  *   heads, softmax included) in one kernel each, instead of ~20 slice / concat / transpose / matMul
  *   / softmax kernels per sample and head.
  * - `Sum` over a contiguous run of axes (bias and broadcast gradients; wasm transposes first);
- * - `Identity` shares the input's memory (like `Reshape`) instead of copying it: tfjs tensors are
- *   immutable, and autograd clones every tensor it saves for the backward pass;
+ * - `Identity` and same-dtype `Cast` share the input's memory (like `Reshape`) instead of copying
+ *   it: tfjs tensors are immutable, and autograd clones every tensor it saves for the backward pass
+ *   and casts the factors of every multiply's gradient;
  * - `SfnAdamW`: one AdamW update of a parameter per kernel (optimizer.ts) instead of ~15.
  *
  * When the addon is missing or fails to load, nothing is registered and the wasm kernels run (the
@@ -68,7 +69,8 @@ function loadAddon(): Addon | null {
     return null;
   }
   try {
-    const a = createRequire(import.meta.url)(p) as Addon;
+    let a = createRequire(import.meta.url)(p) as Addon;
+    if (process.env.SFN_NATIVE_PROFILE === '1') a = profiled(a);
     const threads = Math.max(1, Number(process.env.SFN_BLAS_THREADS ?? 1) || 1);
     status = `${a.init(threads)}, ${threads} thread${threads > 1 ? 's' : ''}`;
     return a;
@@ -76,6 +78,32 @@ function loadAddon(): Addon | null {
     status = `sfn_native failed to load: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
     return null;
   }
+}
+
+/** CPU milliseconds and calls per native function (SFN_NATIVE_PROFILE=1; see `nativeProfile`). */
+const cpuMs = new Map<string, { ms: number; calls: number }>();
+
+function profiled(a: Addon): Addon {
+  const out: Record<string, unknown> = {};
+  for (const name of Object.getOwnPropertyNames(a)) {
+    const f = (a as unknown as Record<string, (...args: unknown[]) => unknown>)[name]!;
+    out[name] = (...args: unknown[]) => {
+      const c0 = process.cpuUsage();
+      const r = f(...args);
+      const c = process.cpuUsage(c0);
+      const e = cpuMs.get(name) ?? { ms: 0, calls: 0 };
+      e.ms += (c.user + c.system) / 1000;
+      e.calls += 1;
+      cpuMs.set(name, e);
+      return r;
+    };
+  }
+  return out as unknown as Addon;
+}
+
+/** CPU time spent in each native function so far (only with SFN_NATIVE_PROFILE=1). */
+export function nativeProfile(): Record<string, { ms: number; calls: number }> {
+  return Object.fromEntries(cpuMs);
 }
 
 let heapBuffer: ArrayBufferLike | null = null;
@@ -208,18 +236,20 @@ function installSum(a: Addon): void {
   tf.registerKernel({ kernelName: 'Sum', backendName: 'wasm', kernelFunc });
 }
 
-function installIdentity(): void {
-  const original = tf.getKernel('Identity', 'wasm');
-  if (!original) throw new Error('the wasm backend has no Identity kernel');
+/** Identity, and Cast to the same dtype (autograd's multiply gradient casts), share the input's memory. */
+function installSharing(name: 'Identity' | 'Cast'): void {
+  const original = tf.getKernel(name, 'wasm');
+  if (!original) throw new Error(`the wasm backend has no ${name} kernel`);
   const fallback = original.kernelFunc;
   const kernelFunc: tf.KernelFunc = (args) => {
     const x = args.inputs.x as tf.TensorInfo;
-    if (!enabled || x.dtype === 'string') return fallback(args);
+    const to = name === 'Cast' ? (args.attrs as unknown as { dtype: string }).dtype : x.dtype;
+    if (!enabled || x.dtype === 'string' || to !== x.dtype) return fallback(args);
     (args.backend as unknown as { incRef(id: object): void }).incRef(x.dataId);
     return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
   };
-  tf.unregisterKernel('Identity', 'wasm');
-  tf.registerKernel({ kernelName: 'Identity', backendName: 'wasm', kernelFunc });
+  tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc });
 }
 
 interface AdamAttrs {
@@ -265,7 +295,8 @@ export function installNativeKernels(): boolean {
     installAdamW(addon);
     installBatchMatMul(addon);
     installSum(addon);
-    installIdentity();
+    installSharing('Identity');
+    installSharing('Cast');
     active = true;
   } catch (e) {
     status = `native kernels not registered: ${e instanceof Error ? e.message : String(e)}`;
