@@ -12,6 +12,9 @@
  *   attnBwd(heap, B, H, n, nm, D, scale, dout, q, kx, vx, km, vm, p, dq, dkx, dvx, dkm, dvm)
  *   sumMid(heap, x, outer, mid, inner, out)   out[o, i] = sum_r x[o, r, i] (float, r ascending)
  *   sumSquares(heap, x, n)           -> sum of x^2 (double accumulator)
+ *   normFwd(heap, x, rows, D, eps, y, rstd)     y = (x - mean) / sqrt(var + eps) per row, rstd = 1 / sqrt(var + eps)
+ *   normBwd(heap, dy, y, rstd, rows, D, dx)     dx = rstd (dy - mean(dy) - y mean(dy y))
+ *   siluFwd(heap, x, n, y)  /  siluBwd(heap, dy, x, n, dx)    y = x sigmoid(x)
  *   adamw(heap, n, p, m, v, g, pOut, mOut, vOut, scale, beta1, beta2, bc1, bc2, eps, lr, decay)
  *                                    one AdamW step, float32, the same operations in the same order
  *                                    as src/train/optimizer.ts
@@ -188,6 +191,49 @@ SFN_CLONES static void softmax_grad_row(float *row, const float *prow, int64_t L
   float dot = 0.0f;
   for (int64_t j = 0; j < L; j++) dot += row[j] * prow[j];
   for (int64_t j = 0; j < L; j++) row[j] = scale * prow[j] * (row[j] - dot);
+}
+
+SFN_CLONES static void norm_fwd_row(const float *x, float *y, float *rstd, int64_t D, float eps) {
+  float sum = 0.0f;
+  for (int64_t j = 0; j < D; j++) sum += x[j];
+  const float mean = sum / (float)D;
+  float sq = 0.0f;
+  for (int64_t j = 0; j < D; j++) {
+    const float c = x[j] - mean;
+    sq += c * c;
+  }
+  const float r = 1.0f / sqrtf(sq / (float)D + eps);
+  for (int64_t j = 0; j < D; j++) y[j] = (x[j] - mean) * r;
+  *rstd = r;
+}
+
+SFN_CLONES static void norm_bwd_row(const float *dy, const float *y, float rstd, int64_t D, float *dx) {
+  float a = 0.0f, b = 0.0f;
+  for (int64_t j = 0; j < D; j++) {
+    a += dy[j];
+    b += dy[j] * y[j];
+  }
+  a = a / (float)D;
+  b = b / (float)D;
+  for (int64_t j = 0; j < D; j++) dx[j] = rstd * (dy[j] - a - y[j] * b);
+}
+
+/* sigmoid(x) from exp(-|x|) (never overflows) */
+static inline float sigmoidf_(float x) {
+  const float e = exp_nonpos(x < 0.0f ? x : -x);
+  const float s = 1.0f / (1.0f + e);
+  return x >= 0.0f ? s : e * s;
+}
+
+SFN_CLONES static void silu_fwd(const float *x, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = x[i] * sigmoidf_(x[i]);
+}
+
+SFN_CLONES static void silu_bwd(const float *dy, const float *x, float *dx, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    const float s = sigmoidf_(x[i]);
+    dx[i] = dy[i] * (s + x[i] * s * (1.0f - s));
+  }
 }
 
 /* scratch for the backward pass (dP / dS of one sample-head), grown on demand */
@@ -379,6 +425,59 @@ static napi_value js_adamw(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_norm_fwd(napi_env env, napi_callback_info info) {
+  napi_value argv[MAXARGS];
+  if (args_of(env, info, 7, argv) != napi_ok) return NULL;
+  float *h;
+  size_t len;
+  if (!heap_of(env, argv[0], &h, &len)) return NULL;
+  int64_t x = i64(env, argv[1]), rows = i64(env, argv[2]), D = i64(env, argv[3]);
+  float eps = (float)f64(env, argv[4]);
+  int64_t y = i64(env, argv[5]), rstd = i64(env, argv[6]);
+  if (D <= 0 || !in_heap(env, x, rows * D, len) || !in_heap(env, y, rows * D, len) || !in_heap(env, rstd, rows, len)) return NULL;
+  for (int64_t r = 0; r < rows; r++) norm_fwd_row(h + x + r * D, h + y + r * D, h + rstd + r, D, eps);
+  return NULL;
+}
+
+static napi_value js_norm_bwd(napi_env env, napi_callback_info info) {
+  napi_value argv[MAXARGS];
+  if (args_of(env, info, 7, argv) != napi_ok) return NULL;
+  float *h;
+  size_t len;
+  if (!heap_of(env, argv[0], &h, &len)) return NULL;
+  int64_t dy = i64(env, argv[1]), y = i64(env, argv[2]), rstd = i64(env, argv[3]), rows = i64(env, argv[4]), D = i64(env, argv[5]),
+          dx = i64(env, argv[6]);
+  if (D <= 0 || !in_heap(env, dy, rows * D, len) || !in_heap(env, y, rows * D, len) || !in_heap(env, rstd, rows, len) ||
+      !in_heap(env, dx, rows * D, len))
+    return NULL;
+  for (int64_t r = 0; r < rows; r++) norm_bwd_row(h + dy + r * D, h + y + r * D, h[rstd + r], D, h + dx + r * D);
+  return NULL;
+}
+
+static napi_value js_silu_fwd(napi_env env, napi_callback_info info) {
+  napi_value argv[MAXARGS];
+  if (args_of(env, info, 4, argv) != napi_ok) return NULL;
+  float *h;
+  size_t len;
+  if (!heap_of(env, argv[0], &h, &len)) return NULL;
+  int64_t x = i64(env, argv[1]), n = i64(env, argv[2]), y = i64(env, argv[3]);
+  if (!in_heap(env, x, n, len) || !in_heap(env, y, n, len)) return NULL;
+  silu_fwd(h + x, h + y, n);
+  return NULL;
+}
+
+static napi_value js_silu_bwd(napi_env env, napi_callback_info info) {
+  napi_value argv[MAXARGS];
+  if (args_of(env, info, 5, argv) != napi_ok) return NULL;
+  float *h;
+  size_t len;
+  if (!heap_of(env, argv[0], &h, &len)) return NULL;
+  int64_t dy = i64(env, argv[1]), x = i64(env, argv[2]), n = i64(env, argv[3]), dx = i64(env, argv[4]);
+  if (!in_heap(env, dy, n, len) || !in_heap(env, x, n, len) || !in_heap(env, dx, n, len)) return NULL;
+  silu_bwd(h + dy, h + x, h + dx, n);
+  return NULL;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
@@ -388,6 +487,10 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"sumMid", NULL, js_sum_mid, NULL, NULL, NULL, napi_default, NULL},
       {"sumSquares", NULL, js_sum_squares, NULL, NULL, NULL, napi_default, NULL},
       {"adamw", NULL, js_adamw, NULL, NULL, NULL, napi_default, NULL},
+      {"normFwd", NULL, js_norm_fwd, NULL, NULL, NULL, napi_default, NULL},
+      {"normBwd", NULL, js_norm_bwd, NULL, NULL, NULL, napi_default, NULL},
+      {"siluFwd", NULL, js_silu_fwd, NULL, NULL, NULL, napi_default, NULL},
+      {"siluBwd", NULL, js_silu_bwd, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -12,7 +12,9 @@
  * - `Identity` and same-dtype `Cast` share the input's memory (like `Reshape`) instead of copying
  *   it: tfjs tensors are immutable, and autograd clones every tensor it saves for the backward pass
  *   and casts the factors of every multiply's gradient;
- * - `SfnAdamW`: one AdamW update of a parameter per kernel (optimizer.ts) instead of ~15.
+ * - `SfnAdamW`: one AdamW update of a parameter per kernel (optimizer.ts) instead of ~15;
+ * - `SfnNormalise` / `SfnSilu` and their gradients: LayerNorm's normalisation and SiLU in one
+ *   kernel each way (ops.ts), instead of 7 / 2 forward kernels and their gradients.
  *
  * When the addon is missing or fails to load, nothing is registered and the wasm kernels run (the
  * portable path). `SFN_NATIVE=0` forces that path; `SFN_BLAS_THREADS` sets OpenBLAS's threads
@@ -31,6 +33,10 @@ interface Addon {
   attnBwd(heap: Float32Array, B: number, H: number, n: number, nm: number, D: number, scale: number, dout: number, q: number, kx: number, vx: number, km: number, vm: number, p: number, dq: number, dkx: number, dvx: number, dkm: number, dvm: number): void;
   sumMid(heap: Float32Array, x: number, outer: number, mid: number, inner: number, out: number): void;
   sumSquares(heap: Float32Array, x: number, n: number): number;
+  normFwd(heap: Float32Array, x: number, rows: number, D: number, eps: number, y: number, rstd: number): void;
+  normBwd(heap: Float32Array, dy: number, y: number, rstd: number, rows: number, D: number, dx: number): void;
+  siluFwd(heap: Float32Array, x: number, n: number, y: number): void;
+  siluBwd(heap: Float32Array, dy: number, x: number, n: number, dx: number): void;
   adamw(heap: Float32Array, n: number, p: number, m: number, v: number, g: number, pOut: number, mOut: number, vOut: number, scale: number, beta1: number, beta2: number, bc1: number, bc2: number, eps: number, lr: number, decay: number): void;
 }
 
@@ -282,6 +288,44 @@ function installAdamW(a: Addon): void {
   });
 }
 
+function installElementwise(a: Addon): void {
+  const reg = (kernelName: string, kernelFunc: tf.KernelFunc) => tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+  reg('SfnNormalise', (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const x = args.inputs.x as tf.TensorInfo;
+    const { eps } = args.attrs as unknown as { eps: number };
+    const [rows, d] = x.shape as [number, number];
+    const y = backend.makeOutput([rows, d], 'float32');
+    const rstd = backend.makeOutput([rows], 'float32');
+    if (rows * d > 0) a.normFwd(heap(backend), off(backend, x), rows, d, eps, off(backend, y), off(backend, rstd));
+    return [y, rstd];
+  });
+  reg('SfnNormaliseGrad', (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const { dy, y, rstd } = args.inputs as Record<string, tf.TensorInfo>;
+    const [rows, d] = y!.shape as [number, number];
+    const dx = backend.makeOutput([rows, d], 'float32');
+    if (rows * d > 0) a.normBwd(heap(backend), off(backend, dy!), off(backend, y!), off(backend, rstd!), rows, d, off(backend, dx));
+    return dx;
+  });
+  reg('SfnSilu', (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const x = args.inputs.x as tf.TensorInfo;
+    const y = backend.makeOutput([...x.shape], 'float32');
+    const n = size(x.shape);
+    if (n > 0) a.siluFwd(heap(backend), off(backend, x), n, off(backend, y));
+    return y;
+  });
+  reg('SfnSiluGrad', (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const { dy, x } = args.inputs as Record<string, tf.TensorInfo>;
+    const dx = backend.makeOutput([...x!.shape], 'float32');
+    const n = size(x!.shape);
+    if (n > 0) a.siluBwd(heap(backend), off(backend, dy!), off(backend, x!), n, off(backend, dx));
+    return dx;
+  });
+}
+
 /**
  * Loads the addon and registers its kernels for the wasm backend (call once the wasm backend is
  * ready). Returns whether the native kernels are in use; `nativeStatus()` says which BLAS or why not.
@@ -293,6 +337,7 @@ export function installNativeKernels(): boolean {
   try {
     installAttention(addon);
     installAdamW(addon);
+    installElementwise(addon);
     installBatchMatMul(addon);
     installSum(addon);
     installSharing('Identity');
@@ -370,4 +415,39 @@ export function nativeSumSquares(tensors: tf.Tensor[]): number {
   let s = 0;
   for (const t of tensors) s += addon!.sumSquares(h, off(backend, t), t.size);
   return s;
+}
+
+const normaliseOps = new Map<number, (x: tf.Tensor) => tf.Tensor>();
+
+/**
+ * `(x - mean) / sqrt(var + eps)` over the last axis of `x [M, D]` in one native kernel (and one for
+ * its gradient). Only valid while `nativeActive()`.
+ */
+export function nativeNormalise(x: T2, eps: number): T2 {
+  let op = normaliseOps.get(eps);
+  if (!op) {
+    op = tf.customGrad(((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+      const [y, rstd] = tf.engine().runKernel('SfnNormalise', { x: xx }, { eps }) as [tf.Tensor, tf.Tensor];
+      save([y, rstd]);
+      return {
+        value: y,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel('SfnNormaliseGrad', { dy, y: saved[0]!, rstd: saved[1]! }) as tf.Tensor,
+      };
+    }) as unknown as GradFn) as unknown as (x: tf.Tensor) => tf.Tensor;
+    normaliseOps.set(eps, op);
+  }
+  return op(x) as T2;
+}
+
+const siluOp = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([x]);
+  return {
+    value: tf.engine().runKernel('SfnSilu', { x }) as tf.Tensor,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel('SfnSiluGrad', { dy, x: saved[0]! }) as tf.Tensor,
+  };
+}) as unknown as GradFn);
+
+/** SiLU `x sigmoid(x)` (float32, any shape) in one native kernel each way. Only valid while `nativeActive()`. */
+export function nativeSilu<T extends tf.Tensor>(x: T): T {
+  return siluOp(x) as T;
 }

@@ -6,6 +6,7 @@
  * path. There is no LayerNorm or SiLU op in tfjs: they are composed here.
  */
 import { nativeActive, tf } from './backend.js';
+import { nativeNormalise, nativeSilu } from './native.js';
 
 type T2 = tf.Tensor2D;
 /** tfjs types customGrad's function as variadic over tensors and the save function. */
@@ -52,6 +53,7 @@ export function repeatCols(x: T2, d: number): T2 {
 
 /** SiLU (swish): x * sigmoid(x), elementwise. */
 export function silu<T extends tf.Tensor>(x: T): T {
+  if (nativeActive() && x.dtype === 'float32') return nativeSilu(x);
   return tf.mul(x, tf.sigmoid(x));
 }
 
@@ -76,6 +78,7 @@ export function rowMean(x: T2): T2 {
  * `x [M, D] -> [M, D]`. eps = 1e-5 (PyTorch's default, and ONNX LayerNormalization's).
  */
 export function normalise(x: T2, eps = 1e-5): T2 {
+  if (nativeActive()) return nativeNormalise(x, eps);
   const mean = rowMean(x);
   const centred = tf.sub(x, mean);
   const variance = rowMean(tf.square(centred) as T2);
