@@ -24,7 +24,6 @@ import { join } from 'node:path';
 
 import type { Manifest } from '../export/manifest.js';
 import type { AnomalyEvent, DetectorParams } from '../events/detector.js';
-import { detectorParams } from '../runtime/command.js';
 import { defaultConfig, type RuntimeConfig } from '../runtime/config.js';
 import { runLoop } from '../runtime/loop.js';
 import { onlineScoring, type OnlineScoringOptions } from '../runtime/scoring.js';
@@ -75,7 +74,7 @@ export interface OnlineSummary {
   false_events_test: number;
   calibrated: boolean;
   measure: string;
-  threshold: { on: number; off: number; min_frames: number; sigma: number };
+  threshold: { on: number; off: number; min_frames: number; sigma: number; fpr: number | null };
 }
 
 /** Everything {@link evaluateOnline} measured. */
@@ -165,9 +164,9 @@ async function playStream(
  */
 export async function evaluateOnline(predictor: Predictor, manifest: Manifest, dataset: string, o: OnlineOptions = {}): Promise<OnlineResult> {
   const cfg = o.config ?? defaultConfig();
-  const params = detectorParams(cfg);
   const fps = o.fps ?? 10;
   const scoring = onlineScoring(manifest, predictor.spec, o.scoring);
+  const params = scoring.params(cfg);
   const labels = await loadFrameLabels(dataset);
   const root = join(dataset, 'testing', 'frames');
   const names = o.videos ?? (await testVideoNames(root));
@@ -249,7 +248,7 @@ export async function evaluateOnline(predictor: Predictor, manifest: Manifest, d
     false_events_test: videos.reduce((a, v) => a + v.events.filter((e) => !v.labels.slice(e.start, e.end + 1).includes(1)).length, 0),
     calibrated: scoring.calibrated,
     measure: cfg.measure,
-    threshold: { on: params.on, off: params.off, min_frames: params.minFrames, sigma: params.sigma },
+    threshold: { on: params.on, off: params.off, min_frames: params.minFrames, sigma: params.sigma, fpr: scoring.calibrated ? cfg.threshold.fpr : null },
   };
   return { summary, videos };
 }

@@ -30,6 +30,8 @@ const MeasureStatsSchema = z.object({
   on_at_fpr: z.number(),
   /** the largest smoothed z on the calibration frames */
   max: z.number(),
+  /** `[fpr, threshold]` pairs, fpr decreasing: the (1 - fpr) quantile of the smoothed z (what `threshold.fpr` reads) */
+  quantiles: z.array(z.tuple([z.number().positive(), z.number()])).optional(),
 });
 
 /**

@@ -18,6 +18,7 @@ export const MAX_CONFIG_BYTES = 64 * 1024;
 const Thresholds = z.object({
   on: z.number().min(0.1).max(1000).default(4).describe('start an event when the smoothed score (robust z, see events/baseline.ts) reaches this'),
   off: z.number().min(0).max(1000).default(2).describe('end the event when the smoothed score falls below this (hysteresis; must be <= on)'),
+  fpr: z.number().gt(0).max(0.5).nullable().default(0.01).describe('calibrated models (manifest calibration): on = the smoothed score exceeded by this share of the calibration frames (per-frame false-alarm rate on normal video), off = the score exceeded by 10x that share; null: on/off as given, in robust SDs of the calibrated normal score. Ignored without calibration'),
 }).strict().refine((t) => t.off <= t.on, { message: 'threshold.off must be <= threshold.on' });
 
 const Clips = z.object({
@@ -55,7 +56,7 @@ const Streaming = z.object({
 
 /** The configuration schema (strict at every level). */
 export const RuntimeConfigSchema = z.object({
-  threshold: Thresholds.default({ on: 4, off: 2 }).describe('hysteresis thresholds on the smoothed score'),
+  threshold: Thresholds.default({ on: 4, off: 2, fpr: 0.01 }).describe('hysteresis thresholds on the smoothed score'),
   min_duration_frames: z.number().int().min(1).max(10_000).default(8).describe('frames the score must stay above `off` (after reaching `on`) before an event is reported'),
   smoothing_sigma: z.number().min(0).max(50).default(3).describe('causal Gaussian smoothing of the normalised score, in frames (0 = off)'),
   measure: z.enum(['patch-max', 'mse']).default('patch-max').describe('per-frame error: max over 16 px windows (stride 16) of the window MSE, or the whole-frame MSE'),

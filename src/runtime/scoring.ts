@@ -6,7 +6,9 @@
  */
 import type { Manifest } from '../export/manifest.js';
 import { EventDetector, type CalibratedMode, type DetectorParams } from '../events/detector.js';
-import { CalibratedScorer, calibrationOf } from '../scoring/calibration.js';
+import { CalibratedScorer, calibrationOf, thresholdAt } from '../scoring/calibration.js';
+import { detectorParams } from './command.js';
+import type { RuntimeConfig } from './config.js';
 import type { ErrorMeasure } from '../scoring/error.js';
 import { log } from '../util/log.js';
 import type { FrameSpec } from '../video/source.js';
@@ -17,6 +19,12 @@ export interface OnlineScoring {
   calibrated: boolean;
   /** a new detector (one per stream) with `params` */
   detector(params: DetectorParams): EventDetector;
+  /**
+   * Detector parameters from the configuration: events/detector params of runtime/command.ts
+   * detectorParams, with on/off from the calibration when it is used and `threshold.fpr` is set
+   * (on at that false-alarm rate, off at 10x it, off <= on).
+   */
+  params(c: RuntimeConfig): DetectorParams;
   /** the loop's per-frame error (runtime/loop.ts `error`): the calibrated z, or undefined for the raw measure */
   error?: (pred: Float32Array, target: Float32Array, measure: ErrorMeasure) => number;
 }
@@ -43,7 +51,7 @@ export function onlineScoring(manifest: Manifest, spec: FrameSpec, o: OnlineScor
         { model: manifest.name },
         `model has no calibration${manifest.calibration ? ' that fits its grid' : ''}: scoring against a running baseline of the stream (needs a warm-up, and a stream that opens with an anomaly learns it as normal); run 'sfn-edge calibrate --model <m.onnx> --data <normal videos>'`,
       );
-    return { calibrated: false, detector: (p) => new EventDetector(p, manifest.sha256) };
+    return { calibrated: false, detector: (p) => new EventDetector(p, manifest.sha256), params: detectorParams };
   }
   const scorer = new CalibratedScorer(cal, spec);
   const mode: CalibratedMode = o.drift ? { drift: o.drift } : {};
@@ -51,6 +59,14 @@ export function onlineScoring(manifest: Manifest, spec: FrameSpec, o: OnlineScor
     calibrated: true,
     detector: (p) => new EventDetector(p, manifest.sha256, undefined, mode),
     error: (pred, target, measure) => scorer.z(pred, target, measure),
+    params: (c) => {
+      const p = detectorParams(c);
+      const fpr = c.threshold.fpr;
+      if (fpr === null || fpr === undefined) return p;
+      const s = cal.measures[c.measure];
+      const on = +thresholdAt(s, fpr).toFixed(4);
+      return { ...p, on, off: Math.min(on, +thresholdAt(s, Math.min(0.5, 10 * fpr)).toFixed(4)) };
+    },
   };
 }
 

@@ -52,6 +52,30 @@ export const DEFAULT_CALIBRATION_SIGMA = 3;
 /** Fewest calibration frames accepted. */
 export const MIN_CALIBRATION_FRAMES = 20;
 
+/** The false-alarm rates of the stored quantile table (below 1 / frames they approach the calibration maximum). */
+export const QUANTILE_FPRS = [0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001] as const;
+
+/**
+ * The threshold on the smoothed calibrated z at per-frame false-alarm rate `fpr` on the calibration
+ * video: log-linear interpolation in the measure's quantile table, clamped to its ends (a rate
+ * below 0.001, or below 1 / calibration frames, gets about the largest calibration score); the
+ * stored `on_at_fpr` when the table is absent.
+ */
+export function thresholdAt(stats: Calibration['measures']['mse'], fpr: number): number {
+  const t = stats.quantiles;
+  if (!t || t.length === 0) return stats.on_at_fpr;
+  if (fpr >= t[0]![0]) return t[0]![1];
+  for (let i = 1; i < t.length; i++) {
+    const [f1, v1] = t[i]!;
+    if (fpr >= f1) {
+      const [f0, v0] = t[i - 1]!;
+      const a = (Math.log(fpr) - Math.log(f0)) / (Math.log(f1) - Math.log(f0));
+      return v0 + a * (v1 - v0);
+    }
+  }
+  return t[t.length - 1]![1];
+}
+
 /** Median of a non-empty array (sorted copy). */
 function median(v: ArrayLike<number>): number {
   const s = Array.from(v).sort((a, b) => a - b);
@@ -279,7 +303,10 @@ export async function calibratePredictor(predictor: Predictor, data: string, o: 
       const sm = new CausalGaussianSmoother(sigma);
       for (const x of v) smoothed.push(sm.push((x - st.loc) / st.scale));
     }
-    measures[m] = { ...st, on_at_fpr: r6(quantile(smoothed, 1 - fpr)), max: r6(Math.max(...smoothed)) };
+    measures[m] = {
+      ...st, on_at_fpr: r6(quantile(smoothed, 1 - fpr)), max: r6(Math.max(...smoothed)),
+      quantiles: QUANTILE_FPRS.map((q) => [q, r6(quantile(smoothed, 1 - q))] as [number, number]),
+    };
   }
   return {
     method: 'log-median-mad',
