@@ -160,6 +160,6 @@ describe('embedded broker', () => {
   });
 
   it('subscriptions come from the one handler table', () => {
-    assert.deepEqual(Object.keys(HANDLERS).sort(), ['cmd/restart-source', 'cmd/snapshot', 'config/set']);
+    assert.deepEqual(Object.keys(HANDLERS).sort(), ['cmd/learn', 'cmd/restart-source', 'cmd/snapshot', 'config/set']);
   });
 });
