@@ -126,6 +126,7 @@ export function program(): Command {
     .option('--config <file>', '--online: runtime configuration (thresholds, smoothing, measure) as run takes it')
     .option('--normal <folder>', "--online: normal videos whose 'check' part gives false events/hour (default <dataset>/training/frames)")
     .option('--fps <n>', '--online: frame rate of the data set (default 10, UCSD)', num('--fps'), 10)
+    .option('--object', 'also score by object boxes of the on-device detector (measure object; offline only, ~30-50 ms per frame)', false)
     .option('--uncalibrated', "--online: ignore the model's calibration (running baseline, as before calibration)", false)
     .action(async (o) => {
       const { runEval } = await import('./eval/command.js');

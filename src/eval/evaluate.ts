@@ -9,6 +9,7 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { frameMse, patchMaxMse, ERROR_MEASURES, type ErrorMeasure } from '../scoring/error.js';
+import { CalibratedScorer, type Calibration } from '../scoring/calibration.js';
 import { combineScores, evaluateProtocol } from '../scoring/protocol.js';
 import { cosine } from '../caption/embed.js';
 import { channelsOf, type FrameSpec } from '../video/source.js';
@@ -61,6 +62,45 @@ export interface EvaluateOptions {
   textFor?: (video: string, path: string, frames: number) => Promise<number[][]>;
   /** Weights of the combined score `frame * mse + text * (1 - cos)` (default 0.8 / 0.2, the seed paper on Ped2). */
   semanticWeights?: { frame: number; text: number };
+  /**
+   * The model's calibration (scoring/calibration.ts): adds the localised measure `patch-z`, the
+   * largest per-window z of log window MSE against the calibrated per-window statistics.
+   */
+  calibration?: Calibration;
+  /**
+   * Object boxes of a target frame (`[C, H, W]` at the predictor grid) from the on-device detector
+   * (caption/detector.ts), normalised `[x, y, w, h]`: adds the measure `object`, the largest
+   * log mean squared error over the frame's boxes (the whole frame when it has none).
+   */
+  boxesFor?: (frame: Float32Array) => Promise<[number, number, number, number][]>;
+}
+
+/**
+ * Object-level error of one frame: max over `boxes` (normalised `[x, y, w, h]`) of
+ * log(mean squared error inside the box + eps); the whole frame's log MSE when no box covers a pixel.
+ * @param pred, target `[C, H, W]` float32.
+ */
+export function objectError(pred: Float32Array, target: Float32Array, C: number, H: number, W: number, boxes: readonly (readonly number[])[], eps = 1e-6): number {
+  const plane = H * W;
+  let best = -Infinity;
+  for (const b of boxes) {
+    const x0 = Math.max(0, Math.floor(b[0]! * W));
+    const y0 = Math.max(0, Math.floor(b[1]! * H));
+    const x1 = Math.min(W, Math.ceil((b[0]! + b[2]!) * W));
+    const y1 = Math.min(H, Math.ceil((b[1]! + b[3]!) * H));
+    let acc = 0;
+    let n = 0;
+    for (let c = 0; c < C; c++)
+      for (let y = y0; y < y1; y++)
+        for (let x = x0; x < x1; x++) {
+          const i = c * plane + y * W + x;
+          const d = pred[i]! - target[i]!;
+          acc += d * d;
+          n++;
+        }
+    if (n > 0) best = Math.max(best, Math.log(acc / n + eps));
+  }
+  return Number.isFinite(best) ? best : Math.log(frameMse(pred, target) + eps);
 }
 
 /** AUCs of one error measure. */
@@ -88,6 +128,8 @@ export interface EvaluationResult {
   per_video: { name: string; auc: number | null; frames: number; offset: number }[];
   /** Both measures' AUCs (the headline measure included), from the same inference pass. */
   measures: Record<ErrorMeasure, MeasureResult>;
+  /** Localised measures beyond mse / patch-max, when asked for (`calibration` -> `patch-z`, `boxesFor` -> `object`). */
+  localised?: Partial<Record<'patch-z' | 'object', MeasureResult>>;
   /** Semantic models only: the text score alone (1 - cos) and the combined score, which is then
    * the headline (`micro_auc`, `macro_auc`, `per_video`, `scores`). */
   semantic?: { weights: { frame: number; text: number }; text: MeasureResult; combined: MeasureResult };
@@ -244,6 +286,8 @@ export async function evaluateDataset(
   const textBuf = new Float32Array(batch * Math.max(K, 1));
   const semErrs: number[][] = [];
   const videoLabels: number[][] = [];
+  const scorer = opts.calibration ? new CalibratedScorer(opts.calibration, spec) : null;
+  const loc: Record<'patch-z' | 'object', number[][]> = { 'patch-z': [], object: [] };
   let framesScored = 0;
 
   for (let vi = 0; vi < names.length; vi++) {
@@ -266,6 +310,8 @@ export async function evaluateDataset(
     const mse: number[] = [];
     const pmax: number[] = [];
     const sem: number[] = [];
+    const pz: number[] = [];
+    const ob: number[] = [];
     const texts = K > 0 ? await opts.textFor!(name, join(framesRoot, name), frames.length) : [];
     if (K > 0 && (texts.length !== frames.length || texts.some((t) => t.length !== K)))
       throw new Error(`${join(framesRoot, name)}: captions give ${texts.length} text features (of width ${texts[0]?.length}) for ${frames.length} frames; need one of width ${K} per frame`);
@@ -292,6 +338,8 @@ export async function evaluateDataset(
         const target = frames[t0b + i] as Float32Array;
         mse.push(frameMse(p, target));
         pmax.push(patchMaxMse(p, target, C, H, W, patch, stride));
+        if (scorer) pz.push(scorer.raw(p, target, 'patch-max'));
+        if (opts.boxesFor) ob.push(objectError(p, target, C, H, W, await opts.boxesFor(target)));
       }
       framesScored += n;
       opts.onProgress?.({ video: name, videoIndex: vi, videoCount: names.length, framesScored, framesTotal });
@@ -299,7 +347,15 @@ export async function evaluateDataset(
     errs.mse.push(mse);
     errs['patch-max'].push(pmax);
     semErrs.push(sem);
+    loc['patch-z'].push(pz);
+    loc.object.push(ob);
     videoLabels.push(labels);
+  }
+  let localised: EvaluationResult['localised'];
+  for (const m of ['patch-z', 'object'] as const) {
+    if (m === 'patch-z' ? !scorer : !opts.boxesFor) continue;
+    const r = evaluateProtocol(names.map((name, i) => ({ name, errors: loc[m][i]!, labels: videoLabels[i]! })), { sigma, drop });
+    (localised ??= {})[m] = { micro_auc: r.microAuc, macro_auc: r.macroAuc, per_video: r.perVideo.map((v) => ({ name: v.name, auc: v.auc, frames: v.frames })) };
   }
 
   const measures = {} as Record<ErrorMeasure, MeasureResult>;
@@ -347,6 +403,7 @@ export async function evaluateDataset(
     macro_auc: h.macroAuc,
     per_video: h.perVideo,
     measures,
+    ...(localised ? { localised } : {}),
     ...(semantic ? { semantic } : {}),
     frames: framesScored,
     seconds,
