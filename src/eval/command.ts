@@ -77,8 +77,10 @@ async function runOnlineEval(o: EvalCommandOptions): Promise<void> {
   const providers = (o.providers ?? 'tensorrt,cuda,cpu').split(',').map((p) => p.trim()) as ProviderName[];
   const p = await OnnxPredictor.load(model, { providers, batchSize: 8 });
   const videos = o.videos?.split(',').map((v) => v.trim());
+  const objects = o.object ? await boxSource() : null;
   try {
     const r = await evaluateOnline(p, p.manifest, o.dataset, {
+      ...(objects ? { objectBoxes: (f: Float32Array) => objects.boxes(f, p.spec.width, p.spec.height) } : {}),
       config: cfg, fps: o.fps ?? 10, ...(o.normal ? { normal: o.normal } : {}), ...(videos ? { videos } : {}),
       scoring: { uncalibrated: o.uncalibrated ?? false }, onProgress: (what) => log.info({ model }, what),
     });
@@ -99,6 +101,7 @@ async function runOnlineEval(o: EvalCommandOptions): Promise<void> {
     }
   } finally {
     await p.dispose();
+    await objects?.close();
   }
 }
 

@@ -23,15 +23,18 @@
 import { join } from 'node:path';
 
 import type { Manifest } from '../export/manifest.js';
-import type { AnomalyEvent, DetectorParams } from '../events/detector.js';
+import { EventDetector, type AnomalyEvent, type DetectorParams } from '../events/detector.js';
+import { detectorParams } from '../runtime/command.js';
 import { defaultConfig, type RuntimeConfig } from '../runtime/config.js';
 import { runLoop } from '../runtime/loop.js';
-import { onlineScoring, type OnlineScoringOptions } from '../runtime/scoring.js';
+import { onlineScoring, type OnlineScoring, type OnlineScoringOptions } from '../runtime/scoring.js';
 import { rocAuc } from '../scoring/auc.js';
-import { DEFAULT_SPLIT, splitVideo, type SplitSpec } from '../train/split.js';
-import type { Frame, FrameSpec } from '../video/source.js';
-import { loadFrameLabels, testVideoNames } from './evaluate.js';
-import type { Predictor } from './predictor.js';
+import { QUANTILE_FPRS, quantile, robustStats, thresholdAt } from '../scoring/calibration.js';
+import { CausalGaussianSmoother } from '../scoring/smoothing.js';
+import { DEFAULT_SPLIT, clipTargets, splitVideo, type SplitSpec } from '../train/split.js';
+import { channelsOf, type Frame, type FrameSpec } from '../video/source.js';
+import { loadFrameLabels, objectError, testVideoNames } from './evaluate.js';
+import { CONTEXT_FRAMES, type Predictor } from './predictor.js';
 
 /** One event as `eval --online` keeps it: span, the frame `new` was emitted at, peak. */
 export interface OnlineEvent {
@@ -100,6 +103,73 @@ export interface OnlineOptions {
   /** test-video frames (default video/open.ts openSource(...).frames()) */
   openFrames?: (path: string, spec: FrameSpec) => Promise<{ frames: AsyncIterable<Frame>; close: () => Promise<void> }>;
   onProgress?: (what: string) => void;
+  /**
+   * Object-level scoring instead of the configured measure (eval only: the detector costs
+   * ~30-50 ms per frame, more than run's budget on a small device): boxes of one frame `[C, H, W]`
+   * from the on-device detector, normalised `[x, y, w, h]`. The object error (evaluate.ts
+   * objectError) is calibrated here on the `calibration` part of the normal videos (median / MAD,
+   * thresholds at `threshold.fpr` as for the other measures).
+   */
+  objectBoxes?: (frame: Float32Array) => Promise<[number, number, number, number][]>;
+}
+
+/** Calibrates the object error on the calibration part of `normal` and returns run-like scoring for it. */
+async function objectScoring(
+  predictor: Predictor,
+  manifest: Manifest,
+  normal: string,
+  boxes: NonNullable<OnlineOptions['objectBoxes']>,
+  cfg: RuntimeConfig,
+  o: OnlineOptions,
+): Promise<{ scoring: OnlineScoring; prepare: (frames: Float32Array[]) => Promise<void> }> {
+  const { listVideos, readAllFrames } = await import('../video/open.js');
+  const read = o.readFrames ?? readAllFrames;
+  const spec = predictor.spec;
+  const C = channelsOf(spec.color);
+  const L = C * spec.width * spec.height;
+  const perVideo: number[][] = [];
+  for (const v of await listVideos(normal)) {
+    const frames = await read(v, spec);
+    const ts = clipTargets(splitVideo(frames.length, o.split ?? DEFAULT_SPLIT), 'calibration', CONTEXT_FRAMES);
+    const r: number[] = [];
+    for (let b = 0; b < ts.length; b += 8) {
+      const tt = ts.slice(b, b + 8);
+      const clips = new Float32Array(tt.length * CONTEXT_FRAMES * L);
+      tt.forEach((t, i) => {
+        for (let j = 0; j < CONTEXT_FRAMES; j++) clips.set(frames[t - CONTEXT_FRAMES + j]!, (i * CONTEXT_FRAMES + j) * L);
+      });
+      const pred = await predictor.predict(clips, tt.length);
+      for (const [i, t] of tt.entries()) r.push(objectError(pred.subarray(i * L, (i + 1) * L), frames[t]!, C, spec.height, spec.width, await boxes(frames[t]!)));
+    }
+    perVideo.push(r);
+  }
+  const st = robustStats(perVideo.flat());
+  const smoothed: number[] = [];
+  for (const v of perVideo) {
+    const sm = new CausalGaussianSmoother(cfg.smoothing_sigma);
+    for (const x of v) smoothed.push(sm.push((x - st.loc) / st.scale));
+  }
+  const stats = { ...st, on_at_fpr: quantile(smoothed, 0.99), max: Math.max(...smoothed), quantiles: QUANTILE_FPRS.map((q) => [q, quantile(smoothed, 1 - q)] as [number, number]) };
+  const known = new Map<Float32Array, [number, number, number, number][]>();
+  const scoring: OnlineScoring = {
+    calibrated: true,
+    detector: (p) => new EventDetector(p, manifest.sha256, undefined, {}),
+    error: (pred, target) => (objectError(pred, target, C, spec.height, spec.width, known.get(target) ?? []) - st.loc) / st.scale,
+    params: (c) => {
+      const p = detectorParams(c);
+      const fpr = c.threshold.fpr;
+      if (fpr === null || fpr === undefined) return p;
+      const on = +thresholdAt(stats, fpr).toFixed(4);
+      return { ...p, on, off: Math.min(on, +thresholdAt(stats, Math.min(0.5, 10 * fpr)).toFixed(4)) };
+    },
+  };
+  return {
+    scoring,
+    prepare: async (frames) => {
+      known.clear();
+      for (const f of frames) known.set(f, await boxes(f));
+    },
+  };
 }
 
 /** Runs of 1s: `[start, end]` inclusive. */
@@ -165,7 +235,9 @@ async function playStream(
 export async function evaluateOnline(predictor: Predictor, manifest: Manifest, dataset: string, o: OnlineOptions = {}): Promise<OnlineResult> {
   const cfg = o.config ?? defaultConfig();
   const fps = o.fps ?? 10;
-  const scoring = onlineScoring(manifest, predictor.spec, o.scoring);
+  const normal = o.normal === undefined ? join(dataset, 'training', 'frames') : o.normal;
+  const obj = o.objectBoxes ? await objectScoring(predictor, manifest, normal ?? join(dataset, 'training', 'frames'), o.objectBoxes, cfg, o) : null;
+  const scoring = obj ? obj.scoring : onlineScoring(manifest, predictor.spec, o.scoring);
   const params = scoring.params(cfg);
   const labels = await loadFrameLabels(dataset);
   const root = join(dataset, 'testing', 'frames');
@@ -184,7 +256,16 @@ export async function evaluateOnline(predictor: Predictor, manifest: Manifest, d
     const src = await open(join(root, name), predictor.spec);
     let r: Awaited<ReturnType<typeof playStream>>;
     try {
-      r = await playStream(predictor, scoring, params, cfg, src.frames);
+      let frames = src.frames;
+      if (obj) {
+        const all: Frame[] = [];
+        for await (const f of src.frames) all.push(f);
+        await obj.prepare(all.map((f) => f.data));
+        frames = (async function* () {
+          yield* all;
+        })();
+      }
+      r = await playStream(predictor, scoring, params, cfg, frames);
     } finally {
       await src.close();
     }
@@ -210,7 +291,6 @@ export async function evaluateOnline(predictor: Predictor, manifest: Manifest, d
 
   // false events on the held-back normal video (check part)
   let check: { events: number; frames: number } | null = null;
-  const normal = o.normal === undefined ? join(dataset, 'training', 'frames') : o.normal;
   if (normal) {
     check = { events: 0, frames: 0 };
     const read = o.readFrames ?? readAllFrames;
@@ -219,6 +299,7 @@ export async function evaluateOnline(predictor: Predictor, manifest: Manifest, d
       const [a, b] = splitVideo(frames.length, o.split ?? DEFAULT_SPLIT).check;
       if (b - a <= 4) continue;
       check.frames += b - a;
+      await obj?.prepare(frames.slice(a, b));
       const stream = (async function* () {
         for (let f = a; f < b; f++) yield { index: f, data: frames[f]! };
       })();
@@ -247,7 +328,7 @@ export async function evaluateOnline(predictor: Predictor, manifest: Manifest, d
     check_frames: check?.frames ?? null,
     false_events_test: videos.reduce((a, v) => a + v.events.filter((e) => !v.labels.slice(e.start, e.end + 1).includes(1)).length, 0),
     calibrated: scoring.calibrated,
-    measure: cfg.measure,
+    measure: obj ? 'object' : cfg.measure,
     threshold: { on: params.on, off: params.off, min_frames: params.minFrames, sigma: params.sigma, fpr: scoring.calibrated ? cfg.threshold.fpr : null },
   };
   return { summary, videos };

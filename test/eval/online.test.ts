@@ -103,4 +103,14 @@ describe('evaluateOnline', () => {
     assert.equal(r.summary.threshold.fpr, null);
     assert.equal(r.videos[0]!.segments[0]!.latency, null);
   });
+
+  it('object-level scoring calibrates the box error on the normal videos and detects both segments', async () => {
+    const p = new CopyLastPredictor(spec, 8);
+    const boxes = async (): Promise<[number, number, number, number][]> => [[0, 0.25, 1, 0.4]]; // rows 4..10, the square's band
+    const r = await evaluateOnline(p, await manifest(false), root, { readFrames, openFrames, objectBoxes: boxes });
+    assert.equal(r.summary.measure, 'object');
+    assert.equal(r.summary.calibrated, true);
+    assert.equal(r.summary.detected, 2);
+    assert.equal(r.summary.false_events_check, 0);
+  });
 });
