@@ -12,6 +12,8 @@
  *   attnBwd(heap, B, H, n, nm, D, scale, dout, q, kx, vx, km, vm, p, dq, dkx, dvx, dkm, dvm)
  *   sumMid(heap, x, outer, mid, inner, out)   out[o, i] = sum_r x[o, r, i] (float, r ascending)
  *   sumSquares(heap, x, n)           -> sum of x^2 (double accumulator)
+ *   linearFwd(heap, x, w, b, M, K, N, out)       out = x w + b            (x [M, K], w [K, N], b [N])
+ *   linearBwd(heap, dy, x, w, M, K, N, dx, dw, db) dx = dy w^T, dw = x^T dy, db = column sums of dy
  *   normFwd(heap, x, rows, D, eps, y, rstd)     y = (x - mean) / sqrt(var + eps) per row, rstd = 1 / sqrt(var + eps)
  *   normBwd(heap, dy, y, rstd, rows, D, dx)     dx = rstd (dy - mean(dy) - y mean(dy y))
  *   siluFwd(heap, x, n, y)  /  siluBwd(heap, dy, x, n, dx)    y = x sigmoid(x)
@@ -425,6 +427,46 @@ static napi_value js_adamw(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value js_linear_fwd(napi_env env, napi_callback_info info) {
+  napi_value argv[MAXARGS];
+  if (args_of(env, info, 8, argv) != napi_ok) return NULL;
+  float *h;
+  size_t len;
+  if (!heap_of(env, argv[0], &h, &len)) return NULL;
+  int64_t x = i64(env, argv[1]), w = i64(env, argv[2]), b = i64(env, argv[3]), M = i64(env, argv[4]), K = i64(env, argv[5]), N = i64(env, argv[6]),
+          out = i64(env, argv[7]);
+  if (M <= 0 || N <= 0 || K <= 0 || !in_heap(env, x, M * K, len) || !in_heap(env, w, K * N, len) || !in_heap(env, b, N, len) ||
+      !in_heap(env, out, M * N, len))
+    return NULL;
+  for (int64_t r = 0; r < M; r++) memcpy(h + out + r * N, h + b, (size_t)N * sizeof(float));
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, h + x, (int)K, h + w, (int)N, 1.0f, h + out, (int)N);
+  return NULL;
+}
+
+static napi_value js_linear_bwd(napi_env env, napi_callback_info info) {
+  napi_value argv[MAXARGS];
+  if (args_of(env, info, 11, argv) != napi_ok) return NULL;
+  float *h;
+  size_t len;
+  if (!heap_of(env, argv[0], &h, &len)) return NULL;
+  int64_t dy = i64(env, argv[1]), x = i64(env, argv[2]), w = i64(env, argv[3]), M = i64(env, argv[4]), K = i64(env, argv[5]), N = i64(env, argv[6]);
+  int64_t dx = i64(env, argv[7]), dw = i64(env, argv[8]), db = i64(env, argv[9]);
+  int want_dx = (int)i64(env, argv[10]);
+  if (M <= 0 || N <= 0 || K <= 0 || !in_heap(env, dy, M * N, len) || !in_heap(env, x, M * K, len) || !in_heap(env, w, K * N, len) ||
+      (want_dx && !in_heap(env, dx, M * K, len)) || !in_heap(env, dw, K * N, len) || !in_heap(env, db, N, len))
+    return NULL;
+  if (want_dx)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)K, (int)N, 1.0f, h + dy, (int)N, h + w, (int)N, 0.0f, h + dx, (int)K);
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)N, (int)M, 1.0f, h + x, (int)K, h + dy, (int)N, 0.0f, h + dw, (int)N);
+  float *acc = h + db;
+  for (int64_t j = 0; j < N; j++) acc[j] = 0.0f;
+  for (int64_t r = 0; r < M; r++) {
+    const float *row = h + dy + r * N;
+    for (int64_t j = 0; j < N; j++) acc[j] += row[j];
+  }
+  return NULL;
+}
+
 static napi_value js_norm_fwd(napi_env env, napi_callback_info info) {
   napi_value argv[MAXARGS];
   if (args_of(env, info, 7, argv) != napi_ok) return NULL;
@@ -487,6 +529,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"sumMid", NULL, js_sum_mid, NULL, NULL, NULL, napi_default, NULL},
       {"sumSquares", NULL, js_sum_squares, NULL, NULL, NULL, napi_default, NULL},
       {"adamw", NULL, js_adamw, NULL, NULL, NULL, napi_default, NULL},
+      {"linearFwd", NULL, js_linear_fwd, NULL, NULL, NULL, napi_default, NULL},
+      {"linearBwd", NULL, js_linear_bwd, NULL, NULL, NULL, napi_default, NULL},
       {"normFwd", NULL, js_norm_fwd, NULL, NULL, NULL, napi_default, NULL},
       {"normBwd", NULL, js_norm_bwd, NULL, NULL, NULL, napi_default, NULL},
       {"siluFwd", NULL, js_silu_fwd, NULL, NULL, NULL, napi_default, NULL},

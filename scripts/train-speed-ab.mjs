@@ -37,7 +37,7 @@ for (let round = 1; round <= rounds; round++) {
     fs.rmSync(out, { recursive: true, force: true });
     const final = [...t.out.matchAll(/"samples_per_second":([0-9.]+)/g)].pop();
     const s = run([path.join(root, 'scripts', 'train-speed.ts'), '--steps', kernels === 'wasm' ? '8' : '20'], env);
-    const synth = JSON.parse(s.out.trim().split('\n').pop());
+    const synth = JSON.parse(s.out.split('\n').filter((l) => l.includes('"samples_per_cpu_second"')).pop() ?? '{}');
     const r = { round, kernels, train_samples_per_second: final ? Number(final[1]) : null, train_wall_s: +t.wall.toFixed(1), load_before: +t.load.toFixed(2), step_samples_per_second: synth.samples_per_second, step_samples_per_cpu_second: synth.samples_per_cpu_second, step_cpu_ms: synth.cpu_ms_per_step };
     results.push(r);
     console.log(JSON.stringify(r));

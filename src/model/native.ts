@@ -13,6 +13,7 @@
  *   it: tfjs tensors are immutable, and autograd clones every tensor it saves for the backward pass
  *   and casts the factors of every multiply's gradient;
  * - `SfnAdamW`: one AdamW update of a parameter per kernel (optimizer.ts) instead of ~15;
+ * - `SfnLinear` / `SfnLinearGrad`: `x w + b` and its three gradients in one kernel each way;
  * - `SfnNormalise` / `SfnSilu` and their gradients: LayerNorm's normalisation and SiLU in one
  *   kernel each way (ops.ts), instead of 7 / 2 forward kernels and their gradients.
  *
@@ -33,6 +34,8 @@ interface Addon {
   attnBwd(heap: Float32Array, B: number, H: number, n: number, nm: number, D: number, scale: number, dout: number, q: number, kx: number, vx: number, km: number, vm: number, p: number, dq: number, dkx: number, dvx: number, dkm: number, dvm: number): void;
   sumMid(heap: Float32Array, x: number, outer: number, mid: number, inner: number, out: number): void;
   sumSquares(heap: Float32Array, x: number, n: number): number;
+  linearFwd(heap: Float32Array, x: number, w: number, b: number, M: number, K: number, N: number, out: number): void;
+  linearBwd(heap: Float32Array, dy: number, x: number, w: number, M: number, K: number, N: number, dx: number, dw: number, db: number, wantDx: number): void;
   normFwd(heap: Float32Array, x: number, rows: number, D: number, eps: number, y: number, rstd: number): void;
   normBwd(heap: Float32Array, dy: number, y: number, rstd: number, rows: number, D: number, dx: number): void;
   siluFwd(heap: Float32Array, x: number, n: number, y: number): void;
@@ -290,6 +293,24 @@ function installAdamW(a: Addon): void {
 
 function installElementwise(a: Addon): void {
   const reg = (kernelName: string, kernelFunc: tf.KernelFunc) => tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+  reg('SfnLinear', (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const { x, w, b } = args.inputs as Record<string, tf.TensorInfo>;
+    const [m, k] = x!.shape as [number, number];
+    const n = w!.shape[1]!;
+    const out = backend.makeOutput([m, n], 'float32');
+    if (m * n * k > 0) a.linearFwd(heap(backend), off(backend, x!), off(backend, w!), off(backend, b!), m, k, n, off(backend, out));
+    return out;
+  });
+  reg('SfnLinearGrad', (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const { dy, x, w } = args.inputs as Record<string, tf.TensorInfo>;
+    const [m, k] = x!.shape as [number, number];
+    const n = w!.shape[1]!;
+    const outs = [backend.makeOutput([m, k], 'float32'), backend.makeOutput([k, n], 'float32'), backend.makeOutput([n], 'float32')];
+    if (m * n * k > 0) a.linearBwd(heap(backend), off(backend, dy!), off(backend, x!), off(backend, w!), m, k, n, off(backend, outs[0]!), off(backend, outs[1]!), off(backend, outs[2]!), 1);
+    return outs;
+  });
   reg('SfnNormalise', (args) => {
     const backend = args.backend as unknown as WasmBackend;
     const x = args.inputs.x as tf.TensorInfo;
@@ -450,4 +471,17 @@ const siluOp = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
 /** SiLU `x sigmoid(x)` (float32, any shape) in one native kernel each way. Only valid while `nativeActive()`. */
 export function nativeSilu<T extends tf.Tensor>(x: T): T {
   return siluOp(x) as T;
+}
+
+const linearOp = tf.customGrad(((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([x, w]);
+  return {
+    value: tf.engine().runKernel('SfnLinear', { x, w, b }) as tf.Tensor,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel('SfnLinearGrad', { dy, x: saved[0]!, w: saved[1]! }) as tf.Tensor[],
+  };
+}) as unknown as GradFn);
+
+/** `x [M, K] w [K, N] + b [N]` in one native kernel, its gradients in one more. Only valid while `nativeActive()`. */
+export function nativeLinear(x: T2, w: T2, b: tf.Tensor1D): T2 {
+  return linearOp(x, w, b) as T2;
 }

@@ -6,7 +6,7 @@
  * path. There is no LayerNorm or SiLU op in tfjs: they are composed here.
  */
 import { nativeActive, tf } from './backend.js';
-import { nativeNormalise, nativeSilu } from './native.js';
+import { nativeLinear, nativeNormalise, nativeSilu } from './native.js';
 
 type T2 = tf.Tensor2D;
 /** tfjs types customGrad's function as variadic over tensors and the save function. */
@@ -35,6 +35,7 @@ export function mm(a: T2, b: T2): T2 {
 
 /** Linear layer on rows: `x [M, in] @ w [in, out] + b [out] -> [M, out]`. */
 export function linear(x: T2, w: T2, b?: tf.Tensor1D): T2 {
+  if (b && nativeActive()) return nativeLinear(x, w, b); // one kernel each way (native.ts)
   const y = mm(x, w);
   return b ? tf.add(y, b) : y;
 }
