@@ -54,6 +54,33 @@ async function boxSource(): Promise<{ boxes: (f: Float32Array, w: number, h: num
   return { boxes: async (f, w, h) => (await det.detect(f, w, h, { minScore: 0.3 })).map((d) => d.box), close: () => det.dispose() };
 }
 
+/**
+ * A semantic model's caption feed per stream, as `run --realtime=false` feeds it: every K-th frame
+ * captioned (K = captions.every_frames, else 2) and awaited, so the replay is deterministic.
+ */
+async function semanticStreams(every: number): Promise<{ wrap: NonNullable<import('./online.js').OnlineOptions['wrapStream']>; close: () => Promise<void> }> {
+  const { CaptionWorker } = await import('../caption/worker.js');
+  const { SemanticFeed } = await import('../runtime/semantic.js');
+  const { SEMANTIC_CAPTION_EVERY } = await import('../caption/dataset.js');
+  const worker = await CaptionWorker.start();
+  return {
+    wrap: (predictor, frames) => {
+      const feed = new SemanticFeed(worker, predictor.spec, predictor.textDim ?? 0, every || SEMANTIC_CAPTION_EVERY, true);
+      return {
+        predictor: feed.wrap(predictor),
+        frames: (async function* () {
+          for await (const f of frames) {
+            await feed.onFrame(f.data);
+            yield f;
+          }
+        })(),
+        semanticErrors: () => feed.errors,
+      };
+    },
+    close: () => worker.close(),
+  };
+}
+
 /** `sfn-edge calibrate`: calibrates a model on normal video and writes it into its manifest. */
 export async function runCalibrate(o: { model: string; data: string; fpr?: number; json?: boolean }): Promise<void> {
   const { calibrateAndWrite } = await import('../scoring/calibration.js');
@@ -78,8 +105,10 @@ async function runOnlineEval(o: EvalCommandOptions): Promise<void> {
   const p = await OnnxPredictor.load(model, { providers, batchSize: 8 });
   const videos = o.videos?.split(',').map((v) => v.trim());
   const objects = o.object ? await boxSource() : null;
+  const sem = p.textDim > 0 ? await semanticStreams(cfg.captions.every_frames) : null;
   try {
     const r = await evaluateOnline(p, p.manifest, o.dataset, {
+      ...(sem ? { wrapStream: sem.wrap } : {}),
       ...(objects ? { objectBoxes: (f: Float32Array) => objects.boxes(f, p.spec.width, p.spec.height) } : {}),
       config: cfg, fps: o.fps ?? 10, ...(o.normal ? { normal: o.normal } : {}), ...(videos ? { videos } : {}),
       scoring: { uncalibrated: o.uncalibrated ?? false }, onProgress: (what) => log.info({ model }, what),
@@ -102,6 +131,7 @@ async function runOnlineEval(o: EvalCommandOptions): Promise<void> {
   } finally {
     await p.dispose();
     await objects?.close();
+    await sem?.close();
   }
 }
 

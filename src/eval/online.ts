@@ -111,6 +111,18 @@ export interface OnlineOptions {
    * thresholds at `threshold.fpr` as for the other measures).
    */
   objectBoxes?: (frame: Float32Array) => Promise<[number, number, number, number][]>;
+  /**
+   * Per stream, what run does around the model (a semantic model: the caption feed of
+   * runtime/semantic.ts wraps the predictor, taps the frames and gives the per-clip semantic errors).
+   */
+  wrapStream?: (predictor: Predictor, frames: AsyncIterable<Frame>) => StreamParts;
+}
+
+/** The predictor, frames and semantic errors one stream is played with. */
+export interface StreamParts {
+  predictor: Predictor;
+  frames: AsyncIterable<Frame>;
+  semanticErrors?: () => ArrayLike<number>;
 }
 
 /** Calibrates the object error on the calibration part of `normal` and returns run-like scoring for it. */
@@ -204,13 +216,16 @@ async function playStream(
   params: DetectorParams,
   cfg: RuntimeConfig,
   frames: AsyncIterable<Frame>,
+  wrap?: OnlineOptions['wrapStream'],
 ): Promise<{ events: OnlineEvent[]; frames: number[]; z: number[]; scores: number[] }> {
   const detector = scoring.detector(params);
+  const parts: StreamParts = wrap ? wrap(predictor, frames) : { predictor, frames };
   const events: OnlineEvent[] = [];
   const newAt = new Map<string, number>();
   const tr = { frames: [] as number[], z: [] as number[], scores: [] as number[] };
   await runLoop({
-    frames, predictor, detector, measure: () => cfg.measure, ...(scoring.error ? { error: scoring.error } : {}),
+    frames: parts.frames, predictor: parts.predictor, detector, measure: () => cfg.measure,
+    ...(parts.semanticErrors ? { semanticErrors: parts.semanticErrors } : {}), ...(scoring.error ? { error: scoring.error } : {}),
     realtime: false, fps: 10, paceByClock: false, batch: 8,
     onEvent: (e: AnomalyEvent) => {
       if (e.type === 'new') newAt.set(e.id, e.last.frame);
@@ -228,7 +243,7 @@ async function playStream(
 /**
  * Replays `run` over the labelled test videos of `dataset` (Ped2 layout) and the check part of
  * its normal videos (see the file comment).
- * @param predictor the model (frame-only; a semantic model is scored on its frame error alone).
+ * @param predictor the model (a semantic model needs `wrapStream` to get its captions, as run feeds them).
  * @param manifest its manifest (calibration, sha256).
  * @throws DatasetError as loadFrameLabels; Error when a video's frame count differs from its labels.
  */
@@ -265,7 +280,7 @@ export async function evaluateOnline(predictor: Predictor, manifest: Manifest, d
           yield* all;
         })();
       }
-      r = await playStream(predictor, scoring, params, cfg, frames);
+      r = await playStream(predictor, scoring, params, cfg, frames, o.wrapStream);
     } finally {
       await src.close();
     }
@@ -303,7 +318,7 @@ export async function evaluateOnline(predictor: Predictor, manifest: Manifest, d
       const stream = (async function* () {
         for (let f = a; f < b; f++) yield { index: f, data: frames[f]! };
       })();
-      const r = await playStream(predictor, scoring, params, cfg, stream);
+      const r = await playStream(predictor, scoring, params, cfg, stream, o.wrapStream);
       check.events += r.events.length;
     }
     o.onProgress?.(`check part of ${normal}: ${check.events} events in ${check.frames} frames`);
