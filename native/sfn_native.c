@@ -238,19 +238,6 @@ SFN_CLONES static void silu_bwd(const float *dy, const float *x, float *dx, int6
   }
 }
 
-/* scratch for the backward pass (dP / dS of one sample-head), grown on demand */
-static float *scratch = NULL;
-static size_t scratch_len = 0;
-
-static float *scratch_for(size_t n) {
-  if (n > scratch_len) {
-    free(scratch);
-    scratch = (float *)malloc(n * sizeof(float));
-    scratch_len = scratch ? n : 0;
-  }
-  return scratch;
-}
-
 typedef struct {
   int64_t B, H, n, nm, D;
   float scale;
@@ -271,6 +258,30 @@ static int attn_shape(napi_env env, napi_value *argv, size_t len, AttnShape *s) 
   return 1;
 }
 
+/* scratch buffers (grown on demand, reused): K and V of one sample-head, their gradients, dP */
+static float *scr[5] = {NULL, NULL, NULL, NULL, NULL};
+static size_t scr_len[5] = {0, 0, 0, 0, 0};
+
+static float *scratch_at(int i, size_t n) {
+  if (n > scr_len[i]) {
+    free(scr[i]);
+    scr[i] = (float *)malloc(n * sizeof(float));
+    scr_len[i] = scr[i] ? n : 0;
+  }
+  return scr[i];
+}
+
+/* rows [x (n rows); m (nm rows)] of width dh, each with row stride D -> contiguous [n + nm, dh] */
+static void gather_rows(float *dst, const float *x, int64_t n, const float *m, int64_t nm, int64_t D, int64_t dh) {
+  for (int64_t r = 0; r < n; r++) memcpy(dst + r * dh, x + r * D, (size_t)dh * sizeof(float));
+  for (int64_t r = 0; r < nm; r++) memcpy(dst + (n + r) * dh, m + r * D, (size_t)dh * sizeof(float));
+}
+
+static void scatter_rows(const float *src, float *x, int64_t n, float *m, int64_t nm, int64_t D, int64_t dh) {
+  for (int64_t r = 0; r < n; r++) memcpy(x + r * D, src + r * dh, (size_t)dh * sizeof(float));
+  for (int64_t r = 0; r < nm; r++) memcpy(m + r * D, src + (n + r) * dh, (size_t)dh * sizeof(float));
+}
+
 static napi_value js_attn_fwd(napi_env env, napi_callback_info info) {
   napi_value argv[MAXARGS];
   if (args_of(env, info, 15, argv) != napi_ok) return NULL;
@@ -286,20 +297,21 @@ static napi_value js_attn_fwd(napi_env env, napi_callback_info info) {
       !in_heap(env, km, B * nm * D, len) || !in_heap(env, vm, B * nm * D, len) || !in_heap(env, out, B * n * D, len) ||
       !in_heap(env, p, B * H * n * L, len) || (mask >= 0 && !in_heap(env, mask, n * L, len)))
     return NULL;
+  float *K = scratch_at(0, (size_t)(L * dh)), *V = scratch_at(1, (size_t)(L * dh));
+  if (!K || !V) {
+    napi_throw_error(env, NULL, "sfn_native: out of memory");
+    return NULL;
+  }
   for (int64_t b = 0; b < B; b++)
     for (int64_t hh = 0; hh < H; hh++) {
       const float *Q = h + q + b * n * D + hh * dh;
-      const float *Kx = h + kx + b * n * D + hh * dh, *Km = h + km + b * nm * D + hh * dh;
-      const float *Vx = h + vx + b * n * D + hh * dh, *Vm = h + vm + b * nm * D + hh * dh;
+      gather_rows(K, h + kx + b * n * D + hh * dh, n, h + km + b * nm * D + hh * dh, nm, D, dh);
+      gather_rows(V, h + vx + b * n * D + hh * dh, n, h + vm + b * nm * D + hh * dh, nm, D, dh);
       float *P = h + p + (b * H + hh) * n * L;
       float *O = h + out + b * n * D + hh * dh;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)dh, 1.0f, Q, (int)D, Kx, (int)D, 0.0f, P, (int)L);
-      if (nm > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)nm, (int)dh, 1.0f, Q, (int)D, Km, (int)D, 0.0f, P + n, (int)L);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)L, (int)dh, 1.0f, Q, (int)D, K, (int)dh, 0.0f, P, (int)L);
       for (int64_t i = 0; i < n; i++) softmax_row(P + i * L, mask >= 0 ? h + mask + i * L : NULL, L, s.scale);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)dh, (int)n, 1.0f, P, (int)L, Vx, (int)D, 0.0f, O, (int)D);
-      if (nm > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)dh, (int)nm, 1.0f, P + n, (int)L, Vm, (int)D, 1.0f, O, (int)D);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)dh, (int)L, 1.0f, P, (int)L, V, (int)dh, 0.0f, O, (int)D);
     }
   return NULL;
 }
@@ -322,36 +334,29 @@ static napi_value js_attn_bwd(napi_env env, napi_callback_info info) {
       !in_heap(env, dq, big, len) || !in_heap(env, dkx, big, len) || !in_heap(env, dvx, big, len) || !in_heap(env, dkm, small, len) ||
       !in_heap(env, dvm, small, len))
     return NULL;
-  float *dS = scratch_for((size_t)(n * L));
-  if (!dS) {
+  float *K = scratch_at(0, (size_t)(L * dh)), *V = scratch_at(1, (size_t)(L * dh)), *dK = scratch_at(2, (size_t)(L * dh)),
+        *dV = scratch_at(3, (size_t)(L * dh)), *dS = scratch_at(4, (size_t)(n * L));
+  if (!K || !V || !dK || !dV || !dS) {
     napi_throw_error(env, NULL, "sfn_native: out of memory");
     return NULL;
   }
   for (int64_t b = 0; b < B; b++)
     for (int64_t hh = 0; hh < H; hh++) {
       const int64_t ox = b * n * D + hh * dh, om = b * nm * D + hh * dh;
-      const float *dO = h + dout + ox, *Q = h + q + ox, *Kx = h + kx + ox, *Vx = h + vx + ox, *Km = h + km + om, *Vm = h + vm + om;
+      const float *dO = h + dout + ox, *Q = h + q + ox;
       const float *P = h + p + (b * H + hh) * n * L;
+      gather_rows(K, h + kx + ox, n, h + km + om, nm, D, dh);
+      gather_rows(V, h + vx + ox, n, h + vm + om, nm, D, dh);
       /* dV = P^T dO */
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)dh, (int)n, 1.0f, P, (int)L, dO, (int)D, 0.0f, h + dvx + ox, (int)D);
-      if (nm > 0)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nm, (int)dh, (int)n, 1.0f, P + n, (int)L, dO, (int)D, 0.0f, h + dvm + om,
-                    (int)D);
-      /* dP = dO V^T */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)dh, 1.0f, dO, (int)D, Vx, (int)D, 0.0f, dS, (int)L);
-      if (nm > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)nm, (int)dh, 1.0f, dO, (int)D, Vm, (int)D, 0.0f, dS + n, (int)L);
-      /* dS = scale * P (dP - rowsum(dP P)) */
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)L, (int)dh, (int)n, 1.0f, P, (int)L, dO, (int)D, 0.0f, dV, (int)dh);
+      /* dP = dO V^T, then dS = scale * P (dP - rowsum(dP P)) */
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)L, (int)dh, 1.0f, dO, (int)D, V, (int)dh, 0.0f, dS, (int)L);
       for (int64_t i = 0; i < n; i++) softmax_grad_row(dS + i * L, P + i * L, L, s.scale);
       /* dQ = dS K, dK = dS^T Q */
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)dh, (int)n, 1.0f, dS, (int)L, Kx, (int)D, 0.0f, h + dq + ox, (int)D);
-      if (nm > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)dh, (int)nm, 1.0f, dS + n, (int)L, Km, (int)D, 1.0f, h + dq + ox,
-                    (int)D);
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)dh, (int)n, 1.0f, dS, (int)L, Q, (int)D, 0.0f, h + dkx + ox, (int)D);
-      if (nm > 0)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nm, (int)dh, (int)n, 1.0f, dS + n, (int)L, Q, (int)D, 0.0f, h + dkm + om,
-                    (int)D);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)dh, (int)L, 1.0f, dS, (int)L, K, (int)dh, 0.0f, h + dq + ox, (int)D);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)L, (int)dh, (int)n, 1.0f, dS, (int)L, Q, (int)D, 0.0f, dK, (int)dh);
+      scatter_rows(dV, h + dvx + ox, n, h + dvm + om, nm, D, dh);
+      scatter_rows(dK, h + dkx + ox, n, h + dkm + om, nm, D, dh);
     }
   return NULL;
 }
