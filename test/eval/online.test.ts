@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
+import { evaluateDataset } from '../../src/eval/evaluate.js';
 import { evaluateOnline, labelSegments, percentile } from '../../src/eval/online.js';
+import { onlineTimelineSvg, writeReport } from '../../src/eval/report.js';
 import { CopyLastPredictor } from '../../src/eval/predictor.js';
 import type { Manifest } from '../../src/export/manifest.js';
 import { defaultConfig } from '../../src/runtime/config.js';
@@ -112,5 +114,20 @@ describe('evaluateOnline', () => {
     assert.equal(r.summary.calibrated, true);
     assert.equal(r.summary.detected, 2);
     assert.equal(r.summary.false_events_check, 0);
+  });
+
+  it('the HTML report plots the online score, thresholds and events beside the offline score', async () => {
+    const p = new CopyLastPredictor(spec, 8);
+    const online = await evaluateOnline(p, await manifest(true), root, { readFrames, openFrames });
+    const offline = await evaluateDataset(p, root, { readFrames });
+    const dir = join(root, 'report');
+    const files = await writeReport(offline, dir, online);
+    assert.ok(files.timelines.some((f) => f.endsWith('online-01.png')));
+    const html = await readFile(files.html, 'utf8');
+    assert.match(html, /Online \(what run emits\)/);
+    assert.match(html, /segments detected<\/td><td>2 of 2/);
+    const svg = onlineTimelineSvg(online.videos[0]!, online.summary.threshold.on, online.summary.threshold.off, 'v');
+    assert.match(svg, /on \d/);
+    assert.match(svg, /fill="#2a8a2a"/, 'event bars');
   });
 });
