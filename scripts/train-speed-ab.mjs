@@ -45,14 +45,14 @@ for (let round = 1; round <= rounds; round++) {
 }
 fs.rmSync(entry, { force: true });
 const by = (k, f) => results.filter((r) => r.kernels === k).map(f);
-const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const range = (a) => [Math.min(...a), Math.max(...a)];
 const summary = {
   command: `sfn-edge train --data ${path.relative(root, data)} --limit-videos 2 --max-steps ${steps} --model '${model}' (batch 8), SFN_NATIVE=0 for wasm`,
   machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, shared (load average shown per run)`,
   date: new Date().toISOString(),
-  median: Object.fromEntries(['wasm', 'native'].map((k) => [k, { train_samples_per_second: median(by(k, (r) => r.train_samples_per_second)), step_samples_per_cpu_second: median(by(k, (r) => r.step_samples_per_cpu_second)) }])),
+  range: Object.fromEntries(['wasm', 'native'].map((k) => [k, { train_samples_per_second: range(by(k, (r) => r.train_samples_per_second)), step_samples_per_cpu_second: range(by(k, (r) => r.step_samples_per_cpu_second)) }])),
   runs: results,
 };
 fs.mkdirSync(path.join(root, 'bench'), { recursive: true });
 fs.writeFileSync(path.join(root, 'bench', 'train-speed.json'), JSON.stringify(summary, null, 2) + '\n');
-console.log(JSON.stringify(summary.median));
+console.log(JSON.stringify(summary.range));
