@@ -18,7 +18,8 @@
  *   kernel each way (ops.ts), instead of 7 / 2 forward kernels and their gradients.
  *
  * When the addon is missing or fails to load, nothing is registered and the wasm kernels run (the
- * portable path). `SFN_NATIVE=0` forces that path; `SFN_BLAS_THREADS` sets OpenBLAS's threads
+ * portable path). `SFN_NATIVE=0` forces that path, `SFN_NATIVE_PATH` loads the addon from another
+ * file; `SFN_BLAS_THREADS` sets OpenBLAS's threads
  * (default 1: deterministic, and it leaves the second core to data loading).
  */
 import { createRequire } from 'node:module';
@@ -56,8 +57,9 @@ let active = false;
 let enabled = true;
 let status = 'not initialised';
 
-/** Where the addon lives: native/build/ at the package root (from src/model or dist/model). */
+/** Where the addon lives: $SFN_NATIVE_PATH, else native/build/ at the package root (from src/model or dist/model). */
 function addonPath(): string | null {
+  if (process.env.SFN_NATIVE_PATH) return process.env.SFN_NATIVE_PATH;
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {
     const p = path.join(dir, 'native', 'build', 'sfn_native.node');

@@ -4,6 +4,10 @@
  * within float32 tolerance. Skipped when the addon is not built (the wasm path is then the only one).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { initBackend, nativeActive, nativeStatus, tf } from '../../src/model/backend.js';
 import { makeConfig, derived, type SfnConfig } from '../../src/model/config.js';
@@ -100,4 +104,33 @@ describe('native kernels match the wasm kernels', { skip }, () => {
       for (const [name, w] of wasm) close(native.get(name)!, w, name, 1e-4, 1e-8);
     });
   }
+});
+
+describe('without a usable addon the wasm kernels run', () => {
+  const probe = `import { initBackend, nativeActive, nativeStatus } from ${JSON.stringify(path.resolve('src/model/backend.ts'))};
+const name = await initBackend();
+console.log(JSON.stringify({ name, active: nativeActive(), status: nativeStatus() }));`;
+  const run = (env: Record<string, string>) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout.trim().split('\n').filter((l) => l.startsWith('{"name"')).pop()!) as { name: string; active: boolean; status: string };
+  };
+
+  it('SFN_NATIVE=0', () => {
+    const r = run({ SFN_NATIVE: '0' });
+    assert.deepEqual([r.name, r.active], ['wasm', false]);
+    assert.match(r.status, /SFN_NATIVE=0/);
+  });
+
+  it('an addon file that does not load (a broken build)', () => {
+    const bad = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sfn-native-')), 'sfn_native.node');
+    fs.writeFileSync(bad, 'not a shared object');
+    try {
+      const r = run({ SFN_NATIVE_PATH: bad });
+      assert.deepEqual([r.name, r.active], ['wasm', false]);
+      assert.match(r.status, /failed to load/);
+    } finally {
+      fs.rmSync(path.dirname(bad), { recursive: true, force: true });
+    }
+  });
 });
