@@ -258,9 +258,10 @@ static int attn_shape(napi_env env, napi_value *argv, size_t len, AttnShape *s) 
   return 1;
 }
 
-/* scratch buffers (grown on demand, reused): K and V of one sample-head, their gradients, dP */
-static float *scr[5] = {NULL, NULL, NULL, NULL, NULL};
-static size_t scr_len[5] = {0, 0, 0, 0, 0};
+/* scratch buffers (grown on demand, reused; per thread, as worker threads may load the addon too):
+ * K and V of one sample-head, their gradients, dP */
+static _Thread_local float *scr[5] = {NULL, NULL, NULL, NULL, NULL};
+static _Thread_local size_t scr_len[5] = {0, 0, 0, 0, 0};
 
 static float *scratch_at(int i, size_t n) {
   if (n > scr_len[i]) {
