@@ -75,7 +75,7 @@ export function program(): Command {
         weightDecay: o.weightDecay, clipNorm: o.clipNorm, pseudoShare: o.pseudoShare, holdBack: o.holdBack, captions: o.captions, init: o.init, simWeight: o.simWeight, ...(o.trainOnly ? { trainOnly: String(o.trainOnly).split(',').map((x: string) => x.trim()) } : {}),
       });
       log.info(r, 'training finished');
-      process.stdout.write(`${JSON.stringify({ weights: r.weights, steps: r.steps, seconds: +r.seconds.toFixed(1), samples_per_second: +r.samplesPerSecond.toFixed(2), parameters: r.parameters })}\n`);
+      process.stdout.write(`${JSON.stringify({ weights: r.weights, steps: r.steps, chosen_step: r.chosenStep ?? null, seconds: +r.seconds.toFixed(1), samples_per_second: +r.samplesPerSecond.toFixed(2), parameters: r.parameters })}\n`);
     });
 
   p.command('learn')

@@ -205,6 +205,7 @@ export async function runExport(o: ExportOptions, print: (line: string) => void 
       weights: path.basename(o.weights.replace(/\.(json|bin)$/, '')),
       data: typeof meta.data === 'string' ? meta.data : null,
       steps,
+      ...(num(meta.lastStep) !== null ? { last_step: num(meta.lastStep)! } : {}),
       epochs: num(meta.epochs),
       epochs_completed: steps !== null && perEpoch ? +(steps / perEpoch).toFixed(3) : null,
       seed: num(meta.seed),

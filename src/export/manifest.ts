@@ -117,7 +117,10 @@ export const ManifestSchema = z.object({
   training: z.object({
     weights: z.string().nullable(),
     data: z.string().nullable(),
+    /** the step of the weights exported: the checkpoint the validation rule chose (0 = copy-last) */
     steps: z.number().nullable(),
+    /** the last step the run trained; beside `steps` when the chosen checkpoint is an earlier one */
+    last_step: z.number().optional(),
     epochs: z.number().nullable(),
     epochs_completed: z.number().nullable(),
     seed: z.number().nullable(),
