@@ -67,6 +67,13 @@ export interface ReporterOptions {
 
 type Handler = (r: MqttReporter, payload: Buffer) => Promise<void>;
 
+/** What to tell the user when the broker at `url` closes connections before answering CONNECT. */
+export function closedBeforeConnack(url: string): string {
+  return url.startsWith('mqtt://') || url.startsWith('ws://')
+    ? `mqtt: ${url} closed the connection before answering CONNECT: if that port speaks TLS, use mqtts:// (with --ca); else check that it is an MQTT listener`
+    : `mqtt: ${url} closed the connection before answering CONNECT: check that it is an MQTT listener and that it accepts this client`;
+}
+
 /** The one handler table: topic suffix -> handler. Subscriptions derive from its keys. */
 export const HANDLERS: Readonly<Record<string, Handler>> = {
   'config/set': async (r, payload) => {
@@ -101,8 +108,10 @@ export class MqttReporter implements AckPublisher {
 
   /**
    * Connects (MQTT 3.1.1, so aedes and Mosquitto both work), with the last will `offline`, and
-   * keeps reconnecting. Resolves after the first connection, or after `timeoutMs` with a warning
-   * (events wait in the outbox; with `requireConnection` it rejects instead).
+   * keeps reconnecting. Resolves after the first connection; when the broker is unreachable (the
+   * first attempt fails or closes) or silent for `timeoutMs`, it resolves at once with a warning and
+   * keeps reconnecting (events wait in the outbox); with `requireConnection` it rejects after
+   * `timeoutMs` instead.
    * @throws Error at once when the broker refuses the credentials or the TLS handshake fails.
    */
   static async connect(opts: ReporterOptions, timeoutMs = 20_000): Promise<MqttReporter> {
@@ -131,11 +140,38 @@ export class MqttReporter implements AckPublisher {
     });
     client.on('error', (err) => log.warn({ err: err.message, url: opts.url }, 'mqtt: connection error'));
     client.on('offline', () => log.warn({ url: opts.url }, 'mqtt: offline, reconnecting'));
+    // A TCP connection that the broker closes or resets before its CONNACK is most often a plain
+    // mqtt:// client on a TLS listener (Mosquitto resets it), or a port that is not MQTT: say so
+    // instead of mqtt.js's bare "Connection closed" / ECONNRESET. (Nothing listening is ECONNREFUSED.)
+    let lastCode: unknown = null;
+    let everConnected = false;
+    let closedEarly = 0;
+    client.on('error', (err: Error & { code?: unknown }) => {
+      lastCode = err.code ?? err.message;
+    });
+    client.on('connect', () => {
+      everConnected = true;
+      closedEarly = 0;
+    });
+    client.on('close', () => {
+      const early = lastCode === null || lastCode === 'ECONNRESET' || lastCode === 'EPIPE';
+      if (!everConnected && early && ++closedEarly % 10 === 1) log.error({ url: opts.url }, closedBeforeConnack(opts.url));
+      lastCode = null;
+    });
     await new Promise<void>((resolve, reject) => {
       const done = () => {
         clearTimeout(t);
         client.off('connect', onConnect);
         client.off('error', onError);
+        client.off('close', onClose);
+      };
+      // an unreachable broker (refused, closed) does not hold the run back: it starts scoring at
+      // once, events wait in the outbox, and the client connects whenever the broker comes
+      const onClose = () => {
+        if (opts.requireConnection) return;
+        done();
+        log.warn({ url: opts.url }, 'mqtt: broker not reachable yet; events wait in the outbox, reconnecting');
+        resolve();
       };
       const t = setTimeout(() => {
         done();
@@ -162,6 +198,7 @@ export class MqttReporter implements AckPublisher {
       };
       client.on('connect', onConnect);
       client.on('error', onError);
+      client.on('close', onClose);
     });
     return r;
   }

@@ -38,6 +38,7 @@ import { RunMetrics } from './health.js';
 import { StatsPublisher } from './stats.js';
 import { newCounters, runLoop } from './loop.js';
 import { isLiveSource, StreamSource } from './stream-source.js';
+import { checkSource } from './source-check.js';
 import type { Predictor } from '../eval/predictor.js';
 import { anomalyRegion } from '../stream/live.js';
 import { startStreaming, type Streaming } from '../stream/service.js';
@@ -187,8 +188,23 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
     const session = sessionOptionsFor(profile, { modelSha256: manifest.sha256, tensorrtVersion: await tensorrtVersion(), gpuName: facts.deviceTreeModel ?? facts.gpus[0] ?? 'cpu' });
     return OnnxPredictor.load(file, { session, batchSize });
   };
+  /**
+   * A remote configuration that fails at start (its model does not load, its file source does not
+   * open) gives way to the last one that started (controller.ts `fallBack`), with the reason logged;
+   * so no `config/set` can keep the device from starting. Returns false when there is none.
+   */
+  const fallBackAtStart = async (why: string): Promise<boolean> => {
+    const version = await controller.fallBack();
+    if (version === null) return false;
+    log.warn({ why, version, source: controller.current.source ?? o.source, model: controller.current.model ?? modelPath }, 'the remote configuration failed at start; fell back to the last configuration that started');
+    return true;
+  };
   let modelNow = controller.current.model ?? modelPath;
-  let predictor = await loadModel(modelNow);
+  let predictor = await loadModel(modelNow).catch(async (err: unknown) => {
+    if (!(await fallBackAtStart(`model ${modelNow}: ${(err as Error).message}`))) throw err;
+    modelNow = controller.current.model ?? modelPath;
+    return loadModel(modelNow);
+  });
   cleanups.push(() => predictor.dispose(), () => swap.staged?.predictor.dispose());
   const spec = predictor.spec;
   // calibrated scoring from the manifest (scores from the first frame), else the running baseline (warned)
@@ -204,7 +220,12 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
   let source: FrameSource | null = null;
   cleanups.push(() => source?.close());
   if (!live) {
-    source = await openSource(sourceNow, spec);
+    source = await openSource(sourceNow, spec).catch(async (err: unknown) => {
+      if (!(await fallBackAtStart(`source ${sourceNow}: ${(err as Error).message}`))) throw err;
+      sourceNow = controller.current.source ?? o.source;
+      live = isLiveSource(sourceNow);
+      return live ? null : openSource(sourceNow, spec);
+    });
     if (!fps && source instanceof FfmpegSource) fps = source.info?.fps ?? 0;
   }
   fps ||= 25;
@@ -213,6 +234,11 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
   const ringSize = (c: RuntimeConfig) => Math.max(1, clipSettings(c, fps, clipsDir).preRollFrames + c.min_duration_frames + 64);
   const ring = new FrameRing(ringSize(controller.current));
   const recorder = new ClipRecorder(cs(), spec, ring);
+  // a new source must open and deliver a frame before the change is acknowledged
+  controller.onValidate(async (next) => {
+    const src = next.source ?? o.source;
+    if (src !== sourceNow) await checkSource(src, spec);
+  });
   controller.onValidate(async (next) => {
     const file = next.model ?? modelPath;
     if (file === modelNow && !swap.staged) return;
@@ -419,6 +445,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
   try {
     for (;;) {
       let maxIndex = offset - 1;
+      sourceError = undefined; // the summary reports how the last pass over the source ended
       try {
         if (swap.staged) {
           await predictor.dispose();
@@ -440,6 +467,8 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
         await runLoop({
           frames: (async function* () {
             for await (const f of frames) {
+              // frames flow under the configuration in force: it becomes the one to fall back to
+              if (f.index === base) controller.markStarted().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'cannot persist the configuration that started'));
               maxIndex = f.index;
               if (feed) await feed.onFrame(f.data);
               if (streaming.live.wantsRegion || describer) {
@@ -466,9 +495,27 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
         await source?.close().catch(() => undefined);
         source = null;
       }
-      if (maxIndex >= offset) backoff = 1000; // frames came through: the next drop starts the backoff anew
+      const delivered = maxIndex >= offset;
+      if (delivered) backoff = 1000; // frames came through: the next drop starts the backoff anew
       offset = maxIndex + 1;
       if (stop.signal.aborted) break;
+      // a remote change that passed its checks but delivered no frame is rolled back
+      if (sourceError !== undefined && !delivered && controller.unproven) {
+        const failed = { source: sourceNow, model: modelNow };
+        const version = await controller.fallBack();
+        if (version !== null) {
+          const want = controller.current.model ?? modelPath;
+          if (want !== modelNow && !swap.staged) swap.staged = { file: want, predictor: await loadModel(want) };
+          sourceNow = controller.current.source ?? o.source;
+          const error = `the change failed to start (${sourceError}); rolled back to the last configuration that started`;
+          log.warn({ failed, version, source: sourceNow, model: want }, error);
+          await reporter.publishConfigState().catch(() => undefined);
+          await reporter.publishJson('config/ack', { version, ok: false, error }, { qos: 1, retain: false }).catch(() => undefined);
+          sourceError = undefined;
+          restart = new AbortController();
+          continue;
+        }
+      }
       if (restart.signal.aborted) {
         restart = new AbortController();
         log.info({ source: sourceNow }, 'restarting the source (cmd/restart-source or config/set)');

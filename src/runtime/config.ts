@@ -8,7 +8,7 @@
  * configuration and the result is validated as a whole, so unknown keys, wrong types and
  * out-of-range values anywhere are refused and nothing changes.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 
@@ -110,10 +110,32 @@ function isPlain(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Deep merge of plain objects (`patch` wins; arrays and scalars are replaced). Inputs are not modified. */
+/**
+ * Keys refused anywhere in a configuration payload: `JSON.parse` makes `"__proto__"` an own key, and
+ * merging it would set the prototype of the merged object (prototype pollution), so that
+ * `{"__proto__":{"source":"/etc/passwd"}}` would change `source` past the schema.
+ */
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** The path of the first {@link FORBIDDEN_KEYS} key in `v` (depth first), or null. */
+export function forbiddenKeyPath(v: unknown, path: string[] = []): string | null {
+  if (typeof v !== 'object' || v === null) return null;
+  for (const k of Object.keys(v)) {
+    if (FORBIDDEN_KEYS.has(k)) return [...path, k].join('.');
+    const inner = forbiddenKeyPath((v as Record<string, unknown>)[k], [...path, k]);
+    if (inner) return inner;
+  }
+  return null;
+}
+
+/**
+ * Deep merge of plain objects (`patch` wins; arrays and scalars are replaced). Inputs are not
+ * modified; {@link FORBIDDEN_KEYS} in `patch` are skipped.
+ */
 export function deepMerge(base: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(patch)) {
+    if (FORBIDDEN_KEYS.has(k)) continue;
     const b = out[k];
     out[k] = isPlain(b) && isPlain(v) ? deepMerge(b, v) : v;
   }
@@ -132,7 +154,8 @@ function describeIssues(err: z.ZodError): string {
  * @param payload raw bytes (UTF-8 JSON object, at most {@link MAX_CONFIG_BYTES}).
  * @param current the running configuration (not modified).
  * @returns the new full configuration and the parsed patch, or the reason for refusing it
- *   (oversized, malformed JSON, not an object, unknown keys, wrong types, out of range).
+ *   (oversized, malformed JSON, not an object, a {@link FORBIDDEN_KEYS} key, unknown keys, wrong
+ *   types, out of range).
  */
 export function applyPatch(payload: Uint8Array | string, current: RuntimeConfig): PatchResult {
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
@@ -144,6 +167,8 @@ export function applyPatch(payload: Uint8Array | string, current: RuntimeConfig)
     return { ok: false, error: `malformed JSON: ${(err as Error).message}` };
   }
   if (!isPlain(parsed)) return { ok: false, error: 'the payload must be a JSON object' };
+  const bad = forbiddenKeyPath(parsed);
+  if (bad) return { ok: false, error: `${bad}: the keys __proto__, constructor and prototype are refused` };
   const merged = deepMerge(current as unknown as Record<string, unknown>, parsed);
   const r = RuntimeConfigSchema.safeParse(merged);
   if (!r.success) return { ok: false, error: describeIssues(r.error) };
@@ -167,10 +192,15 @@ export async function loadLayer(file: string, base: RuntimeConfig): Promise<{ co
   return { config: r.config, layer: r.patch };
 }
 
-/** Writes `data` as JSON to `file` atomically (temp file in the same folder, then rename). */
-export async function writeJsonAtomic(file: string, data: unknown): Promise<void> {
+/**
+ * Writes `data` as JSON to `file` atomically (temp file in the same folder, then rename), readable by
+ * its owner only (mode 0600 by default: the remote layer can hold the streaming token and TURN
+ * credentials).
+ */
+export async function writeJsonAtomic(file: string, data: unknown, mode = 0o600): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(data, null, 2)}\n`);
+  await writeFile(tmp, `${JSON.stringify(data, null, 2)}\n`, { mode });
+  await chmod(tmp, mode); // the umask may have narrowed it, never widened it; make it exact
   await rename(tmp, file);
 }

@@ -1,12 +1,24 @@
 /**
  * The configuration in force at run time and its layers: defaults <- `--config` file <- remote
  * changes (`config/set`). Remote changes are validated as a whole (config.ts `applyPatch`), applied
- * to listeners without a restart, and persisted atomically as `{version, layer}` in the state
- * folder, so they survive a restart; the `--config` file itself is never rewritten.
+ * to listeners without a restart, and persisted atomically as `{version, layer, started}` in the
+ * state folder (mode 0600), so they survive a restart; the `--config` file itself is never rewritten.
+ *
+ * `started` is the last remote layer under which the source delivered frames (`markStarted`). A
+ * change that passed its checks but then fails to start (its source dies before a frame), and a
+ * persisted layer that fails at the next start, are undone by `fallBack`: back to `started`, or to
+ * the file layer when nothing has started yet. So no message from the network can keep a device
+ * down across restarts.
  */
 import { readFile } from 'node:fs/promises';
 import type { ConfigAck } from '../mqtt/reporter.js';
 import { applyPatch, deepMerge, defaultConfig, loadLayer, writeJsonAtomic, type RuntimeConfig } from './config.js';
+
+/** A remote layer and the version it had. */
+interface Layer {
+  version: number;
+  layer: Record<string, unknown>;
+}
 
 /** Holds the running configuration; `apply` is the `config/set` entry point. */
 export class ConfigController {
@@ -19,6 +31,7 @@ export class ConfigController {
     private remote: Record<string, unknown>,
     private ver: number,
     private readonly persistPath: string | null,
+    private started: Layer | null,
   ) {}
 
   /**
@@ -28,24 +41,26 @@ export class ConfigController {
    */
   static async open(configFile: string | undefined, persistPath: string | null): Promise<{ controller: ConfigController; warning?: string }> {
     const fileConfig = configFile ? (await loadLayer(configFile, defaultConfig())).config : defaultConfig();
-    let remote: Record<string, unknown> = {};
-    let version = 0;
     let warning: string | undefined;
     if (persistPath) {
       try {
-        const saved = JSON.parse(await readFile(persistPath, 'utf8')) as { version?: unknown; layer?: unknown };
+        const saved = JSON.parse(await readFile(persistPath, 'utf8')) as { version?: unknown; layer?: unknown; started?: { version?: unknown; layer?: unknown } };
+        const started = saved.started && applyPatch(JSON.stringify(saved.started.layer ?? {}), fileConfig).ok
+          ? { version: typeof saved.started.version === 'number' ? saved.started.version : 0, layer: saved.started.layer as Record<string, unknown> }
+          : null;
         const r = applyPatch(JSON.stringify(saved.layer ?? {}), fileConfig);
-        if (r.ok) {
-          remote = r.patch;
-          version = typeof saved.version === 'number' ? saved.version : 0;
-          return { controller: new ConfigController(r.config, fileConfig, remote, version, persistPath) };
-        }
+        const version = typeof saved.version === 'number' ? saved.version : 0;
+        if (r.ok) return { controller: new ConfigController(r.config, fileConfig, r.patch, version, persistPath, started) };
         warning = `${persistPath}: persisted remote configuration ignored: ${r.error}`;
+        if (started) {
+          const back = applyPatch(JSON.stringify(started.layer), fileConfig);
+          if (back.ok) return { controller: new ConfigController(back.config, fileConfig, started.layer, version, persistPath, started), warning: `${warning}; using the last one that started (version ${started.version})` };
+        }
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') warning = `${persistPath}: unreadable, ignored: ${(err as Error).message}`;
       }
     }
-    return { controller: new ConfigController(fileConfig, fileConfig, remote, version, persistPath), ...(warning ? { warning } : {}) };
+    return { controller: new ConfigController(fileConfig, fileConfig, {}, 0, persistPath, null), ...(warning ? { warning } : {}) };
   }
 
   /** The configuration in force. */
@@ -101,11 +116,58 @@ export class ConfigController {
     }
     const layer = deepMerge(this.remote, r.patch);
     const version = this.ver + 1;
-    if (this.persistPath) await writeJsonAtomic(this.persistPath, { version, layer });
+    await this.persist(version, layer);
     this.config = r.config;
     this.remote = layer;
     this.ver = version;
     return { version, ok: true, error: null };
+  }
+
+  /** Whether the configuration in force differs from the last one that started (a remote change not yet proven). */
+  get unproven(): boolean {
+    return this.ver !== (this.started?.version ?? 0);
+  }
+
+  /**
+   * Records the configuration in force as the last one that started (the source delivered a
+   * frame under it); persisted, so a later start can fall back to it. Cheap when nothing changed.
+   */
+  async markStarted(): Promise<void> {
+    if (!this.unproven) return;
+    this.started = { version: this.ver, layer: this.remote };
+    await this.persist(this.ver, this.remote);
+  }
+
+  /**
+   * Undoes the remote changes since the last configuration that started (or all of them, back to
+   * the file layer, when none has): a new version, persisted, passed to the listeners.
+   * @returns the new version, or null when there is nothing to fall back to (the configuration in
+   *   force is the last one that started).
+   */
+  async fallBack(): Promise<number | null> {
+    if (!this.unproven) return null;
+    const back = this.started ?? { version: 0, layer: {} };
+    const r = applyPatch(JSON.stringify(back.layer), this.fileConfig);
+    const config = r.ok ? r.config : this.fileConfig;
+    const layer = r.ok ? back.layer : {};
+    const version = this.ver + 1;
+    await this.persist(version, layer);
+    this.config = config;
+    this.remote = layer;
+    this.ver = version;
+    this.started = { version, layer };
+    for (const l of this.listeners) {
+      try {
+        l(config);
+      } catch {
+        // the configuration that started before is applicable; a listener's complaint is not fatal here
+      }
+    }
+    return version;
+  }
+
+  private async persist(version: number, layer: Record<string, unknown>): Promise<void> {
+    if (this.persistPath) await writeJsonAtomic(this.persistPath, { version, layer, ...(this.started ? { started: this.started } : {}) });
   }
 
   /** The file layer's configuration (without remote changes). */

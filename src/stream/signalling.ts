@@ -62,7 +62,8 @@ type Handler = (session: string, payload: Buffer) => void | Promise<void>;
 
 /**
  * Subscribes to the device's WebRTC topics and serves sessions until `close()`.
- * @throws Error when the subscription fails, or neither `manager` nor `token` and `clipsDir` are given.
+ * Works with a client that is not connected yet: it subscribes on connect.
+ * @throws Error when neither `manager` nor `token` and `clipsDir` are given.
  */
 export async function startSignalling(opts: SignallingOptions): Promise<Signalling> {
   const { client, device } = opts;
@@ -133,13 +134,21 @@ export async function startSignalling(opts: SignallingOptions): Promise<Signalli
     Promise.resolve(h(id, payload)).catch((e: Error) => log.warn({ session: id, err: e.message }, 'webrtc signalling failed'));
   };
   client.on('message', onMessage);
-  await client.subscribeAsync(topics, { qos: 1 });
+  // Subscribed now when connected, and again on every (re)connect (clean sessions forget them). A
+  // subscribe sent while the broker is away is rejected with "Connection closed": that is logged,
+  // never thrown, so a device whose broker is down at start still starts, scores and queues events.
+  const subscribe = (): void => {
+    client.subscribeAsync(topics, { qos: 1 }).catch((e: Error) => log.warn({ err: e.message }, 'webrtc signalling: subscribe failed; retried on the next connect'));
+  };
+  client.on('connect', subscribe);
+  if (client.connected) subscribe();
 
   return {
     sessions: () => m.ids(),
     manager: m,
     close: async () => {
       client.off('message', onMessage);
+      client.off('connect', subscribe);
       for (const id of [...mine]) m.end(id, 'shutdown');
       if (client.connected) await client.unsubscribeAsync(topics).catch(() => undefined);
     },

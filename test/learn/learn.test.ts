@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readManifest } from '../../src/export/manifest.js';
-import { modelProblems } from '../../src/learn/checks.js';
+import { manifestProblems, modelProblems } from '../../src/learn/checks.js';
 import { runLearnCommand } from '../../src/learn/command.js';
 import { LEARN_STAGES, runLearn, type LearnProgress } from '../../src/learn/pipeline.js';
 import { recordStream } from '../../src/learn/record.js';
@@ -70,6 +70,15 @@ describe('sfn-edge learn', { skip: !HAVE_PED2 && 'Ped2 not available' }, () => {
       assert.equal(ps.at(-1)!.eta_s, 0);
     }
     assert.ok(seen.some((p) => p.stage === 'train' && p.detail === 'step 2/2'), 'training reports its steps');
+    // the checks catch what they are for
+    const m8 = (await readManifest(r.models.int8)).manifest;
+    const cal = m8.calibration!;
+    assert.deepEqual(manifestProblems(m8), []);
+    assert.match(manifestProblems({ ...m8, calibration: undefined }).join(), /calibration: missing/);
+    assert.match(manifestProblems({ ...m8, parity: { ...m8.parity, relative_rms: 2 * m8.parity.tolerance } }).join(), /parity: relative rms vs fp32 = .* is not within/);
+    assert.match(manifestProblems({ ...m8, calibration: { ...cal, patch: { ...cal.patch, rows: cal.patch.rows + 1 } } }).join(), /does not fit the 144x96 model grid/);
+    assert.match(manifestProblems({ ...m8, calibration: { ...cal, measures: { ...cal.measures, mse: { ...cal.measures.mse, on_at_fpr: Number.NaN } } } }).join(), /mse statistics are not finite/);
+    assert.match(manifestProblems({ ...m8, calibration: { ...cal, measures: { ...cal.measures, 'patch-max': { ...cal.measures['patch-max'], on_at_fpr: -0.5 } } } }).join(), /patch-max threshold .* not above the normal median/);
   });
 
   it('records the first seconds of a stream with ffmpeg (stream copy) into a readable file', async () => {

@@ -8,9 +8,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import { MemoryOutboxStore } from '../../src/mqtt/outbox.js';
 import { MqttReporter } from '../../src/mqtt/reporter.js';
+import { log } from '../../src/util/log.js';
 import { HAS_MOSQUITTO, mosquittoBroker, type TestBroker } from './brokers.js';
 import { Recorder } from './sub.js';
 
@@ -69,6 +70,24 @@ describe('MQTT over TLS with username/password (Mosquitto)', { skip: !TOOLS && '
       MqttReporter.connect({ url: broker.url, deviceId: 'tls2', ca, username: 'alice', password: 'wrong', store: new MemoryOutboxStore(), hooks }, 60_000),
       /refused the connection: .*(--username)/,
     );
+  });
+
+  it('plain mqtt:// to the TLS port: the device goes on, and the log says to use mqtts://', async () => {
+    const said: string[] = [];
+    const spy = mock.method(log, 'error', (_obj: unknown, msg?: string) => {
+      said.push(String(msg));
+    });
+    const plain = broker.url.replace(/^mqtts:/, 'mqtt:');
+    let r: MqttReporter | null = null;
+    try {
+      r = await MqttReporter.connect({ url: plain, deviceId: 'tls4', reconnectMs: 200, store: new MemoryOutboxStore(), hooks }, 60_000);
+      for (let i = 0; i < 100 && !said.length; i++) await new Promise((res) => setTimeout(res, 100));
+      assert.ok(said.some((m) => /closed the connection before answering CONNECT: if that port speaks TLS, use mqtts:\/\//.test(m)), said.join('\n'));
+      assert.equal(r.connected, false);
+    } finally {
+      spy.mock.restore();
+      await r?.client.endAsync(true);
+    }
   });
 
   it('an untrusted server certificate is refused with a hint', async () => {

@@ -28,6 +28,10 @@ describe('runtime config', () => {
     ['off above on', '{"threshold": {"on": 2, "off": 5}}', /off must be <= threshold.on/],
     ['warm-up above window', '{"baseline_window": 10, "baseline_warmup": 50}', /baseline_warmup/],
     ['bad enum', '{"measure": "psnr"}', /measure/],
+    ['a __proto__ key', '{"__proto__": {"source": "/etc/passwd"}}', /__proto__: the keys __proto__, constructor and prototype are refused/],
+    ['a nested __proto__ key', '{"threshold": {"__proto__": {"on": 999}}}', /threshold\.__proto__/],
+    ['a constructor key', '{"constructor": {"prototype": {"source": "/etc/passwd"}}}', /constructor/],
+    ['a prototype key', '{"clips": {"prototype": 1}}', /clips\.prototype/],
     ['oversized', JSON.stringify({ measure: 'mse', pad: 'x'.repeat(MAX_CONFIG_BYTES) }), /too large/],
   ];
   for (const [what, payload, reason] of INVALID) {
@@ -37,6 +41,8 @@ describe('runtime config', () => {
       assert.equal(r.ok, false);
       if (!r.ok) assert.match(r.error, reason);
       assert.deepEqual(cur, defaultConfig());
+      assert.equal(({} as Record<string, unknown>).source, undefined, 'Object.prototype untouched');
+      assert.equal(cur.source, undefined);
     });
   }
 
@@ -57,6 +63,7 @@ describe('runtime config', () => {
       const l = await loadLayer(f, defaultConfig());
       assert.equal(l.config.threshold.on, 7);
       assert.deepEqual(await fs.readdir(path.dirname(f)), ['c.json']);
+      assert.equal((await fs.stat(f)).mode & 0o777, 0o600, 'owner-only: the remote layer can hold the streaming token');
       await fs.writeFile(f, '{"nope": 1}');
       await assert.rejects(loadLayer(f, defaultConfig()), /c\.json: invalid configuration/);
     } finally {
