@@ -3,6 +3,7 @@
  * 127.0.0.1 when `run` is given no `--broker`. It can also listen for MQTT over WebSocket
  * (`ws://<host>:<wsPort>/`, subprotocol `mqtt`), which is how the browser viewer reaches it.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { Aedes } from 'aedes';
@@ -24,6 +25,15 @@ export interface EmbeddedBroker {
 export interface BrokerOptions {
   /** also serve MQTT over WebSocket on this port (0 = any free port); absent = no WebSocket listener */
   wsPort?: number;
+  /** require this username and password of every client (absent: any client on the listen address is let in) */
+  auth?: { username: string; password: string };
+}
+
+/** Constant-time comparison of a presented secret with the expected one. */
+function sameSecret(given: Buffer | string | undefined, expected: string): boolean {
+  const a = Buffer.from(given ?? '');
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** The port is taken: the message says so and what to do. */
@@ -55,12 +65,22 @@ function closeServer(server: Server | HttpServer): Promise<void> {
 
 /**
  * Starts aedes on `host:port` (port 0 = any free port), and with `opts.wsPort` a WebSocket
- * listener on `host:wsPort` too.
+ * listener on `host:wsPort` too. With `opts.auth`, clients must present that username and password
+ * (on both listeners); without it, the trust model is the listen address: every local process can
+ * publish, including `config/set`.
  * @throws BrokerPortError when a port is in use (the WebSocket one names `--ws-port`); other listen
  *   errors as they are.
  */
 export async function startEmbeddedBroker(port: number, host = '127.0.0.1', opts: BrokerOptions = {}): Promise<EmbeddedBroker> {
   const aedes = await Aedes.createBroker();
+  const auth = opts.auth;
+  if (auth) {
+    aedes.authenticate = (_client, username, password, done) => {
+      if (username === auth.username && sameSecret(password, auth.password)) return done(null, true);
+      // CONNACK return code 4: bad user name or password
+      done(Object.assign(new Error('bad user name or password'), { returnCode: 4 }) as never, false);
+    };
+  }
   const server: Server = createServer(aedes.handle);
   let http: HttpServer | undefined;
   let wss: WebSocketServer | undefined;

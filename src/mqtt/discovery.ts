@@ -1,8 +1,11 @@
 /**
  * Home Assistant MQTT discovery (https://www.home-assistant.io/integrations/mqtt/#mqtt-discovery):
- * retained config messages that make the device's anomaly score (sensor) and "event active"
- * (binary sensor) appear in Home Assistant, both read from the `stats` messages, with the device's
- * `availability` topic.
+ * retained config messages that make three entities appear in Home Assistant, with the device's
+ * `availability` topic:
+ * - the anomaly score (sensor), read from `stats` (every `stats_interval_s`);
+ * - "event active" (binary sensor), read from the retained `event/state`, which changes on each
+ *   event's `new` and `end` (so events shorter than the stats interval are not missed);
+ * - the source state (sensor: up / down / reconnecting), read from the retained `source/state`.
  */
 
 /** One discovery message: retained config payload on its topic. */
@@ -20,15 +23,19 @@ export function discoveryMessages(deviceId: string, prefix = 'homeassistant'): D
   const base = `sfn/${deviceId}`;
   const oid = `sfn_${deviceId.replace(/[^a-zA-Z0-9_-]/g, '_')}`;
   const device = { identifiers: [oid], name: `sfn-edge ${deviceId}`, manufacturer: 'sfn-edge', model: 'SFN-Lite' };
-  const common = { availability_topic: `${base}/availability`, payload_available: 'online', payload_not_available: 'offline', state_topic: `${base}/stats`, device };
+  const common = { availability_topic: `${base}/availability`, payload_available: 'online', payload_not_available: 'offline', device };
   return [
     {
       topic: `${prefix}/sensor/${oid}/anomaly_score/config`,
-      payload: { ...common, name: 'Anomaly score', unique_id: `${oid}_anomaly_score`, value_template: '{{ value_json.score }}', state_class: 'measurement' },
+      payload: { ...common, state_topic: `${base}/stats`, name: 'Anomaly score', unique_id: `${oid}_anomaly_score`, value_template: '{{ value_json.score }}', state_class: 'measurement' },
     },
     {
       topic: `${prefix}/binary_sensor/${oid}/event_active/config`,
-      payload: { ...common, name: 'Anomaly event', unique_id: `${oid}_event_active`, value_template: "{{ 'ON' if value_json.in_event else 'OFF' }}", device_class: 'problem' },
+      payload: { ...common, state_topic: `${base}/event/state`, name: 'Anomaly event', unique_id: `${oid}_event_active`, value_template: "{{ 'ON' if value_json.active else 'OFF' }}", device_class: 'problem' },
+    },
+    {
+      topic: `${prefix}/sensor/${oid}/source_state/config`,
+      payload: { ...common, state_topic: `${base}/source/state`, name: 'Camera source', unique_id: `${oid}_source_state`, value_template: '{{ value_json.state }}', json_attributes_topic: `${base}/source/state`, icon: 'mdi:cctv' },
     },
   ];
 }

@@ -9,6 +9,8 @@
  * | `config/state`   | out | 1   | yes      | `{version, config}`: the applied configuration |
  * | `config/ack`     | out | 1   | no       | `{version, ok, error}` for each `config/set` |
  * | `snapshot`       | out | 1   | no       | `{frame, time, path}`: a JPEG of the newest frame, after `cmd/snapshot` |
+ * | `source/state`   | out | 1   | yes      | `{state: up|down|reconnecting, since, reason, source}` on each change (runtime/source-state.ts) |
+ * | `event/state`    | out | 1   | yes      | `{active, id, since}`: set on each event's `new` and `end` (Home Assistant's "event active") |
  * | `learn/state`    | out | 1   | yes      | progress of `cmd/learn` (`{state: running, stage, percent, eta_s}`), then its result or error (learn/service.ts) |
  * | `learn/ack`      | out | 1   | no       | `{ok, id, error}` for each `cmd/learn` (refused with the reason while one runs) |
  * | `homeassistant/…/config` | out | 1 | yes | Home Assistant discovery (discovery.ts) |
@@ -17,7 +19,7 @@
  *
  * Subscriptions are built from the one handler table (STYLE.md: no topic listed twice). On connect:
  * subscribe, publish the retained `config/state` and the Home Assistant discovery configs
- * (discovery.ts: anomaly score + event active, read from `stats`), then `online`, then drain the outbox.
+ * (discovery.ts: anomaly score, event active, source state), then `online`, then drain the outbox.
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { log } from '../util/log.js';

@@ -5,7 +5,8 @@
  *
  * A finite source (image folder, video file) ends the run: the last events are published, the
  * outbox is flushed, clips are written, and one JSON summary line is printed on stdout. A live
- * source (URL, /dev/video*) is reopened with exponential backoff (1 s .. 30 s) when it fails or ends.
+ * source (URL, /dev/video*) is reopened with a short backoff ({@link RECONNECT_MIN_MS} doubling to
+ * {@link RECONNECT_MAX_MS}) when it fails or ends; its state goes out on the retained `source/state`.
  */
 import { hostFacts } from '../device/detect.js';
 import { loadProfile, type DeviceProfile } from '../device/profile.js';
@@ -39,6 +40,7 @@ import { StatsPublisher } from './stats.js';
 import { newCounters, runLoop } from './loop.js';
 import { isLiveSource, StreamSource } from './stream-source.js';
 import { checkSource } from './source-check.js';
+import { SourceState } from './source-state.js';
 import type { Predictor } from '../eval/predictor.js';
 import { anomalyRegion } from '../stream/live.js';
 import { startStreaming, type Streaming } from '../stream/service.js';
@@ -67,7 +69,9 @@ export interface RunOptions {
   fps?: number;
   stateDir?: string;
   username?: string;
+  /** MQTT password; also from `passwordFile` or the environment (`SFN_MQTT_PASSWORD`), see {@link mqttCredentials} */
   password?: string;
+  passwordFile?: string;
   ca?: string;
   cert?: string;
   key?: string;
@@ -141,6 +145,37 @@ export function clipSettings(c: RuntimeConfig, fps: number, dir: string): ClipSe
     enabled: c.clips.enabled, dir, fps, preRollFrames: Math.round(c.clips.pre_roll_s * fps), postRollFrames: Math.round(c.clips.post_roll_s * fps),
     maxFrames: Math.round((c.clips.pre_roll_s + c.clips.max_event_s + c.clips.post_roll_s) * fps), budgetBytes: c.clips.budget_mb * 1024 * 1024,
   };
+}
+
+/** First wait before a live source is reopened (ms); it doubles on each failed reopen. */
+export const RECONNECT_MIN_MS = 500;
+/**
+ * Longest wait between reopen attempts (ms): a camera that comes back gives frames within this
+ * plus ffmpeg's probe (~0.5 s, stream-source.ts `PROBE_ARGS`), the kind of gap Frigate and
+ * DeepStream users expect; one ffmpeg start per 2 s costs little while a camera is down.
+ */
+export const RECONNECT_MAX_MS = 2000;
+
+/**
+ * The MQTT credentials of `run`: the username from `--username` (else `SFN_MQTT_USERNAME`), the
+ * password from `--password`, else `--password-file` (its first line), else `SFN_MQTT_PASSWORD`.
+ * A password on the command line is warned about (other local users see it in `ps`). With the
+ * embedded broker, a password makes the broker require it (username default `sfn`).
+ * @throws Error naming the file when `--password-file` cannot be read or is empty.
+ */
+export async function mqttCredentials(o: Pick<RunOptions, 'username' | 'password' | 'passwordFile'>, env: NodeJS.ProcessEnv = process.env): Promise<{ username?: string; password?: string }> {
+  let password = o.password;
+  if (password !== undefined) log.warn('--password is visible to other local users in the process list; use --password-file <file> or SFN_MQTT_PASSWORD');
+  if (password === undefined && o.passwordFile !== undefined) {
+    const text = await readFile(o.passwordFile, 'utf8').catch((err: unknown) => {
+      throw new Error(`--password-file ${o.passwordFile}: cannot read it (${(err as Error).message})`);
+    });
+    password = text.split(/\r?\n/)[0] ?? '';
+    if (!password) throw new Error(`--password-file ${o.passwordFile}: the file is empty; put the password on its first line`);
+  }
+  password ??= env.SFN_MQTT_PASSWORD || undefined;
+  const username = o.username ?? (env.SFN_MQTT_USERNAME || undefined);
+  return { ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) };
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -266,11 +301,14 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
 
   let broker: EmbeddedBroker | null = null;
   let url = o.broker;
+  const creds = await mqttCredentials(o);
+  if (!url && creds.password !== undefined) creds.username ??= 'sfn';
   if (!url) {
     // With no --embedded-port, 1883 is preferred; when something already listens there (a local
     // Mosquitto, say) the embedded broker takes a free port instead and says where it is.
     // The WebSocket listener (for the browser viewer) prefers 9001 the same way.
-    const start = (port: number, wsPort: number) => startEmbeddedBroker(port, '127.0.0.1', { wsPort });
+    const auth = creds.password !== undefined ? { username: creds.username ?? 'sfn', password: creds.password } : undefined;
+    const start = (port: number, wsPort: number) => startEmbeddedBroker(port, '127.0.0.1', { wsPort, ...(auth ? { auth } : {}) });
     const startWs = (port: number) => start(port, o.wsPort ?? 9001).catch(async (err: unknown) => {
       if (o.wsPort !== undefined || !(err instanceof BrokerPortError) || !err.message.includes('WebSocket')) throw err;
       const free = await start(port, 0);
@@ -286,7 +324,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
     broker = b;
     cleanups.push(() => b.close());
     url = broker.url;
-    log.info({ url, ws: broker.wsUrl }, 'embedded MQTT broker started (the viewer connects to the ws:// address: sfn-edge viewer --broker <ws>)');
+    log.info({ url, ws: broker.wsUrl, auth: auth ? `username ${auth.username} + the password` : 'none (any local process may connect: set SFN_MQTT_PASSWORD to require one)' }, 'embedded MQTT broker started (the viewer connects to the ws:// address: sfn-edge viewer --broker <ws>)');
   }
   let restart: AbortController = new AbortController();
   const counters = newCounters();
@@ -294,8 +332,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
   let learn: LearnService | null = null;
   const reporter = await MqttReporter.connect({
     url, deviceId, store: await FileOutboxStore.open(join(stateDir, 'outbox')),
-    ...(o.username !== undefined ? { username: o.username } : {}),
-    ...(o.password !== undefined ? { password: o.password } : {}),
+    ...creds,
     ...(o.ca ? { ca: await readFile(o.ca) } : {}),
     ...(o.cert ? { cert: await readFile(o.cert) } : {}),
     ...(o.key ? { key: await readFile(o.key) } : {}),
@@ -401,7 +438,14 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
   };
 
   let eventChain: Promise<void> = Promise.resolve();
+  /** the retained source state (source-state.ts) and the retained event state (Home Assistant's "event active") */
+  const sourceState = new SourceState((m) => reporter.publishJson('source/state', m, { qos: 1, retain: true }));
+  const eventState = (active: boolean, e: AnomalyEvent | null) =>
+    reporter.publishJson('event/state', { active, id: e?.id ?? null, since: new Date().toISOString() }, { qos: 1, retain: true }).catch(() => undefined);
+  void eventState(false, null);
   const onEvent = (e: AnomalyEvent): void => {
+    if (e.type === 'new') void eventState(true, e);
+    else if (e.type === 'end') void eventState(false, e);
     const msg = { ...e, device_id: deviceId, source: sourceNow };
     log.info({ type: e.type, id: e.id, start: e.start.frame, last: e.last.frame, peak: +e.peak.score.toFixed(2) }, 'event');
     eventChain = eventChain.then(() => reporter.publishEvent(msg)).catch((err: unknown) => log.error({ err: (err as Error).message }, 'outbox: cannot store an event'));
@@ -439,7 +483,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
 
   const t0 = Date.now();
   let sourceError: string | undefined;
-  let backoff = 1000;
+  let backoff = RECONNECT_MIN_MS;
   let reconnects = 0;
   let offset = 0;
   try {
@@ -468,6 +512,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
           frames: (async function* () {
             for await (const f of frames) {
               // frames flow under the configuration in force: it becomes the one to fall back to
+              if (f.index === base) sourceState.set('up', sourceNow);
               if (f.index === base) controller.markStarted().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'cannot persist the configuration that started'));
               maxIndex = f.index;
               if (feed) await feed.onFrame(f.data);
@@ -496,7 +541,8 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
         source = null;
       }
       const delivered = maxIndex >= offset;
-      if (delivered) backoff = 1000; // frames came through: the next drop starts the backoff anew
+      if (delivered) backoff = RECONNECT_MIN_MS; // frames came through: the next drop starts the backoff anew
+      sourceState.set('down', sourceNow, sourceError ?? 'ended');
       offset = maxIndex + 1;
       if (stop.signal.aborted) break;
       // a remote change that passed its checks but delivered no frame is rolled back
@@ -523,9 +569,10 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
       }
       if (!live) break;
       reconnects += 1;
-      log.warn({ source: sourceNow, retry_ms: backoff }, 'source ended; reconnecting');
+      log.warn({ source: sourceNow, retry_ms: backoff, ...(sourceError ? { err: sourceError } : {}) }, 'source ended; reconnecting');
       await Promise.race([sleep(backoff), new Promise((r) => stop.signal.addEventListener('abort', r))]);
-      backoff = Math.min(30_000, backoff * 2);
+      backoff = Math.min(RECONNECT_MAX_MS, backoff * 2);
+      if (!stop.signal.aborted) sourceState.set('reconnecting', sourceNow, sourceError ?? 'ended');
       if (stop.signal.aborted) break;
     }
     const clips = recorder ? await recorder.finish() : [];

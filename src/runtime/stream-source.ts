@@ -18,11 +18,18 @@ export function isLiveSource(src: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(src) || src.startsWith('/dev/');
 }
 
+/**
+ * How much of a network stream ffmpeg reads before it decodes (bytes, microseconds). Its defaults
+ * (5 MB, 5 s) made a reconnect wait ~5.75 s before the first frame; half a second is enough to find
+ * a video stream's codec and size in MPEG-TS, RTSP and MJPEG.
+ */
+export const PROBE_ARGS: readonly string[] = ['-probesize', '500000', '-analyzeduration', '500000'];
+
 /** Input arguments of ffmpeg for a live source. */
 export function inputArgs(src: string): string[] {
   if (src.startsWith('/dev/')) return ['-f', 'v4l2', '-i', src];
-  if (/^rtsps?:\/\//i.test(src)) return ['-rtsp_transport', 'tcp', '-i', src];
-  return ['-i', src];
+  if (/^rtsps?:\/\//i.test(src)) return [...PROBE_ARGS, '-rtsp_transport', 'tcp', '-i', src];
+  return [...PROBE_ARGS, '-i', src];
 }
 
 /** ffmpeg-decoded live stream or camera (see the file comment). */

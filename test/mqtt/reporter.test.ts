@@ -55,9 +55,10 @@ for (const [kind, make, skip] of KINDS) {
         await sub.waitFor('online', (g) => g.some((m) => m.topic === `${base}/availability` && m.text === 'online'));
         await sub.waitFor('config/state', (g) => g.some((m) => m.topic === `${base}/config/state`));
         const ha = await Recorder.open(broker.url, 'homeassistant/#');
-        await ha.waitFor('retained discovery configs', (g) => g.filter((m) => m.retain && m.topic.includes(`sfn_${base.slice(4)}`)).length >= 2);
+        await ha.waitFor('retained discovery configs', (g) => g.filter((m) => m.retain && m.topic.includes(`sfn_${base.slice(4)}`)).length >= 3);
         const cfgs = ha.got.filter((m) => m.topic.includes(`sfn_${base.slice(4)}`)).map((m) => JSON.parse(m.text) as { state_topic: string; availability_topic: string });
-        assert.ok(cfgs.every((c) => c.state_topic === `${base}/stats` && c.availability_topic === `${base}/availability`));
+        assert.deepEqual(cfgs.map((c) => c.state_topic).sort(), [`${base}/event/state`, `${base}/source/state`, `${base}/stats`]);
+        assert.ok(cfgs.every((c) => c.availability_topic === `${base}/availability`));
         await ha.close();
         r.client.stream.destroy();
         await sub.waitFor('offline (last will)', (g) => g.some((m) => m.topic === `${base}/availability` && m.text === 'offline'));

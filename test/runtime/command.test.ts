@@ -125,6 +125,15 @@ describe('sfn-edge run (tiny model, 40 Ped2 frames)', { skip: !have && 'Ped2 not
             assert.ok(stored.caption.length > 0, 'the caption is stored with the clip');
           }
         }
+        // Home Assistant's "event active" follows each event's new and end (not the 10 s stats)
+        const active = () => sub.on(`sfn/${device}/event/state`).map((m) => JSON.parse(m.text) as { active: boolean; id: string | null });
+        await sub.waitFor('event states', () => active().filter((e) => e.active).length >= s.events && active().filter((e) => !e.active && e.id).length >= s.events);
+        assert.deepEqual(new Set(active().filter((e) => e.active).map((e) => e.id)), new Set(byId.keys()));
+        assert.equal(active().at(-1)!.active, false);
+        // the source state: up while frames flowed, down (ended) at the end of the file
+        const src = sub.on(`sfn/${device}/source/state`).map((m) => JSON.parse(m.text) as { state: string; reason: string | null });
+        assert.deepEqual(src.map((x) => x.state), ['up', 'down']);
+        assert.equal(src[1]!.reason, 'ended');
         const sha = JSON.parse(await fs.readFile(model.replace(/\.onnx$/, '.manifest.json'), 'utf8')).sha256;
         assert.ok(msgs.every((m) => m.model_sha256 === sha));
         assert.ok(sub.on(`sfn/${device}/availability`).some((m) => m.text === 'online'));

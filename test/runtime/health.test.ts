@@ -27,12 +27,12 @@ describe('health and metrics', () => {
     }
   });
 
-  it('Home Assistant discovery: score sensor and event binary sensor from stats', () => {
+  it('Home Assistant discovery: score from stats, event active from the retained event state, source state', () => {
     const d = discoveryMessages('cam 1');
-    assert.deepEqual(d.map((x) => x.topic), ['homeassistant/sensor/sfn_cam_1/anomaly_score/config', 'homeassistant/binary_sensor/sfn_cam_1/event_active/config']);
-    for (const x of d) {
-      assert.equal(x.payload.state_topic, 'sfn/cam 1/stats');
-      assert.equal(x.payload.availability_topic, 'sfn/cam 1/availability');
-    }
+    assert.deepEqual(d.map((x) => x.topic), [
+      'homeassistant/sensor/sfn_cam_1/anomaly_score/config', 'homeassistant/binary_sensor/sfn_cam_1/event_active/config', 'homeassistant/sensor/sfn_cam_1/source_state/config',
+    ]);
+    assert.deepEqual(d.map((x) => x.payload.state_topic), ['sfn/cam 1/stats', 'sfn/cam 1/event/state', 'sfn/cam 1/source/state']);
+    for (const x of d) assert.equal(x.payload.availability_topic, 'sfn/cam 1/availability');
   });
 });

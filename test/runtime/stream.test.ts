@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCommand } from '../../src/runtime/command.js';
-import { inputArgs, isLiveSource, StreamSource } from '../../src/runtime/stream-source.js';
+import { inputArgs, isLiveSource, PROBE_ARGS, StreamSource } from '../../src/runtime/stream-source.js';
 import { VideoInputError } from '../../src/video/errors.js';
 import { quietExport, TINY, tinyWeights } from '../export/fixtures.js';
 import { aedesBroker, freePort } from '../mqtt/brokers.js';
@@ -43,7 +43,8 @@ describe('live stream sources', () => {
     assert.equal(isLiveSource('rtsp://cam/1'), true);
     assert.equal(isLiveSource('/dev/video0'), true);
     assert.equal(isLiveSource('clips/a.mp4'), false);
-    assert.deepEqual(inputArgs('rtsp://cam/1'), ['-rtsp_transport', 'tcp', '-i', 'rtsp://cam/1']);
+    assert.deepEqual(inputArgs('rtsp://cam/1'), [...PROBE_ARGS, '-rtsp_transport', 'tcp', '-i', 'rtsp://cam/1']);
+    assert.deepEqual(inputArgs('http://cam/live.ts'), [...PROBE_ARGS, '-i', 'http://cam/live.ts']);
     assert.deepEqual(inputArgs('/dev/video2'), ['-f', 'v4l2', '-i', '/dev/video2']);
   });
 
