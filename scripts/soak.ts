@@ -1,0 +1,126 @@
+/**
+ * Long-run memory check of `sfn-edge run` (issue 13): a live camera is simulated by ffmpeg serving a
+ * video over HTTP on loopback in a loop, at its own pace (`-re`); `run` (the built CLI, dist/)
+ * watches it with the embedded broker, captions and clips on, as on a device. The run's resident
+ * set size is sampled every `--every` seconds from /proc/<pid>/status; the slope after the warm-up
+ * (least squares, MB/min) is the figure, with a target of < 0.1 MB/min.
+ *
+ *   node --import tsx scripts/soak.ts --minutes 120 [--video clip.mp4] [--out bench/soak.json]
+ *
+ * Writes `{minutes, samples: [[s, rss_mb], ...], warmup_min, slope_mb_per_min, ...}` to --out and
+ * prints one summary line. Every loop is bounded by --minutes.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+
+const o = new Command()
+  .option('--minutes <n>', 'length of the soak', Number, 120)
+  .option('--every <s>', 'seconds between RSS samples', Number, 10)
+  .option('--warmup <min>', 'minutes left out of the slope', Number, 10)
+  .option('--video <file>', 'video served in a loop (default: Ped2 test videos 01-04 made into an mp4)')
+  .option('--out <file>', 'result file', 'bench/soak.json')
+  .parse()
+  .opts<{ minutes: number; every: number; warmup: number; video?: string; out: string }>();
+
+const freePort = () => new Promise<number>((resolve) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => {
+    const a = s.address();
+    s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+  });
+});
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** least-squares slope of y over x */
+function slope(xs: number[], ys: number[]): number {
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) {
+    num += (xs[i]! - mx) * (ys[i]! - my);
+    den += (xs[i]! - mx) ** 2;
+  }
+  return den > 0 ? num / den : 0;
+}
+
+async function rssMb(pid: number): Promise<number | null> {
+  const text = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => null);
+  const m = text?.match(/^VmRSS:\s+(\d+) kB/m);
+  return m ? Number(m[1]) / 1024 : null;
+}
+
+const dir = await mkdtemp(path.join(os.tmpdir(), 'sfn-soak-'));
+let video = o.video;
+if (!video) {
+  video = path.join(dir, 'ped2.mp4');
+  const list = path.join(dir, 'list.txt');
+  const root = path.resolve('../shared/datasets/ucsd_ped2/testing/frames');
+  const lines: string[] = [];
+  for (const v of ['01', '02', '03', '04']) lines.push(`file '${path.join(root, v)}/%03d.jpg'`);
+  // one mp4 of four test videos (they open with and contain anomalies: events all along)
+  const parts: string[] = [];
+  for (const v of ['01', '02', '03', '04']) {
+    const part = path.join(dir, `${v}.mp4`);
+    execFileSync('ffmpeg', ['-loglevel', 'error', '-y', '-framerate', '10', '-i', path.join(root, v, '%03d.jpg'), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-g', '10', part]);
+    parts.push(`file '${part}'`);
+  }
+  await writeFile(list, `${parts.join('\n')}\n`);
+  execFileSync('ffmpeg', ['-loglevel', 'error', '-y', '-f', 'concat', '-safe', '0', '-i', list, '-c', 'copy', video]);
+}
+if (!existsSync('dist/cli.js')) throw new Error('build first: npm run build');
+
+const port = await freePort();
+const url = `http://127.0.0.1:${port}/live.ts`;
+// ffmpeg's HTTP server serves one client: restart it whenever it exits, until the soak ends
+let stopping = false;
+const camera = () => {
+  const c = spawn('ffmpeg', ['-hide_banner', '-v', 'error', '-re', '-stream_loop', '-1', '-i', video!, '-c', 'copy', '-f', 'mpegts', '-listen', '1', url], { stdio: 'ignore' });
+  c.once('exit', () => {
+    if (!stopping) setTimeout(camera, 200);
+  });
+  cams.push(c);
+};
+const cams: ReturnType<typeof spawn>[] = [];
+camera();
+await sleep(500);
+
+const run = spawn(process.execPath, ['bin/sfn-edge.js', 'run', '--source', url, '--embedded-port', '0', '--ws-port', '0', '--state-dir', path.join(dir, 'state'), '--clips', path.join(dir, 'clips'), '--device-id', 'soak'], {
+  stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SFN_LOG_LEVEL: 'info' },
+});
+let events = 0;
+run.stderr!.on('data', (b: Buffer) => {
+  events += (b.toString().match(/"msg":"event"/g) ?? []).length;
+});
+const t0 = Date.now();
+const samples: [number, number][] = [];
+const end = t0 + o.minutes * 60_000;
+while (Date.now() < end && run.exitCode === null) {
+  const r = await rssMb(run.pid!);
+  if (r !== null) samples.push([+((Date.now() - t0) / 1000).toFixed(1), +r.toFixed(1)]);
+  await sleep(o.every * 1000);
+}
+const exitedEarly = run.exitCode !== null;
+stopping = true;
+run.kill('SIGTERM');
+await new Promise((r) => (run.exitCode !== null ? r(null) : run.once('exit', r)));
+for (const c of cams) c.kill('SIGKILL');
+
+const after = samples.filter(([s]) => s >= o.warmup * 60);
+const result = {
+  minutes: +((Date.now() - t0) / 60_000).toFixed(1), every_s: o.every, warmup_min: o.warmup, exited_early: exitedEarly,
+  rss_mb_first: samples[0]?.[1] ?? null, rss_mb_after_warmup: after[0]?.[1] ?? null, rss_mb_last: samples.at(-1)?.[1] ?? null,
+  rss_mb_max: Math.max(...samples.map(([, r]) => r)),
+  slope_mb_per_min: after.length >= 3 ? +(slope(after.map(([s]) => s / 60), after.map(([, r]) => r))).toFixed(4) : null,
+  target_mb_per_min: 0.1, events_logged: events, video, machine: `${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''}`,
+  samples,
+};
+await writeFile(o.out, `${JSON.stringify(result)}\n`);
+const { samples: _s, ...summary } = result;
+console.log(JSON.stringify(summary));
+await rm(dir, { recursive: true, force: true });
