@@ -579,6 +579,8 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
     await eventChain;
     await describer?.idle();
     await stats.final();
+    // viewers are told their sessions closed (`closed` {reason: shutdown}) before the connection ends
+    await streaming.close().catch(() => undefined);
     const flushed = await reporter.close(20_000);
     const seconds = (Date.now() - t0) / 1000;
     const summary: RunSummary = {

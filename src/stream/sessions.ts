@@ -12,6 +12,9 @@ import { ClipPlayer, findClip, UnknownEventError } from './clip-source.js';
 import { LivePlayer, type LiveFeed } from './live.js';
 import { wrtc, type IceCandidateInit, type IceServer, type MediaTrack, type PeerConnection } from './wrtc.js';
 
+/** How long a session stays open after its clip has played to its end (ms), before it is ended with `clip ended`. */
+export const CLIP_END_LINGER_MS = 1500;
+
 /** What a session plays. */
 export type StreamRequest = { kind: 'clip'; eventId: string } | { kind: 'live'; overlay: boolean };
 
@@ -131,6 +134,7 @@ export class SessionManager {
    */
   async offer(id: string, input: OfferInput, opts: OfferOptions = {}): Promise<string> {
     const st = this.settings;
+    if (input.token === undefined || input.token === null || input.token === '') throw new SessionRefused('missing token: the offer must carry the device\'s streaming token', 401);
     if (!this.tokenOk(input.token)) throw new SessionRefused('wrong token', 401);
     if (this.map.has(id)) throw new SessionRefused(`session ${id} already exists`, 409);
     if (st.maxSessions <= 0) throw new SessionRefused('streaming is off on this device (max sessions 0)', 503);
@@ -150,7 +154,14 @@ export class SessionManager {
       if (req.kind === 'live') player = new LivePlayer(this.sources.live as LiveFeed, req.overlay);
       else {
         const path = await findClip(this.sources.clipsDir, req.eventId);
-        player = await ClipPlayer.open(path, { loop: st.loop, onError: (e) => log.warn({ session: id, err: e.message }, 'clip playback failed') });
+        // a clip that has played to its end frees its slot (after a moment, so its last frame shows)
+        player = await ClipPlayer.open(path, {
+          loop: st.loop, onError: (e) => log.warn({ session: id, err: e.message }, 'clip playback failed'),
+          onEnd: () => {
+            clearTimeout(s.timer);
+            s.timer = setTimeout(() => this.end(id, 'clip ended'), CLIP_END_LINGER_MS);
+          },
+        });
       }
       if (this.map.get(id) !== s) {
         player.stop();

@@ -93,6 +93,7 @@ export async function startSignalling(opts: SignallingOptions): Promise<Signalli
     if (!msg) return refuse(id, 'malformed offer: payload is not a JSON object');
     try {
       // the token is checked before anything else is looked at
+      if (msg.token === undefined || msg.token === '') throw new SessionRefused('missing token: the offer must carry the device\'s streaming token', 401);
       if (!m.tokenOk(msg.token)) throw new SessionRefused('wrong token', 401);
       const sdp = await m.offer(id, { token: msg.token, request: parseRequest(msg), sdp: msg.sdp }, {
         onCandidate: (c) => publish(id, 'candidate/device', c),

@@ -66,7 +66,7 @@ describe('viewer in headless Chromium plays a flagged Ped2 clip over WebRTC', { 
     stopDevice.abort();
     await device?.catch(() => undefined);
     await viewer?.close();
-    await broker?.close();
+    await broker?.close().catch(() => undefined);
     if (dir) await fs.rm(dir, { recursive: true, force: true });
   });
 
@@ -139,5 +139,20 @@ describe('viewer in headless Chromium plays a flagged Ped2 clip over WebRTC', { 
       return w.sfnViewer.session?.what.live === true && w.sfnViewer.stats.framesDecoded > 0 && v.videoWidth === 144;
     }, undefined, { timeout: 60_000, polling: 100 });
     await page.click('#stop');
+  });
+
+  it('a clean stop of the device tells the page its session closed', async () => {
+    await page.locator(`#device-list li[data-device="${DEVICE}"] button.live`).click();
+    await page.waitForFunction(() => (window as unknown as { sfnViewer: { stats: { framesDecoded: number } } }).sfnViewer.stats.framesDecoded > 0, undefined, { timeout: 60_000, polling: 100 });
+    stopDevice.abort();
+    await page.waitForFunction(() => /session closed by the device: shutdown/.test(document.querySelector('#player-status')?.textContent ?? ''), undefined, { timeout: 30_000 });
+    await device;
+  });
+
+  it('when the viewer loses its broker, every device shows unknown and Play / Live are off', async () => {
+    await broker.close();
+    await page.waitForFunction((d) => document.querySelector(`#device-list li[data-device="${d}"]`)?.getAttribute('data-state') === 'unknown', DEVICE, { timeout: 30_000 });
+    assert.equal(await page.locator(`#device-list li[data-device="${DEVICE}"] button.live`).isDisabled(), true);
+    assert.equal(await page.locator('button.play:not([disabled])').count(), 0);
   });
 });

@@ -76,8 +76,9 @@
     ul.replaceChildren();
     if (devices.size === 0) ul.append(el('li', { class: 'muted' }, 'none seen yet'));
     for (const [name, d] of [...devices].sort()) {
-      ul.append(el('li', { class: d.online ? 'online' : 'offline', dataset: { device: name } },
-        el('span', { class: 'dot' }), name, ' ', el('span', { class: 'muted' }, d.online ? 'online' : 'offline'), el('br'),
+      const word = d.online ? 'online' : d.unknown ? 'unknown (broker lost)' : 'offline';
+      ul.append(el('li', { class: d.online ? 'online' : 'offline', dataset: { device: name, state: d.online ? 'online' : d.unknown ? 'unknown' : 'offline' } },
+        el('span', { class: 'dot' }), name, ' ', el('span', { class: 'muted' }, word), el('br'),
         el('button', { type: 'button', class: 'live', disabled: !d.online, onclick: () => play(name, { live: true }) }, 'Live'), ' ',
         el('button', { type: 'button', class: 'live-region', disabled: !d.online, onclick: () => play(name, { live: true, overlay: true }) }, 'Live + region')));
     }
@@ -238,7 +239,19 @@
       client.subscribe(['sfn/+/availability', 'sfn/+/clips', 'sfn/+/events', 'sfn/+/events/+/description'], { qos: 1 });
     });
     client.on('error', (err) => setStatus('conn-status', `broker error: ${err.message}`, true));
-    client.on('offline', () => setStatus('conn-status', `offline; retrying ${url}`, true));
+    // without the broker, nothing is known of any device: no Play or Live until it says online again
+    const lost = () => {
+      for (const d of devices.values()) {
+        d.online = false;
+        d.unknown = true;
+      }
+      render();
+    };
+    client.on('offline', () => {
+      setStatus('conn-status', `offline; retrying ${url}`, true);
+      lost();
+    });
+    client.on('close', lost);
     client.on('message', onMessage);
   }
 
