@@ -1,8 +1,14 @@
 #!/usr/bin/env node
-// Runs every test/**/*.test.ts with Node's test runner (Node 20's `--test` does not expand globs).
+// Runs every test/**/*.test.ts with Node's test runner (Node 20's `--test` does not expand globs),
+// then names every skipped suite and test with its reason: Node 20's own summary does not count a
+// skipped `describe`. Under CI=true a suite skipped for a missing tool (test/tools.ts) fails the
+// run, since .ci/run installs every tool the tests use.
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+
+const MISSING_TOOL = 'missing tool:'; // test/tools.ts
 
 function find(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -12,7 +18,37 @@ function find(dir) {
   });
 }
 
-const files = find('test').sort();
-const extra = process.argv.slice(2);
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...extra, ...files], { stdio: 'inherit' });
+// `npm test -- test/flash test/mqtt/tls.test.ts --test-name-pattern=x`: paths pick the files, the rest go to node
+const args = process.argv.slice(2);
+const picked = args.filter((a) => !a.startsWith('-') && existsSync(a));
+const extra = args.filter((a) => !picked.includes(a));
+const files = (picked.length ? picked.flatMap((p) => (statSync(p).isDirectory() ? find(p) : [p])) : find('test')).sort();
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'sfn-test-'));
+const skipsFile = path.join(tmp, 'skips.jsonl');
+const reporters = [
+  '--test-reporter=spec', '--test-reporter-destination=stdout',
+  '--test-reporter=./scripts/skip-reporter.mjs', `--test-reporter-destination=${skipsFile}`,
+];
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...reporters, ...extra, ...files], { stdio: 'inherit' });
+
+let skips = [];
+try {
+  skips = readFileSync(skipsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+} catch {
+  // no file: nothing was skipped, or the runner died before writing (its status says so)
+}
+rmSync(tmp, { recursive: true, force: true });
+
+const where = (s) => (s.file ? path.relative(process.cwd(), s.file) : '?');
+if (skips.length === 0) console.log('\nskipped: nothing');
+else {
+  console.log(`\nskipped: ${skips.filter((s) => s.suite).length} suite(s), ${skips.filter((s) => !s.suite).length} test(s)`);
+  for (const s of skips) console.log(`  ${s.suite ? 'suite' : 'test '} ${where(s)} > ${s.name}: ${s.reason}`);
+}
+const missing = skips.filter((s) => s.reason.startsWith(MISSING_TOOL));
+if (process.env.CI === 'true' && missing.length > 0) {
+  console.error(`\nCI=true: ${missing.length} suite(s) or test(s) skipped for a tool .ci/run should have installed:`);
+  for (const s of missing) console.error(`  ${where(s)} > ${s.name}: ${s.reason}`);
+  process.exit(1);
+}
 process.exit(r.status ?? 1);

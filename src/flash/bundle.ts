@@ -23,6 +23,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { loadProfile, ProfileError, type DeviceProfile } from '../device/profile.js';
 import { readManifest } from '../export/manifest.js';
+import { defaultConfig, loadLayer } from '../runtime/config.js';
 import type { Arch } from './arch.js';
 import { FlashError } from './errors.js';
 import { shipPackages, type ShippedPackage } from './natives.js';
@@ -132,8 +133,28 @@ function render(template: string, values: Record<string, string>): string {
 }
 
 /**
+ * Checks a runtime configuration file here, on the host, the way `sfn-edge run --config` checks it
+ * on the device (the same schema and layering: `loadLayer` over the defaults, src/runtime/config.ts),
+ * so that a configuration the device would refuse at start is never built, signed or shipped.
+ * @param what how the file is named in the message (e.g. `--runtime-config bad.json`)
+ * @throws FlashError 'input' naming the file and each bad field, or saying that the file is missing.
+ */
+export async function checkRuntimeConfig(file: string, what = `runtime configuration ${file}`): Promise<void> {
+  // loadLayer takes a missing file for an empty layer (the device's defaults); here a missing file is a typo
+  const st = await fs.stat(file).catch(() => null);
+  if (!st?.isFile()) throw new FlashError('input', `${what}: no such file; nothing was built or sent`);
+  try {
+    await loadLayer(file, defaultConfig());
+  } catch (err) {
+    const why = (err as Error).message.replace(`${file}: `, '');
+    throw new FlashError('input', `${what} would be refused by the device (sfn-edge run --config): ${why}. Fix it (schema: schemas/runtime-config.schema.json) and run again; nothing was built or sent`, { cause: err });
+  }
+}
+
+/**
  * Builds and signs a bundle for one device.
- * @throws FlashError 'unknown-profile' (no such profile, or invalid), 'input' (the profile's model
+ * @throws FlashError 'unknown-profile' (no such profile, or invalid), 'input' (the runtime
+ *   configuration is missing or invalid (checked before anything is written), the profile's model
  *   variant is not in the models root, or its manifest does not match), 'key' (no signing key);
  *   Error from building the executable or fetching packages.
  */
@@ -141,6 +162,7 @@ export async function buildBundle(o: BundleOptions): Promise<BuiltBundle> {
   const t0 = Date.now();
   if (!/^\/[A-Za-z0-9._/-]+$/.test(o.root)) throw new FlashError('input', `--root must be an absolute path on the device made of letters, digits and . _ - /, got '${o.root}'`);
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(o.deviceId)) throw new FlashError('input', `device id '${o.deviceId}' may hold only letters, digits, '.', '_' and '-' (it is an MQTT topic level)`);
+  if (o.runtimeConfig) await checkRuntimeConfig(o.runtimeConfig, `--runtime-config ${o.runtimeConfig}`);
   let profile: DeviceProfile;
   try {
     profile = await loadProfile(o.profile);

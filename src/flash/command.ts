@@ -15,7 +15,7 @@ import { ARCHES, parseArch, type Arch } from './arch.js';
 import { buildBundle, readBundleInfo } from './bundle.js';
 import { FlashError } from './errors.js';
 import { readHostsFile, summaryTable, type HostEntry } from './hosts.js';
-import { flashHost, type FlashOptions, type FlashResult } from './push.js';
+import { checkShippedConfig, flashHost, type FlashOptions, type FlashResult } from './push.js';
 import { generateFleetKey, readPublicKey, verifyBundle } from './sign.js';
 
 const DEFAULT_KEY = '.flash/fleet.key';
@@ -116,6 +116,8 @@ export async function runPush(c: PushCli, print: (s: string) => void = (s) => pr
       throw err;
     }
   }
+  // before the dry run's plan and before any host: a configuration `run` would refuse is never sent
+  for (const o of all) await checkShippedConfig(o);
   if (c.dryRun) {
     for (const o of all) print(plan(o).join('\n'));
     print('dry run: nothing was built, sent or changed');

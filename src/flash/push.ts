@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { log } from '../util/log.js';
 import { archOfUname, type Arch } from './arch.js';
-import { buildBundle, readBundleInfo, type BundleOptions } from './bundle.js';
+import { buildBundle, checkRuntimeConfig, readBundleInfo, type BundleOptions } from './bundle.js';
 import { FlashError } from './errors.js';
 import { HealthWatch } from './health.js';
 import { ACTIVATE, parseKv, PREFLIGHT, PREPARE, PRUNE, RECEIVE, ROLLBACK, VERIFY } from './remote.js';
@@ -58,6 +58,18 @@ export interface FlashResult {
 }
 
 const since = (t0: number) => +((Date.now() - t0) / 1000).toFixed(2);
+
+/**
+ * Checks, here, the runtime configuration a flash would ship: the `runtime.json` of a given bundle
+ * (one built before this check existed may hold a bad one), else the `--runtime-config` file.
+ * @throws FlashError 'input' naming the file and each field `run` would refuse (see checkRuntimeConfig).
+ */
+export async function checkShippedConfig(o: Pick<FlashOptions, 'bundle' | 'runtimeConfig'>): Promise<void> {
+  if (o.bundle) {
+    const f = path.join(o.bundle, 'runtime.json');
+    if (await fs.stat(f).then(() => true, () => false)) await checkRuntimeConfig(f, `bundle ${o.bundle}: runtime.json`);
+  } else if (o.runtimeConfig) await checkRuntimeConfig(o.runtimeConfig, `--runtime-config ${o.runtimeConfig}`);
+}
 
 /** `<sha256>  <path>` lines -> path -> sha256. */
 function parseSums(text: string): Map<string, string> {
@@ -111,6 +123,14 @@ export async function flashHost(o: FlashOptions): Promise<FlashResult> {
   const t0 = Date.now();
   const timings: Record<string, number> = {};
   const res: FlashResult = { host: o.ssh.host, device: o.deviceId, arch: null, from: null, to: null, result: 'failed', seconds: 0, timings, bundle_mb: null, reason: null, code: null };
+  try {
+    // 0. the runtime configuration it would ship, before any SSH (not even the shared connection's
+    // setup): one that `run` refuses would leave the device dark until the rollback
+    await checkShippedConfig(o);
+  } catch (err) {
+    const fe = err instanceof FlashError ? err : new FlashError('input', (err as Error).message, { cause: err });
+    return { ...res, reason: fe.message, code: fe.code, seconds: since(t0) };
+  }
   let watch: HealthWatch | null = null;
   const control = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-ssh-'));
   o = { ...o, ssh: { controlPath: path.join(control, 'cm'), ...o.ssh } };

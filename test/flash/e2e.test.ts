@@ -4,10 +4,11 @@
  * sshd's temp dir, without systemd, so the fallback runner (setsid + pidfile) supervises it.
  *
  * 1. flash the x64 bundle: availability online + first stats on the broker, current -> the version;
- * 2. flash a signed but broken bundle (its runtime configuration is invalid, so `run` exits):
- *    no health within the timeout -> rollback, the first version reports again;
+ * 2. flash a signed bundle that cannot start on the device (its source does not exist there, so
+ *    `run` exits): no health within the timeout -> rollback, the first version reports again;
  * 3. refusals that leave the device as it was: tampered and unsigned bundles (here and on the
- *    device), refused key, unreachable host, full disk, wrong architecture, unknown profile;
+ *    device), refused key, unreachable host, full disk, wrong architecture, unknown profile, a
+ *    runtime configuration `run` would refuse (refused here, before any SSH);
  * 4. a hosts file with two hosts (one fine, one unreachable) and its summary table; dry run;
  * 5. the runner refuses to start a version whose model was changed after install.
  */
@@ -84,9 +85,8 @@ describe('flash end to end (sshd on loopback, aedes broker)', { skip: SKIP ?? fa
   });
 
   it('rolls back a bundle that does not come up, and the previous version reports again', async () => {
-    const bad = path.join(tmp, 'bad-runtime.json');
-    await fs.writeFile(bad, JSON.stringify({ stats_interval_s: 1, threshold: { on: -5 } }));
-    const r = await flashHost({ ...base, runtimeConfig: bad, timeoutS: 10 });
+    // a configuration the schema refuses no longer ships (checked here); a source missing on the device cannot be checked here
+    const r = await flashHost({ ...base, source: path.join(tmp, 'no-such-camera'), timeoutS: 10 });
     assert.equal(r.result, 'rolled-back', r.reason ?? '');
     assert.equal(r.code, 'unhealthy');
     assert.equal(r.from, v1.to);
@@ -148,6 +148,12 @@ describe('flash end to end (sshd on loopback, aedes broker)', { skip: SKIP ?? fa
     r = await flashHost({ ...base, profile: 'jetson-does-not-exist' });
     assert.equal(r.code, 'unknown-profile');
     assert.match(r.reason ?? '', /device profile 'jetson-does-not-exist' not found .*known: .*x86-64-cpu/);
+    const bad = path.join(tmp, 'bad-runtime.json');
+    await fs.writeFile(bad, JSON.stringify({ stats_interval_s: 1, threshold: { on: 0.01 } }));
+    r = await flashHost({ ...base, runtimeConfig: bad });
+    assert.equal(r.code, 'input');
+    assert.match(r.reason ?? '', /bad-runtime\.json would be refused by the device .*threshold\.on/);
+    assert.equal(r.from, null, 'refused before the preflight over SSH');
     assert.equal(current(), v1.to);
   });
 

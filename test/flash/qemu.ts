@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { MISSING_TOOL, missingTools } from '../tools.js';
 
 export const QEMU = '/usr/bin/qemu-aarch64-static';
 const PACKAGES = ['libc6-arm64-cross', 'libgcc-s1-arm64-cross', 'libstdc++6-arm64-cross'];
@@ -15,7 +16,8 @@ const PACKAGES = ['libc6-arm64-cross', 'libgcc-s1-arm64-cross', 'libstdc++6-arm6
  * The `-L` folder for qemu, or a reason why there is none (qemu missing, packages not fetchable).
  */
 export async function arm64Sysroot(cacheDir: string): Promise<{ dir: string } | { reason: string }> {
-  if (!existsSync(QEMU)) return { reason: `${QEMU} not installed (apt-get install qemu-user-static)` };
+  const noQemu = missingTools('qemu');
+  if (noQemu) return { reason: noQemu };
   if (existsSync('/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1')) return { dir: '/usr/aarch64-linux-gnu' };
   const root = path.join(path.resolve(cacheDir), 'arm64-sysroot');
   const dir = path.join(root, 'usr', 'aarch64-linux-gnu');
@@ -26,7 +28,7 @@ export async function arm64Sysroot(cacheDir: string): Promise<{ dir: string } | 
     execFileSync('apt-get', ['download', ...PACKAGES], { cwd: debs, stdio: 'pipe' });
     for (const f of await fs.readdir(debs)) if (f.endsWith('.deb')) execFileSync('dpkg-deb', ['-x', path.join(debs, f), root]);
   } catch (err) {
-    return { reason: `no arm64 sysroot: install ${PACKAGES.join(' ')} or let 'apt-get download' fetch them (${(err as Error).message.split('\n')[0]})` };
+    return { reason: `${MISSING_TOOL} arm64 sysroot: install ${PACKAGES.join(' ')} or let 'apt-get download' fetch them (${(err as Error).message.split('\n')[0]})` };
   }
   return existsSync(path.join(dir, 'lib', 'ld-linux-aarch64.so.1')) ? { dir } : { reason: `the downloaded ${PACKAGES.join(', ')} hold no ld-linux-aarch64.so.1` };
 }

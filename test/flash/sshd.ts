@@ -9,11 +9,12 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../mqtt/brokers.js';
+import { missingTools } from '../tools.js';
 import type { SshTarget } from '../../src/flash/ssh.js';
 
 export const SSHD = '/usr/sbin/sshd';
 /** Why the SSH tests cannot run here, or null. */
-export const NO_SSHD = !existsSync(SSHD) ? `${SSHD} not installed (apt-get install openssh-server)` : !existsSync('/usr/bin/ssh') ? 'ssh client not installed (openssh-client)' : null;
+export const NO_SSHD = missingTools('sshd', 'ssh') || null;
 
 /** A running test sshd and how to reach it. */
 export interface TestSshd {

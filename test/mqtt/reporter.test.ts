@@ -8,7 +8,8 @@ import { BrokerPortError, startEmbeddedBroker } from '../../src/mqtt/broker.js';
 import { HANDLERS, MqttReporter } from '../../src/mqtt/reporter.js';
 import { ConfigController } from '../../src/runtime/controller.js';
 import { defaultConfig } from '../../src/runtime/config.js';
-import { aedesBroker, HAS_MOSQUITTO, mosquittoBroker, type TestBroker } from './brokers.js';
+import { missingTools } from '../tools.js';
+import { aedesBroker, mosquittoBroker, type TestBroker } from './brokers.js';
 import { Recorder } from './sub.js';
 
 const tmpDirs: string[] = [];
@@ -35,7 +36,7 @@ async function reporterFor(url: string, o: { store?: FileOutboxStore | MemoryOut
 
 const KINDS: ['aedes' | 'mosquitto', () => Promise<TestBroker>, string | false][] = [
   ['aedes', aedesBroker, false],
-  ['mosquitto', mosquittoBroker, !HAS_MOSQUITTO && `mosquitto binary not found at /usr/sbin/mosquitto`],
+  ['mosquitto', mosquittoBroker, missingTools('mosquitto')],
 ];
 
 for (const [kind, make, skip] of KINDS) {

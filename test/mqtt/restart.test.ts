@@ -10,7 +10,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FileOutboxStore } from '../../src/mqtt/outbox.js';
 import { MqttReporter } from '../../src/mqtt/reporter.js';
-import { HAS_MOSQUITTO, mosquittoBroker, type TestBroker } from './brokers.js';
+import { missingTools } from '../tools.js';
+import { mosquittoBroker, type TestBroker } from './brokers.js';
 import { Recorder } from './sub.js';
 
 /**
@@ -40,7 +41,7 @@ const hooks = {
   command: async () => undefined,
 };
 
-describe('broker restarted mid-run (Mosquitto)', { skip: !HAS_MOSQUITTO && 'mosquitto binary not found at /usr/sbin/mosquitto' }, () => {
+describe('broker restarted mid-run (Mosquitto)', { skip: missingTools('mosquitto') }, () => {
   let broker: TestBroker;
   let dir: string;
   before(async () => {

@@ -5,24 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it, mock } from 'node:test';
 import { MemoryOutboxStore } from '../../src/mqtt/outbox.js';
 import { MqttReporter } from '../../src/mqtt/reporter.js';
 import { log } from '../../src/util/log.js';
-import { HAS_MOSQUITTO, mosquittoBroker, type TestBroker } from './brokers.js';
+import { missingTools } from '../tools.js';
+import { mosquittoBroker, type TestBroker } from './brokers.js';
 import { Recorder } from './sub.js';
 
-const TOOLS = HAS_MOSQUITTO && existsSync('/usr/bin/mosquitto_passwd') && (() => {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const SKIP = missingTools('mosquitto', 'mosquitto_passwd', 'openssl');
 
 const hooks = {
   configState: () => ({ version: 0, config: {} }),
@@ -30,7 +23,7 @@ const hooks = {
   command: async () => undefined,
 };
 
-describe('MQTT over TLS with username/password (Mosquitto)', { skip: !TOOLS && 'needs mosquitto, mosquitto_passwd and openssl' }, () => {
+describe('MQTT over TLS with username/password (Mosquitto)', { skip: SKIP }, () => {
   let broker: TestBroker & { dir: string };
   let ca: Buffer;
   before(async () => {

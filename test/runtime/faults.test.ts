@@ -14,15 +14,15 @@ import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import sharp from 'sharp';
 import { quietExport, TINY, tinyWeights } from '../export/fixtures.js';
-import { HAS_MOSQUITTO, mosquittoBroker, type TestBroker } from '../mqtt/brokers.js';
+import { mosquittoBroker, type TestBroker } from '../mqtt/brokers.js';
+import { missingTools } from '../tools.js';
 import { Recorder } from '../mqtt/sub.js';
 import { startCli } from '../cli-process.js';
 
 const PED2 = path.resolve('../shared/datasets/ucsd_ped2/testing/frames/04');
-const HAVE = HAS_MOSQUITTO && !!(await fs.stat(PED2).catch(() => null));
-const HAS_FFMPEG = existsSync('/usr/bin/ffmpeg');
+const SKIP = missingTools('mosquitto') || (!(await fs.stat(PED2).catch(() => null)) && 'Ped2 not available');
 
-describe('run under faults (real process, Mosquitto)', { skip: !HAVE && 'needs Mosquitto and Ped2' }, () => {
+describe('run under faults (real process, Mosquitto)', { skip: SKIP }, () => {
   let dir = '';
   let model = '';
   let config = '';
@@ -193,7 +193,7 @@ describe('run under faults (real process, Mosquitto)', { skip: !HAVE && 'needs M
     assert.ok(summary.source_error);
   });
 
-  it('a truncated mp4 exits non-zero', { skip: !HAS_FFMPEG && 'needs ffmpeg' }, async () => {
+  it('a truncated mp4 exits non-zero', { skip: missingTools('ffmpeg') }, async () => {
     const mp4 = path.join(dir, 'cut.mp4');
     execFileSync('ffmpeg', ['-loglevel', 'error', '-y', '-framerate', '10', '-i', path.join(frames, '%03d.png'), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-movflags', '+faststart', mp4]);
     const full = await fs.readFile(mp4);

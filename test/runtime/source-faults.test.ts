@@ -7,23 +7,23 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { quietExport, TINY, tinyWeights } from '../export/fixtures.js';
-import { freePort, HAS_MOSQUITTO, mosquittoBroker, type TestBroker } from '../mqtt/brokers.js';
+import { freePort, mosquittoBroker, type TestBroker } from '../mqtt/brokers.js';
+import { missingTools } from '../tools.js';
 import { Recorder } from '../mqtt/sub.js';
 import { startCli } from '../cli-process.js';
 
-const HAVE = HAS_MOSQUITTO && existsSync('/usr/bin/ffmpeg');
+const SKIP = missingTools('ffmpeg', 'mosquitto');
 /** drops of the camera in the test (SFN_SOURCE_DROPS raises it for a longer measurement) */
 const DROPS = Number(process.env.SFN_SOURCE_DROPS ?? 3);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('a live source killed and restarted (real ffmpeg over HTTP, Mosquitto)', { skip: !HAVE && 'needs ffmpeg and Mosquitto' }, () => {
+describe('a live source killed and restarted (real ffmpeg over HTTP, Mosquitto)', { skip: SKIP }, () => {
   let dir = '';
   let model = '';
   let config = '';

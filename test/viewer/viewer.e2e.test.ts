@@ -24,13 +24,14 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/mqtt/broker.
 import { runCommand, type RunSummary } from '../../src/runtime/command.js';
 import { exitBeforeWrtcCleanup } from '../../src/stream/wrtc.js';
 import { startViewerServer, type ViewerServer } from '../../src/viewer/server.js';
+import { missingTools } from '../tools.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const PED2 = path.resolve('../shared/datasets/ucsd_ped2/testing/frames/01');
 const MODEL = 'models/fp32/sfn-lite-ped2.onnx';
 const DEVICE = 'ped2-cam';
 const TOKEN = 'e2e-token-0123';
-const skip = !existsSync(CHROMIUM) ? 'chromium not installed (apt-get install chromium)' : !existsSync(PED2) ? 'Ped2 not available' : false;
+const skip = missingTools('chromium') || (!existsSync(PED2) && 'Ped2 not available');
 
 after(() => exitBeforeWrtcCleanup());
 
