@@ -372,7 +372,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
 
   // WebRTC streaming of flagged clips and the live view, signalled over the same MQTT connection
   const streaming: Streaming = await startStreaming({
-    client: reporter.client, device: deviceId, clipsDir, config: controller.current.streaming,
+    client: reporter.client, device: deviceId, clipsDir, config: controller.current.streaming, tokenFile: join(stateDir, 'streaming-token'),
     ...(profile ? { profileMaxSessions: profile.streaming.maxSessions } : {}),
   });
   cleanups.push(() => streaming.close());

@@ -5,6 +5,7 @@
  * Configuration changes pushed over MQTT (`config/set` -> `streaming`) apply to new sessions at once.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { MqttClient } from 'mqtt';
 
 import type { RuntimeConfig } from '../runtime/config.js';
@@ -26,6 +27,34 @@ export interface StreamingOptions {
   config: RuntimeConfig['streaming'];
   /** the device profile's `streaming.maxSessions` (default {@link DEFAULT_MAX_SESSIONS}) */
   profileMaxSessions?: number;
+  /**
+   * Where the token made when `streaming.token` is not configured is kept (mode 0600), so that it
+   * survives restarts and the log never holds it (`run`: `<state-dir>/streaming-token`). Without
+   * it the token lives only in memory and the log says so.
+   */
+  tokenFile?: string;
+}
+
+/** Shortest token read back from a token file; a shorter or empty file is replaced. */
+const MIN_TOKEN_CHARS = 8;
+
+/**
+ * The token of {@link StreamingOptions.tokenFile}: the file's first line when it holds one, else a
+ * new random one (16 base64url characters, 96 bits) written there with mode 0600.
+ * @throws Error when the file cannot be written (its folder is not writable).
+ */
+export function loadOrMakeToken(file: string | undefined): { token: string; made: boolean } {
+  if (file) {
+    try {
+      const t = readFileSync(file, 'utf8').split('\n')[0]!.trim();
+      if (t.length >= MIN_TOKEN_CHARS) return { token: t, made: false };
+    } catch {
+      // none yet
+    }
+  }
+  const token = randomBytes(12).toString('base64url');
+  if (file) writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return { token, made: true };
 }
 
 /** Streaming as `run` holds it. */
@@ -60,8 +89,11 @@ export async function startStreaming(o: StreamingOptions): Promise<Streaming> {
   const tokenOf = (c: RuntimeConfig['streaming']): string => {
     if (c.token !== undefined) return c.token;
     if (generated === undefined) {
-      generated = randomBytes(12).toString('base64url');
-      log.warn({ token: generated }, 'streaming.token is not configured: viewers must present this token (set streaming.token in the configuration to choose one)');
+      // the token itself never goes to the log: logs are shipped and read by more people than viewers
+      const { token: t, made } = loadOrMakeToken(o.tokenFile);
+      generated = t;
+      if (o.tokenFile) log.warn({ token_file: o.tokenFile, made }, `streaming.token is not configured: viewers must present the token ${made ? 'made for' : 'kept for'} this device; read it from ${o.tokenFile} (or set streaming.token in the configuration to choose one)`);
+      else log.warn('streaming.token is not configured: a token was made for this run and is kept only in memory; set streaming.token in the configuration so that viewers can present it');
     }
     return generated;
   };
