@@ -59,6 +59,11 @@ function listen(server: Server | HttpServer, port: number, host: string): Promis
   });
 }
 
+/** True for 127.0.0.0/8, ::1 and localhost. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 function closeServer(server: Server | HttpServer): Promise<void> {
   return new Promise<void>((r) => server.close(() => r()));
 }
@@ -67,13 +72,17 @@ function closeServer(server: Server | HttpServer): Promise<void> {
  * Starts aedes on `host:port` (port 0 = any free port), and with `opts.wsPort` a WebSocket
  * listener on `host:wsPort` too. With `opts.auth`, clients must present that username and password
  * (on both listeners); without it, the trust model is the listen address: every local process can
- * publish, including `config/set`.
- * @throws BrokerPortError when a port is in use (the WebSocket one names `--ws-port`); other listen
+ * publish, including `config/set`. A host beyond loopback (not 127.0.0.0/8, `::1` or `localhost`)
+ * requires `opts.auth`: a device's broker open to its network without a password lets anyone there
+ * set its source and model.
+ * @throws Error when `host` is beyond loopback and `opts.auth` is not given;
+ *   BrokerPortError when a port is in use (the WebSocket one names `--ws-port`); other listen
  *   errors as they are.
  */
 export async function startEmbeddedBroker(port: number, host = '127.0.0.1', opts: BrokerOptions = {}): Promise<EmbeddedBroker> {
-  const aedes = await Aedes.createBroker();
   const auth = opts.auth;
+  if (!auth && !isLoopback(host)) throw new Error(`the embedded broker listens on ${host} (beyond loopback) only with a username and password: set SFN_MQTT_PASSWORD or --password-file, or listen on 127.0.0.1`);
+  const aedes = await Aedes.createBroker();
   if (auth) {
     aedes.authenticate = (_client, username, password, done) => {
       if (username === auth.username && sameSecret(password, auth.password)) return done(null, true);

@@ -29,6 +29,17 @@ describe('MQTT credentials', () => {
     }
   });
 
+  it('the embedded broker refuses to listen beyond loopback without a password', async () => {
+    await assert.rejects(startEmbeddedBroker(0, '0.0.0.0'), /listens on 0\.0\.0\.0 \(beyond loopback\) only with a username and password: set SFN_MQTT_PASSWORD or --password-file/);
+    const b = await startEmbeddedBroker(0, '0.0.0.0', { auth: { username: 'sfn', password: 'pa55word' } });
+    try {
+      const c = await mqtt.connectAsync(b.url.replace('0.0.0.0', '127.0.0.1'), { username: 'sfn', password: 'pa55word', reconnectPeriod: 0 });
+      await c.endAsync();
+    } finally {
+      await b.close();
+    }
+  });
+
   it('the embedded broker with auth refuses clients without the password (CONNACK 4) and lets the right one in, on both listeners', async () => {
     const b = await startEmbeddedBroker(0, '127.0.0.1', { wsPort: 0, auth: { username: 'sfn', password: 'pa55word' } });
     try {
