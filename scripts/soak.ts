@@ -3,7 +3,9 @@
  * video over HTTP on loopback in a loop, at its own pace (`-re`); `run` (the built CLI, dist/)
  * watches it with the embedded broker, captions and clips on, as on a device. The run's resident
  * set size is sampled every `--every` seconds from /proc/<pid>/status; the slope after the warm-up
- * (least squares, MB/min) is the figure, with a target of < 0.1 MB/min.
+ * (least squares, MB/min) is the figure, with a target of < 0.1 MB/min. The V8 heap in use and
+ * the external (Buffer) memory are read from run's Prometheus metrics at the same times, so that a
+ * rising RSS can be told to be JavaScript objects or native memory (ONNX Runtime, sharp, malloc).
  *
  *   node --import tsx scripts/soak.ts --minutes 120 [--video clip.mp4] [--out bench/soak.json]
  *
@@ -49,6 +51,15 @@ function slope(xs: number[], ys: number[]): number {
   return den > 0 ? num / den : 0;
 }
 
+/** `nodejs_heap_size_used_bytes` and `nodejs_external_memory_bytes` of run's /metrics, MB. */
+async function heapMb(port: number): Promise<[number, number] | null> {
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(3000) }).then((r) => r.text()).catch(() => null);
+  const get = (name: string) => Number(text?.match(new RegExp(`^${name} (\\S+)`, 'm'))?.[1] ?? NaN) / 2 ** 20;
+  const h = get('nodejs_heap_size_used_bytes');
+  const e = get('nodejs_external_memory_bytes');
+  return Number.isFinite(h) && Number.isFinite(e) ? [+h.toFixed(1), +e.toFixed(1)] : null;
+}
+
 async function rssMb(pid: number): Promise<number | null> {
   const text = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => null);
   const m = text?.match(/^VmRSS:\s+(\d+) kB/m);
@@ -90,7 +101,8 @@ const cams: ReturnType<typeof spawn>[] = [];
 camera();
 await sleep(500);
 
-const run = spawn(process.execPath, ['bin/sfn-edge.js', 'run', '--source', url, '--embedded-port', '0', '--ws-port', '0', '--state-dir', path.join(dir, 'state'), '--clips', path.join(dir, 'clips'), '--device-id', 'soak'], {
+const metricsPort = await freePort();
+const run = spawn(process.execPath, ['bin/sfn-edge.js', 'run', '--source', url, '--metrics-port', String(metricsPort), '--embedded-port', '0', '--ws-port', '0', '--state-dir', path.join(dir, 'state'), '--clips', path.join(dir, 'clips'), '--device-id', 'soak'], {
   stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SFN_LOG_LEVEL: 'info' },
 });
 let events = 0;
@@ -99,10 +111,15 @@ run.stderr!.on('data', (b: Buffer) => {
 });
 const t0 = Date.now();
 const samples: [number, number][] = [];
+/** [s, heap used MB, external MB] */
+const heap: [number, number, number][] = [];
 const end = t0 + o.minutes * 60_000;
 while (Date.now() < end && run.exitCode === null) {
   const r = await rssMb(run.pid!);
-  if (r !== null) samples.push([+((Date.now() - t0) / 1000).toFixed(1), +r.toFixed(1)]);
+  const s = +((Date.now() - t0) / 1000).toFixed(1);
+  if (r !== null) samples.push([s, +r.toFixed(1)]);
+  const h = await heapMb(metricsPort);
+  if (h) heap.push([s, ...h]);
   await sleep(o.every * 1000);
 }
 const exitedEarly = run.exitCode !== null;
@@ -112,15 +129,24 @@ await new Promise((r) => (run.exitCode !== null ? r(null) : run.once('exit', r))
 for (const c of cams) c.kill('SIGKILL');
 
 const after = samples.filter(([s]) => s >= o.warmup * 60);
+/** slope (MB/min) of [s, MB] pairs after the warm-up, or null with fewer than 3 */
+function slopeAfter(xy: [number, number][]): number | null {
+  const a = xy.filter(([s]) => s >= o.warmup * 60);
+  return a.length >= 3 ? +slope(a.map(([s]) => s / 60), a.map(([, v]) => v)).toFixed(4) : null;
+}
 const result = {
   minutes: +((Date.now() - t0) / 60_000).toFixed(1), every_s: o.every, warmup_min: o.warmup, exited_early: exitedEarly,
   rss_mb_first: samples[0]?.[1] ?? null, rss_mb_after_warmup: after[0]?.[1] ?? null, rss_mb_last: samples.at(-1)?.[1] ?? null,
   rss_mb_max: Math.max(...samples.map(([, r]) => r)),
   slope_mb_per_min: after.length >= 3 ? +(slope(after.map(([s]) => s / 60), after.map(([, r]) => r))).toFixed(4) : null,
-  target_mb_per_min: 0.1, events_logged: events, video, machine: `${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''}`,
-  samples,
+  target_mb_per_min: 0.1,
+  heap_slope_mb_per_min: slopeAfter(heap.map(([s, h]) => [s, h])),
+  external_slope_mb_per_min: slopeAfter(heap.map(([s, , e]) => [s, e])),
+  heap_mb_last: heap.at(-1)?.[1] ?? null, external_mb_last: heap.at(-1)?.[2] ?? null,
+  events_logged: events, video, machine: `${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''}`,
+  samples, heap,
 };
 await writeFile(o.out, `${JSON.stringify(result)}\n`);
-const { samples: _s, ...summary } = result;
+const { samples: _s, heap: _h, ...summary } = result;
 console.log(JSON.stringify(summary));
 await rm(dir, { recursive: true, force: true });

@@ -158,6 +158,9 @@ interface Recording {
   peakFrame: number;
 }
 
+/** How many of the clips written {@link ClipRecorder.written} lists (the newest). */
+export const MAX_LISTED_CLIPS = 200;
+
 /** Result of one written clip. */
 export interface WrittenClip {
   id: string;
@@ -173,9 +176,12 @@ export interface WrittenClip {
  */
 export class ClipRecorder {
   private readonly recs = new Map<string, Recording>();
-  private readonly writes: Promise<void>[] = [];
-  /** clips written so far */
+  /** writes in progress (each removes itself when done, so a long run holds none of the finished ones) */
+  private readonly writes = new Set<Promise<void>>();
+  /** the most recent {@link MAX_LISTED_CLIPS} clips written (a device runs for months) */
   readonly written: WrittenClip[] = [];
+  /** clips written so far, all of them */
+  writtenCount = 0;
 
   constructor(private settings: ClipSettings, readonly spec: FrameSpec, private readonly ring: FrameRing) {}
 
@@ -247,16 +253,19 @@ export class ClipRecorder {
       await writeMp4(r.frames, this.spec, fps, video);
       await writeJpeg(best, this.spec, snapshot);
       this.written.push({ id: r.id, video, snapshot, frames: r.frames.length });
+      this.writtenCount++;
+      if (this.written.length > MAX_LISTED_CLIPS) this.written.splice(0, this.written.length - MAX_LISTED_CLIPS);
       const gone = await enforceBudget(dir, budgetBytes, r.stem);
       if (gone.length) log.info({ deleted: gone }, 'clips: disk budget reached, oldest clips deleted');
     })().catch((err: unknown) => log.error({ err: (err as Error).message, video }, 'clips: writing failed'));
-    this.writes.push(job);
+    this.writes.add(job);
+    void job.finally(() => this.writes.delete(job));
   }
 
   /** Writes every open recording with the frames it has and waits for all writes. */
   async finish(): Promise<WrittenClip[]> {
     for (const r of [...this.recs.values()]) this.write(r);
-    await Promise.all(this.writes);
+    await Promise.all([...this.writes]);
     return this.written;
   }
 }

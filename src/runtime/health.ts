@@ -3,7 +3,7 @@
  * `systeminformation`, and a Prometheus registry (prom-client) with the same counters as `stats`.
  */
 import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import si from 'systeminformation';
 
 /** One health sample; a field is null when the platform does not report it. */
@@ -32,9 +32,16 @@ export async function sampleHealth(): Promise<Health> {
   };
 }
 
-/** The Prometheus metrics of a run (names prefixed `sfn_`). */
+/**
+ * The Prometheus metrics of a run: its own (names prefixed `sfn_`) and prom-client's process and
+ * Node.js metrics (`process_resident_memory_bytes`, `nodejs_heap_size_used_bytes`, event-loop lag,
+ * GC), which tell a leak in JavaScript from one in native memory (scripts/soak.ts reads both).
+ */
 export class RunMetrics {
   readonly registry = new Registry();
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
   readonly frames = new Counter({ name: 'sfn_frames_total', help: 'frames read from the source', registers: [this.registry] });
   readonly scored = new Counter({ name: 'sfn_frames_scored_total', help: 'frames scored by the model', registers: [this.registry] });
   readonly skipped = new Counter({ name: 'sfn_frames_skipped_total', help: 'frames dropped because the model was busy', registers: [this.registry] });

@@ -19,6 +19,8 @@ describe('health and metrics', () => {
     try {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       assert.match(text, /^sfn_frames_total 12$/m);
+      assert.match(text, /^process_resident_memory_bytes \d+/m, "process metrics for a leak hunt");
+      assert.match(text, /^nodejs_heap_size_used_bytes \d+/m);
       assert.match(text, /^sfn_events_total 1$/m);
       assert.match(text, /^sfn_event_active 1$/m);
       assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
