@@ -61,8 +61,12 @@ export interface AnomalyEvent {
   trace: [number, number][];
   /** why the event ended (`end` only) */
   reason?: 'below-threshold' | 'stream-end';
-  /** clip and snapshot paths, added by the runtime on `end` when clips are recorded */
-  clip?: { video: string; snapshot: string };
+  /**
+   * Set by the runtime on every message of an event that is being recorded: a clip is on its way.
+   * No file is named here, since none is complete yet; `events/<id>/clip` announces the clip and
+   * snapshot once both files are closed (runtime/clips.ts, README "MQTT topics").
+   */
+  clip?: { recording: true };
 }
 
 /** Parameters of {@link EventDetector}; all can be changed at run time with `configure`. */

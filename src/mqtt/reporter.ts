@@ -5,6 +5,8 @@
  * | ---------------- | --- | --- | -------- | ------- |
  * | `availability`   | out | 1   | yes      | `online`; last will `offline`; republished on every (re)connect |
  * | `events`         | out | 1   | no       | lifecycle JSON (events/detector.ts `AnomalyEvent`), through the on-disk outbox |
+ * | `events/<id>/clip` | out | 1 | no       | the clip and snapshot of an event, once both files are complete, through the outbox |
+ * | `events/<id>/description` | out | 1 | no | the event's caption (enrichment), through the outbox |
  * | `stats`          | out | 0   | no       | `{fps, skipped_fps, inference_ms, provider, model, ...}` every `stats_interval_s` |
  * | `config/state`   | out | 1   | yes      | `{version, config}`: the applied configuration |
  * | `config/ack`     | out | 1   | no       | `{version, ok, error}` for each `config/set` |
@@ -261,6 +263,14 @@ export class MqttReporter implements AckPublisher {
   /** Stores an event message in the outbox and sends it when the broker is reachable. */
   async publishEvent(event: unknown): Promise<void> {
     await this.outbox.enqueue(`${this.base}/events`, JSON.stringify(event));
+  }
+
+  /**
+   * Stores the announcement of an event's clip in the outbox for `events/<id>/clip`: sent only
+   * once the MP4 and JPEG it names are complete, so a consumer can fetch them on receipt.
+   */
+  async publishClip(eventId: string, clip: unknown): Promise<void> {
+    await this.outbox.enqueue(`${this.base}/events/${eventId}/clip`, JSON.stringify(clip));
   }
 
   /** Stores an event's enrichment message (its caption) in the outbox for `events/<id>/description`. */

@@ -161,12 +161,20 @@ interface Recording {
 /** How many of the clips written {@link ClipRecorder.written} lists (the newest). */
 export const MAX_LISTED_CLIPS = 200;
 
-/** Result of one written clip. */
+/** Result of one written clip: both files are complete when it is reported. */
 export interface WrittenClip {
+  /** the event id */
   id: string;
   video: string;
   snapshot: string;
+  /** frames in the clip (pre-roll and post-roll included) */
   frames: number;
+  /** first and last source frame index of the clip */
+  first_frame: number;
+  last_frame: number;
+  /** sizes of the MP4 and the JPEG, bytes */
+  video_bytes: number;
+  snapshot_bytes: number;
 }
 
 /**
@@ -182,6 +190,11 @@ export class ClipRecorder {
   readonly written: WrittenClip[] = [];
   /** clips written so far, all of them */
   writtenCount = 0;
+  /**
+   * Called once per clip after its MP4 and then its JPEG are closed (`run` announces it on
+   * `events/<id>/clip`). Errors it throws are logged, never propagated.
+   */
+  onWritten: ((c: WrittenClip) => void) | null = null;
 
   constructor(private settings: ClipSettings, readonly spec: FrameSpec, private readonly ring: FrameRing) {}
 
@@ -193,6 +206,12 @@ export class ClipRecorder {
   /** Replaces the settings (new recordings use them; open ones keep their frames). */
   configure(s: ClipSettings): void {
     this.settings = s;
+  }
+
+  /** The MP4 path of event `id`'s recording while it is open (undefined once written or unknown). */
+  videoOf(id: string): string | undefined {
+    const r = this.recs.get(id);
+    return r ? join(this.settings.dir, `${r.stem}.mp4`) : undefined;
   }
 
   /** Paths the clip and snapshot of event `id` starting at `start` will have. */
@@ -252,8 +271,18 @@ export class ClipRecorder {
       for (const f of r.frames) if (Math.abs(f.index - r.peakFrame) < Math.abs(best.index - r.peakFrame)) best = f;
       await writeMp4(r.frames, this.spec, fps, video);
       await writeJpeg(best, this.spec, snapshot);
-      this.written.push({ id: r.id, video, snapshot, frames: r.frames.length });
+      const [vs, ss] = await Promise.all([stat(video), stat(snapshot)]);
+      const done: WrittenClip = {
+        id: r.id, video, snapshot, frames: r.frames.length, first_frame: r.frames[0]!.index, last_frame: r.frames.at(-1)!.index,
+        video_bytes: vs.size, snapshot_bytes: ss.size,
+      };
+      this.written.push(done);
       this.writtenCount++;
+      try {
+        this.onWritten?.(done);
+      } catch (err) {
+        log.error({ err: (err as Error).message, video }, 'clips: announcing the clip failed');
+      }
       if (this.written.length > MAX_LISTED_CLIPS) this.written.splice(0, this.written.length - MAX_LISTED_CLIPS);
       const gone = await enforceBudget(dir, budgetBytes, r.stem);
       if (gone.length) log.info({ deleted: gone }, 'clips: disk budget reached, oldest clips deleted');

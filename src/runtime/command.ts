@@ -395,7 +395,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
   /** normalised anomaly box of recent scored frames (the caption's anomaly region) */
   const regions = new Map<number, CaptionBox>();
   const describer = captionWorker
-    ? new EventDescriber({ worker: captionWorker, spec, framesSince: (f) => ring.since(f), regionAt: (f) => regions.get(f), publish: (id, d) => reporter.publishDescription(id, d) })
+    ? new EventDescriber({ worker: captionWorker, spec, framesSince: (f) => ring.since(f), regionAt: (f) => regions.get(f), publish: (id, d) => reporter.publishDescription(id, d), clipOf: (id) => recorder?.videoOf(id) })
     : null;
   /** recent frames by index (the live view's anomaly region compares them with the predictions) */
   const recent = new Map<number, Float32Array>();
@@ -450,6 +450,11 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
     log.info({ type: e.type, id: e.id, start: e.start.frame, last: e.last.frame, peak: +e.peak.score.toFixed(2) }, 'event');
     eventChain = eventChain.then(() => reporter.publishEvent(msg)).catch((err: unknown) => log.error({ err: (err as Error).message }, 'outbox: cannot store an event'));
     describer?.onEvent(e);
+  };
+  // a clip is announced once its MP4 and JPEG are closed, after the event's `end` (same outbox, in order)
+  recorder.onWritten = (c) => {
+    const msg = { event_id: c.id, device_id: deviceId, video: c.video, snapshot: c.snapshot, frames: c.frames, first_frame: c.first_frame, last_frame: c.last_frame, video_bytes: c.video_bytes, snapshot_bytes: c.snapshot_bytes, fps };
+    eventChain = eventChain.then(() => reporter.publishClip(c.id, msg)).catch((err: unknown) => log.error({ err: (err as Error).message }, 'outbox: cannot store a clip announcement'));
   };
 
   const metrics = new RunMetrics();

@@ -46,6 +46,8 @@ export interface DescriberHooks {
   regionAt?: (frame: number) => Box | undefined;
   /** sends the enrichment message (through the outbox) */
   publish: (eventId: string, d: EventDescription) => Promise<void>;
+  /** the MP4 path event `id`'s clip will have (the caption is stored beside it), when it is recorded */
+  clipOf?: (eventId: string) => string | undefined;
 }
 
 /** Frames between the captioned frame and the one its motion is measured against. */
@@ -81,7 +83,10 @@ export class EventDescriber {
 
   /** Feed every lifecycle message of the run, in order. Never throws; captions run in the background. */
   onEvent(e: AnomalyEvent): void {
-    if (e.clip && 'video' in e.clip) this.clips.set(e.id, e.clip.video);
+    if (e.clip && !this.clips.has(e.id)) {
+      const video = this.h.clipOf?.(e.id);
+      if (video) this.clips.set(e.id, video);
+    }
     const known = this.peaks.get(e.id);
     if (!known || known.frame.index !== e.peak.frame) {
       const k = this.keep(e.peak.frame);

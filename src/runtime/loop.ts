@@ -55,7 +55,7 @@ export interface LoopOptions {
   batch?: number;
   ring?: FrameRing;
   recorder?: ClipRecorder;
-  /** receives every lifecycle message, in order (clip paths added to `end` when recording) */
+  /** receives every lifecycle message, in order (`clip: {recording: true}` while a clip is recorded) */
   onEvent: (e: AnomalyEvent) => void;
   /** receives every scored frame's score (for traces, online AUC measurements) */
   onScore?: (frame: number, raw: number, score: number) => void;
@@ -106,12 +106,11 @@ export async function runLoop(o: LoopOptions): Promise<LoopCounters> {
     if (o.recorder && (e.type !== 'new' || o.recorder.enabled)) {
       if (e.type === 'new') {
         c.events += 1;
-        const p = o.recorder.start(e.id, e.start.frame, new Date(e.start.time));
+        o.recorder.start(e.id, e.start.frame, new Date(e.start.time));
         open.set(e.id, e.start.frame);
-        e.clip = p;
+        e.clip = { recording: true };
       } else if (open.has(e.id)) {
-        const p = o.recorder.paths(e.id, new Date(e.start.time));
-        e.clip = { video: p.video, snapshot: p.snapshot };
+        e.clip = { recording: true };
         if (e.type === 'end') {
           o.recorder.stop(e.id, e.end?.frame ?? e.last.frame, e.peak.frame);
           open.delete(e.id);

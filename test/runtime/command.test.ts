@@ -25,7 +25,7 @@ interface Msg {
   seq: number;
   start: { frame: number };
   end: { frame: number } | null;
-  clip?: { video: string; snapshot: string };
+  clip?: { recording: true };
   model_sha256: string;
 }
 
@@ -99,10 +99,20 @@ describe('sfn-edge run (tiny model, 40 Ped2 frames)', { skip: !have && 'Ped2 not
         assert.equal(byId.size, s.events);
         if (!realtime) assert.ok(s.events >= 1, 'low thresholds give at least one event');
         assert.equal(s.clips.length, s.events);
-        for (const ms of byId.values()) {
-          const clip = ms.at(-1)!.clip!;
-          assert.ok((await fs.stat(clip.video)).size > 0);
-          assert.ok((await fs.stat(clip.snapshot)).size > 0);
+        // lifecycle messages name no file; events/<id>/clip announces each clip once it is complete
+        assert.ok(msgs.every((m) => !JSON.stringify(m).includes('.mp4')), 'no lifecycle message names a clip file');
+        const isClip = (t: string) => /^sfn\/[^/]+\/events\/[^/]+\/clip$/.test(t);
+        await sub.waitFor('all clip announcements', (g) => g.filter((m) => isClip(m.topic)).length >= s.events);
+        const clipMsgs = sub.got.filter((m) => isClip(m.topic)).map((m) => ({ topic: m.topic, c: JSON.parse(m.text) as { event_id: string; video: string; snapshot: string; video_bytes: number; snapshot_bytes: number } }));
+        const clipOf = new Map(clipMsgs.map(({ c }) => [c.event_id, c]));
+        assert.equal(clipOf.size, s.events);
+        for (const { topic: t, c } of clipMsgs) {
+          assert.equal(t, `sfn/${device}/events/${c.event_id}/clip`);
+          assert.ok(byId.has(c.event_id), 'a clip belongs to a reported event');
+          assert.equal((await fs.stat(c.video)).size, c.video_bytes);
+          assert.equal((await fs.stat(c.snapshot)).size, c.snapshot_bytes);
+          assert.ok(c.video_bytes > 0 && c.snapshot_bytes > 0);
+          assert.ok(s.clips.includes(c.video));
         }
         if (!realtime) {
           // each event is captioned on the device: at its start and, when it ends, at its peak frame,
@@ -118,10 +128,10 @@ describe('sfn-edge run (tiny model, 40 Ped2 frames)', { skip: !have && 'Ped2 not
             assert.ok(['start', 'peak'].includes(d.stage));
             assert.ok(d.caption.length > 0 && Array.isArray(d.structured.objects));
           }
-          for (const [id, ms] of byId) {
+          for (const id of byId.keys()) {
             const peak = descs.find((x) => x.d.event_id === id && x.d.stage === 'peak');
             assert.ok(peak, `event ${id} has a peak caption`);
-            const stored = JSON.parse(await fs.readFile(ms.at(-1)!.clip!.video.replace(/\.mp4$/, '.caption.json'), 'utf8'));
+            const stored = JSON.parse(await fs.readFile(clipOf.get(id)!.video.replace(/\.mp4$/, '.caption.json'), 'utf8'));
             assert.ok(stored.caption.length > 0, 'the caption is stored with the clip');
           }
         }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -90,6 +91,11 @@ describe('runLoop', () => {
     const ring = new FrameRing(64);
     const rec = new ClipRecorder({ enabled: true, dir, fps: 10, preRollFrames: 5, postRollFrames: 4, maxFrames: 200, budgetBytes: 50 << 20 }, SPEC, ring);
     const events: AnomalyEvent[] = [];
+    // the announcement comes only when both files are complete
+    const announced: { id: string; videoSize: number; snapshotSize: number; bytes: [number, number] }[] = [];
+    rec.onWritten = (c) => {
+      announced.push({ id: c.id, videoSize: statSync(c.video).size, snapshotSize: statSync(c.snapshot).size, bytes: [c.video_bytes, c.snapshot_bytes] });
+    };
     await runLoop({
       frames: frames(60, 30, 40), predictor: new FakePredictor(4), detector: new EventDetector(PARAMS, 'sha'), measure: () => 'patch-max',
       realtime: false, fps: 10, paceByClock: false, ring, recorder: rec, onEvent: (e) => events.push(e),
@@ -99,8 +105,15 @@ describe('runLoop', () => {
     const w = written[0]!;
     const end = events.at(-1)!;
     assert.equal(end.type, 'end');
-    assert.equal(end.clip?.video, w.video);
-    assert.equal(end.clip?.snapshot, w.snapshot);
+    // lifecycle messages name no file: none is complete when they are sent
+    for (const e of events) assert.deepEqual(e.clip, { recording: true });
+    assert.ok(!JSON.stringify(events).includes('.mp4'));
+    assert.equal(announced.length, 1);
+    assert.equal(announced[0]!.id, end.id);
+    assert.deepEqual(announced[0]!.bytes, [announced[0]!.videoSize, announced[0]!.snapshotSize]);
+    assert.ok(announced[0]!.videoSize > 0 && announced[0]!.snapshotSize > 0);
+    assert.equal(w.first_frame, end.start.frame - 5);
+    assert.equal(w.last_frame, end.end!.frame + 4);
     // frames start-5 .. end+4
     assert.equal(w.frames, end.end!.frame + 4 - (end.start.frame - 5) + 1);
     const probe = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,profile,pix_fmt,nb_frames', '-of', 'json', w.video], { encoding: 'utf8' }));
