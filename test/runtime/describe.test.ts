@@ -20,7 +20,7 @@ function event(type: AnomalyEvent['type'], startFrame: number, peakFrame: number
   return {
     type, id: 'ev1', seq: 0, start: at(startFrame), last: at(peakFrame), end: type === 'end' ? at(peakFrame + 2) : null,
     peak: { score: 9, ...at(peakFrame) }, mean: 5, frames: 3, threshold: { on: 4, off: 2, min_frames: 2 }, model_sha256: 'x', trace: [],
-    ...(clip ? { clip: { video: clip, snapshot: clip.replace('.mp4', '.jpg') } } : {}),
+    ...(clip ? { clip: { recording: true as const } } : {}),
   } as unknown as AnomalyEvent;
 }
 
@@ -47,6 +47,8 @@ test('an event is captioned at its start and at its peak (kept from the ring), s
     publish: async (id, x) => {
       sent.push([id, x]);
     },
+    // the recorder's path for the open recording (the messages themselves name no file)
+    clipOf: (id) => (id === 'ev1' ? clip : undefined),
   });
   const clip = join(dir, 'clips', 'ev1.mp4');
   ring = [10, 11, 12].map(frame);
