@@ -6,7 +6,8 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { registerFlash } from './flash/command.js';
-import { log } from './util/log.js';
+import { configureLog, log, LOG_FORMATS, LOG_LEVELS } from './util/log.js';
+import { versionText } from './util/version.js';
 
 function int(name: string) {
   return (v: string) => {
@@ -36,7 +37,17 @@ function bool(name: string) {
 export function program(): Command {
   const p = new Command('sfn-edge')
     .description('Video anomaly detection at the edge with a Sparse Filtering Network (SFN-Lite)')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // every verb's --help lists --log-level / --log-format too (inherited by the commands added below)
+    .configureHelp({ showGlobalOptions: true })
+    .version(versionText(), '-V, --version', 'print the version of sfn-edge, the platform and the ONNX Runtime version')
+    // global options: accepted before or after any verb; applied before the verb's action runs
+    .addOption(new Option('--log-level <level>', 'log threshold (the flag wins over SFN_LOG_LEVEL)').choices(LOG_LEVELS).env('SFN_LOG_LEVEL'))
+    .addOption(new Option('--log-format <format>', 'log form on stderr: json (one record a line) or pretty (readable); default pretty on a terminal, else json').choices(LOG_FORMATS).env('SFN_LOG_FORMAT'))
+    .hook('preAction', (root) => {
+      const g = root.opts<{ logLevel?: string; logFormat?: string }>();
+      configureLog({ level: g.logLevel, format: g.logFormat });
+    });
 
   p.command('train')
     .description('train SFN-Lite on a folder of normal videos')
@@ -122,7 +133,7 @@ export function program(): Command {
     .option('--captions <file>', 'caption file of the test videos for a model with the semantic branch (default: caption them now)')
     .option('--caption-every <k>', 'captioning now: caption every K-th frame and reuse it until the next, as the device does (default 2; 1 = every frame)', int('--caption-every'))
     .option('--caption-workers <n>', 'captioning now: caption workers (default one per core, at most 4)', int('--caption-workers'))
-    .option('--online', "replay run's loop and event detector over the test videos: online AUC, segments detected, latency, frames in events, false events/hour of held-back normal video (--model defaults to run's)", false)
+    .option('--online', "replay run's loop and event detector over the test videos: online AUC, segments detected, latency, frames in events, false events/hour of held-back normal video (--model defaults to run's: the one models/default.json names)", false)
     .option('--config <file>', '--online: runtime configuration (thresholds, smoothing, measure) as run takes it')
     .option('--normal <folder>', "--online: normal videos whose 'check' part gives false events/hour (default <dataset>/training/frames)")
     .option('--fps <n>', '--online: frame rate of the data set (default 10, UCSD)', num('--fps'), 10)
@@ -225,7 +236,7 @@ export function program(): Command {
   p.command('run')
     .description('watch a source, score every frame, report anomaly events over MQTT, keep clips')
     .requiredOption('--source <src>', 'image-sequence folder or video file (live URLs / /dev/video* reconnect with backoff)')
-    .option('--model <file>', 'ONNX model (manifest beside it); default: the first frame-only models/fp32/*.onnx')
+    .option('--model <file>', 'ONNX model (manifest beside it); default: the one models/default.json names')
     .option('--broker <url>', 'MQTT broker, e.g. mqtt://host:1883 or mqtts://host:8883 (default: embedded aedes on 127.0.0.1)')
     .option('--device-id <id>', 'device id in topics sfn/<id>/... (default: hostname)')
     .option('--config <file>', 'runtime configuration (JSON; schema in schemas/runtime-config.schema.json)')

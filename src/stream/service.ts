@@ -86,14 +86,32 @@ export function sessionSettings(c: RuntimeConfig['streaming'], token: string, pr
 export async function startStreaming(o: StreamingOptions): Promise<Streaming> {
   const profileMax = o.profileMaxSessions ?? DEFAULT_MAX_SESSIONS;
   let generated: string | undefined;
+  let generatedMade = false;
+  let warned = false;
+  let noted = false;
+  /**
+   * The token in force for `c`: the configured one, else the one made (or kept in the token file)
+   * once. Where to find a made token is a warning only while streaming is on (enabled, a cap above
+   * 0): said once, also when a configuration change turns streaming on later; while it is off, a
+   * debug line.
+   */
   const tokenOf = (c: RuntimeConfig['streaming']): string => {
     if (c.token !== undefined) return c.token;
     if (generated === undefined) {
       // the token itself never goes to the log: logs are shipped and read by more people than viewers
       const { token: t, made } = loadOrMakeToken(o.tokenFile);
       generated = t;
-      if (o.tokenFile) log.warn({ token_file: o.tokenFile, made }, `streaming.token is not configured: viewers must present the token ${made ? 'made for' : 'kept for'} this device; read it from ${o.tokenFile} (or set streaming.token in the configuration to choose one)`);
+      generatedMade = made;
+    }
+    if (warned) return generated;
+    const on = sessionSettings(c, generated, profileMax).maxSessions > 0;
+    if (on) {
+      warned = true;
+      if (o.tokenFile) log.warn({ token_file: o.tokenFile, made: generatedMade }, `streaming.token is not configured: viewers must present the token ${generatedMade ? 'made for' : 'kept for'} this device; read it from ${o.tokenFile} (or set streaming.token in the configuration to choose one)`);
       else log.warn('streaming.token is not configured: a token was made for this run and is kept only in memory; set streaming.token in the configuration so that viewers can present it');
+    } else if (!noted) {
+      noted = true;
+      log.debug({ ...(o.tokenFile ? { token_file: o.tokenFile } : {}), enabled: c.enabled }, 'streaming is off; streaming.token is not configured (a token is kept for when it is turned on)');
     }
     return generated;
   };
