@@ -198,6 +198,7 @@ export function program(): Command {
   p.command('models')
     .description('list the model variants under a models root, checked against their manifests')
     .option('--root <dir>', 'models root', 'models')
+    .option('--bench <file>', 'saved `bench` result that the ms/frame column is taken from (matched by model sha256)', 'bench/results.json')
     .option('--json', 'print JSON', false)
     .action(async (o) => {
       const { runModels } = await import('./optimize/models.js');

@@ -5,12 +5,14 @@
  * TensorRT/CUDA options, engine cache); `threads` overrides its intra-op count.
  * Prints one JSON line: provider, skipped providers, ms per frame (p50, p95) at batch 1 and at
  * `batch`, frames/s at `batch`, peak RSS in MiB (getrusage maxrss).
+ * Every input the model declares is fed (feeds.ts `timingFeeds`): frames `[n, 4*C, H, W]` float32 in
+ * [0, 1]; a semantic model's `text` `[n, textDim]` all zeros (the embedding of an empty caption).
  */
-import * as ort from 'onnxruntime-node';
 import { readManifest } from '../export/manifest.js';
 import { createProfileSession } from '../device/session-options.js';
 import { loadProfile } from '../device/profile.js';
 import { createSession, type ProviderName } from '../inference/session.js';
+import { timingFeeds } from './feeds.js';
 
 const [model, batchArg, threadsArg, runsArg, providersArg] = process.argv.slice(2);
 if (!model) throw new Error('usage: bench-worker <model.onnx> <batch> <threads> <runs> <profile | providers>');
@@ -22,12 +24,10 @@ const arg = providersArg ?? 'cpu';
 const { session, provider, skipped } = arg.startsWith('profile:')
   ? await createProfileSession(model, { ...(await loadProfile(arg.slice('profile:'.length))), threads: { intraOp: threads, interOp: 1 } })
   : await createSession(bytes, { providers: arg.split(',') as ProviderName[], intraOpThreads: threads }, model);
-const [, ch, H, W] = manifest.inputs[0]!.shape as [unknown, number, number, number];
 
 async function time(n: number): Promise<{ p50: number; p95: number }> {
-  // deterministic frames in [0, 1]
-  const x = Float32Array.from({ length: n * ch * H * W }, (_, i) => ((i * 2654435761) % 1000) / 1000);
-  const feed = { [session.inputNames[0]!]: new ort.Tensor('float32', x, [n, ch, H, W]) };
+  // deterministic frames in [0, 1]; a semantic model's text feature: zeros
+  const feed = timingFeeds(manifest, session.inputNames, n, (i) => ((i * 2654435761) % 1000) / 1000);
   for (let i = 0; i < 3; i++) await session.run(feed);
   const t: number[] = [];
   for (let i = 0; i < runs; i++) {

@@ -16,6 +16,8 @@ import { readManifest } from '../export/manifest.js';
 import { detectProfile } from '../device/detect.js';
 import { loadProfile } from '../device/profile.js';
 import { formatTable, listModels } from './models.js';
+import { timingFeeds } from './feeds.js';
+import { defaultVariant } from '../runtime/default-model.js';
 import { DType, decodeModel, encodeModel, makeTensor, withExtraOutputs } from './onnx-graph.js';
 
 import { loaderArgs } from '../util/loader.js';
@@ -26,6 +28,8 @@ const run = promisify(execFile);
 /** One variant's row. */
 export interface BenchRow {
   variant: string;
+  /** sha256 of the model file measured (as its manifest records it); `sfn-edge models` matches rows to models by it */
+  sha256: string;
   provider: string;
   model_mb: number;
   experts_kept: string;
@@ -35,7 +39,7 @@ export interface BenchRow {
   ms_batch: { p50: number; p95: number };
   fps: number;
   peak_rss_mb: number;
-  /** ms/frame (batch p50) of the fp32 model over this one's (> 1 = faster) */
+  /** ms/frame (batch p50) of the fp32 model over this one's (> 1 = faster); the fp32 model is `fp32/<name>` of the same base name (`-p<N>` dropped), else the default model (models/default.json) when it is fp32, else the first fp32 variant */
   speedup_vs_fp32: number | null;
   /** ms/frame of the unpruned variant of the same precision over this one's (pruned variants only) */
   speedup_vs_unpruned: number | null;
@@ -49,6 +53,7 @@ export interface BenchResult {
   machine: { cpu: string; cores: number; memory_mb: number; onnxruntime: string; profile: string };
   threads: number;
   peak: { fp32_gflops: number; int8_gops: number | null; size: number };
+  /** multiply-accumulates of the MatMuls per clip of the reference fp32 model (see {@link BenchRow.speedup_vs_fp32}: the default model's, else the first fp32 variant's) */
   macs_per_frame: number | null;
   rows: BenchRow[];
   created: string;
@@ -109,8 +114,10 @@ export async function matmulPeak(n = 2048, threads = 2): Promise<{ fp32_gflops: 
 }
 
 /**
- * Multiply-accumulates of every MatMul for one clip of an fp32 model: runs it on one clip with each
- * MatMul's first input and output as graph outputs, and sums prod(output dims) x last dim of input A.
+ * Multiply-accumulates of every MatMul for one clip of an fp32 model: runs it on one clip (frames 0.5;
+ * a semantic model's text feature zeros, see feeds.ts) with each MatMul's first input and output as
+ * graph outputs, and sums prod(output dims) x last dim of input A.
+ * @throws Error when the model or manifest cannot be read or the model has an input feeds.ts cannot fill.
  */
 export async function macsPerFrame(modelPath: string): Promise<number> {
   const { manifest, bytes } = await readManifest(modelPath);
@@ -119,8 +126,7 @@ export async function macsPerFrame(modelPath: string): Promise<number> {
   const names = mms.flatMap((n) => [n.input![0]!, n.output![0]!]);
   const s = await ort.InferenceSession.create(withExtraOutputs(bytes, names), { executionProviders: ['cpu'], intraOpNumThreads: 1 });
   try {
-    const [, ch, H, W] = manifest.inputs[0]!.shape as [unknown, number, number, number];
-    const out = await s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', new Float32Array(ch * H * W).fill(0.5), [1, ch, H, W]) });
+    const out = await s.run(timingFeeds(manifest, s.inputNames, 1));
     let macs = 0;
     for (const n of mms) {
       const a = out[n.input![0]!]!.dims;
@@ -165,11 +171,17 @@ export async function runBench(o: BenchOptions, print: (s: string) => void = (s)
   const worker = path.join(path.dirname(here), `bench-worker${path.extname(here)}`);
   const rows: BenchRow[] = [];
   for (const e of entries) {
-    const { stdout } = await run(process.execPath, [...loaderArgs(), worker, e.file, String(batch), String(threads), String(o.runs ?? 20), providers], { maxBuffer: 1 << 20 });
+    const { stdout } = await run(process.execPath, [...loaderArgs(), worker, e.file, String(batch), String(threads), String(o.runs ?? 20), providers], { maxBuffer: 1 << 20 }).catch((err: unknown) => {
+      // the worker's own error line, not its stack trace
+      const lines = String((err as { stderr?: unknown }).stderr ?? '').split('\n').map((l) => l.trim());
+      const why = lines.find((l) => /^[A-Za-z]*Error\b/.test(l)) ?? lines.filter(Boolean).at(-1) ?? (err as Error).message;
+      throw new Error(`bench ${e.variant} (${e.file}): ${why}`);
+    });
     const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as Pick<BenchRow, 'provider' | 'ms_b1' | 'ms_batch' | 'fps' | 'peak_rss_mb' | 'batch'>;
     const m = e.manifest!;
     rows.push({
       variant: e.variant,
+      sha256: m.sha256,
       provider: r.provider,
       model_mb: m.bytes / 1e6,
       experts_kept: `${Math.min(...m.experts.kept.map((k) => k.length))}/${m.experts.count}`,
@@ -192,10 +204,18 @@ export async function runBench(o: BenchOptions, print: (s: string) => void = (s)
     if (src) r.micro_auc = src.micro_auc!;
   }
   const peak = await matmulPeak(o.peakSize ?? PEAK_SIZE, threads);
-  const fp32 = rows.find((r) => r.variant.startsWith('fp32/'));
-  const fp32Entry = entries.find((e) => e.precision === 'fp32');
-  const macs = fp32Entry ? await macsPerFrame(fp32Entry.file) : null;
+  // each variant against the fp32 model it was built from (same base name), so that the semantic
+  // model and any other fp32 model are not compared with the wrong one
+  const baseOf = (variant: string) => variant.slice(variant.indexOf('/') + 1).replace(/-p\d+$/, '');
+  const dflt = await defaultVariant(o.root);
+  const fp32Rows = rows.filter((r) => r.variant.startsWith('fp32/'));
+  const refFp32 = fp32Rows.find((r) => r.variant === dflt) ?? fp32Rows[0];
+  const macsOf = new Map<string, number>();
+  for (const r of fp32Rows) macsOf.set(r.variant, await macsPerFrame(entries.find((e) => e.variant === r.variant)!.file));
+  const macs = refFp32 ? macsOf.get(refFp32.variant)! : null;
   for (const r of rows) {
+    const fp32 = fp32Rows.find((x) => x.variant === `fp32/${baseOf(r.variant)}`) ?? refFp32;
+    const rowMacs = fp32 ? macsOf.get(fp32.variant)! : null;
     if (fp32) {
       r.speedup_vs_fp32 = fp32.ms_batch.p50 / r.ms_batch.p50;
       if (fp32.micro_auc !== null && r.micro_auc !== null) r.auc_delta_vs_fp32 = r.micro_auc - fp32.micro_auc;
@@ -204,7 +224,7 @@ export async function runBench(o: BenchOptions, print: (s: string) => void = (s)
     const unpruned = base ? rows.find((x) => x.variant === base) : undefined;
     if (unpruned) r.speedup_vs_unpruned = unpruned.ms_batch.p50 / r.ms_batch.p50;
     const p = r.variant.startsWith('int8/') ? peak.int8_gops : peak.fp32_gflops;
-    if (macs !== null && p) r.fraction_of_peak = (2 * macs) / (r.ms_batch.p50 / 1000) / 1e9 / p;
+    if (rowMacs !== null && p) r.fraction_of_peak = (2 * rowMacs) / (r.ms_batch.p50 / 1000) / 1e9 / p;
   }
   const result: BenchResult = {
     machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memory_mb: Math.round(os.totalmem() / 2 ** 20), onnxruntime: ort.env.versions.common, profile: profile?.name ?? 'none' },

@@ -1,10 +1,18 @@
 /**
  * `sfn-edge models`: the model variants under a models root (`<root>/<precision>/<name>.onnx`, each
- * with its manifest), checked against their manifests and listed as a table.
+ * with its manifest), checked against their manifests and listed as a table, with the default model
+ * (`<root>/default.json`, see runtime/default-model.ts) marked.
+ *
+ * ms/frame: the manifest's `benchmark` is written only by `optimize`, for the fp16/int8 variants it
+ * builds; `export` writes none, so an fp32 model had none and showed "-". The column therefore takes
+ * the last `sfn-edge bench` result for the same file (bench/results.json rows carry the model's
+ * sha256), and falls back to the manifest's `benchmark` (marked `*`).
  */
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { readManifest, type Manifest } from '../export/manifest.js';
+import { DEFAULT_MODEL_FILE, defaultModelVariant } from '../runtime/default-model.js';
 import { PRECISIONS, type Precision } from './command.js';
 
 /** One listed variant; `manifest` null and `error` set when it failed its check. */
@@ -45,23 +53,98 @@ export function formatTable(rows: string[][]): string {
 
 const fmt = (v: number | null | undefined, digits: number) => (v === null || v === undefined ? '-' : v.toFixed(digits));
 
-/** The `models` table: variant, MB, experts kept per layer, calibration, micro AUC, ms/frame, sha256 prefix, status. */
-export function modelsTable(entries: ModelEntry[]): string {
+/** Timings of a `bench` run (bench/results.json) by model sha256, and what they were measured on. */
+export interface BenchTimes {
+  file: string;
+  /** sha256 -> ms per frame at the bench batch (p50) */
+  ms: Map<string, number>;
+  batch: number | null;
+  machine: string;
+  created: string;
+}
+
+/**
+ * Reads the timings of a saved `bench` result.
+ * @param file bench JSON (default bench/results.json)
+ * @returns null when the file is missing or not a bench result; rows without `sha256` (written
+ *   before rows carried it) are skipped, as nothing says which model they measured.
+ */
+export async function readBenchTimes(file = 'bench/results.json'): Promise<BenchTimes | null> {
+  try {
+    const r = JSON.parse(await fs.readFile(file, 'utf8')) as { machine?: { cpu?: string }; threads?: number; created?: string; rows?: { sha256?: unknown; batch?: number; ms_batch?: { p50?: unknown } }[] };
+    if (!Array.isArray(r.rows)) return null;
+    const ms = new Map<string, number>();
+    let batch: number | null = null;
+    for (const row of r.rows) {
+      if (typeof row.sha256 === 'string' && typeof row.ms_batch?.p50 === 'number') {
+        ms.set(row.sha256, row.ms_batch.p50);
+        batch ??= row.batch ?? null;
+      }
+    }
+    return { file, ms, batch, machine: `${r.machine?.cpu ?? 'unknown cpu'}, ${r.threads ?? '?'} threads`, created: r.created ?? '?' };
+  } catch {
+    return null;
+  }
+}
+
+/** ms/frame of an entry: the bench result for its sha256, else its manifest's `benchmark`, else null. */
+export function msPerFrame(e: ModelEntry, bench: BenchTimes | null): { ms: number; source: 'bench' | 'manifest' } | null {
+  const m = e.manifest;
+  if (!m) return null;
+  const b = bench?.ms.get(m.sha256);
+  if (b !== undefined) return { ms: b, source: 'bench' };
+  return typeof m.benchmark?.ms_per_frame === 'number' ? { ms: m.benchmark.ms_per_frame, source: 'manifest' } : null;
+}
+
+/**
+ * The `models` table: variant, MB, experts kept per layer, calibration, micro AUC, ms/frame (see the
+ * module comment; `*` = from the manifest), sha256 prefix, status (`ok, default` for the default model).
+ */
+export function modelsTable(entries: ModelEntry[], opts: { bench?: BenchTimes | null; defaultVariant?: string | null } = {}): string {
   const rows = [['variant', 'MB', 'experts', 'calibration', 'micro_auc', 'ms/frame', 'sha256', 'status']];
   for (const e of entries) {
     const m = e.manifest;
     const kept = m ? `${Math.min(...m.experts.kept.map((k) => k.length))}/${m.experts.count}` : '-';
     const cal = m?.optimization?.calibration?.method ?? '-';
-    rows.push([e.variant, m ? fmt(m.bytes / 1e6, 2) : '-', kept, cal, fmt(m?.evaluation?.micro_auc, 4), fmt(m?.benchmark?.ms_per_frame, 2), m ? m.sha256.slice(0, 12) : '-', e.error ? `ERROR: ${e.error}` : 'ok']);
+    const t = msPerFrame(e, opts.bench ?? null);
+    const ms = t ? `${t.ms.toFixed(2)}${t.source === 'manifest' ? '*' : ''}` : '-';
+    const status = e.error ? `ERROR: ${e.error}` : e.variant === opts.defaultVariant ? 'ok, default' : 'ok';
+    rows.push([e.variant, m ? fmt(m.bytes / 1e6, 2) : '-', kept, cal, fmt(m?.evaluation?.micro_auc, 4), ms, m ? m.sha256.slice(0, 12) : '-', status]);
   }
   return formatTable(rows);
 }
 
-/** Prints the table (or JSON) of the variants under `root`; throws when a model failed its check. */
-export async function runModels(o: { root: string; json?: boolean }, print: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<ModelEntry[]> {
+/**
+ * Prints the table (or JSON: per variant also `default`, `ms_per_frame` and its `ms_source`) of the
+ * variants under `root`, and below the table where ms/frame comes from and which model is the default.
+ * @param o.bench saved bench result to take ms/frame from (default bench/results.json; missing is fine)
+ * @throws Error when a model failed its check, or `<root>/default.json` exists but is unusable (bad
+ *   JSON, no `model`, names a file that is not there). A root without default.json is only noted.
+ */
+export async function runModels(o: { root: string; json?: boolean; bench?: string }, print: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<ModelEntry[]> {
   const entries = await listModels(o.root);
-  print(o.json ? JSON.stringify(entries.map((e) => ({ variant: e.variant, file: e.file, error: e.error, manifest: e.manifest }))) : modelsTable(entries));
+  const bench = await readBenchTimes(o.bench ?? 'bench/results.json');
+  const dfile = path.join(o.root, DEFAULT_MODEL_FILE);
+  let dflt: string | null = null;
+  let dfltError: string | null = null;
+  try {
+    dflt = (await defaultModelVariant(o.root)).variant;
+  } catch (err) {
+    if (existsSync(dfile)) dfltError = (err as Error).message;
+  }
+  if (o.json) {
+    print(JSON.stringify(entries.map((e) => {
+      const t = msPerFrame(e, bench);
+      return { variant: e.variant, file: e.file, error: e.error, default: e.variant === dflt, ms_per_frame: t?.ms ?? null, ms_source: t?.source ?? null, manifest: e.manifest };
+    })));
+  } else {
+    print(modelsTable(entries, { bench, defaultVariant: dflt }));
+    const from = bench && bench.ms.size === 0 ? `${bench.file} matches no model file (saved before bench rows carried the model sha256)` : bench ? `batch-${bench.batch ?? '?'} p50 of \`sfn-edge bench\` in ${bench.file} (${bench.created}, ${bench.machine}) for the files it measured` : `no ${o.bench ?? 'bench/results.json'}`;
+    print(`ms/frame: ${from}; * = the manifest's benchmark (measured by optimize); - = not measured (run \`sfn-edge bench\`)`);
+    print(dflt ? `default model (run, eval --online): ${dflt} (${dfile})` : dfltError ? `default model: ERROR: ${dfltError}` : `default model: none (${dfile} is missing; run and eval --online need --model)`);
+  }
   const bad = entries.filter((e) => e.error);
   if (bad.length > 0) throw new Error(`${bad.length} model(s) failed their check: ${bad.map((e) => `${e.variant} (${e.error})`).join('; ')}`);
+  if (dfltError) throw new Error(dfltError);
   return entries;
 }

@@ -12,7 +12,7 @@ import { hostFacts } from '../device/detect.js';
 import { loadProfile, type DeviceProfile } from '../device/profile.js';
 import { sessionOptionsFor, tensorrtVersion } from '../device/session-options.js';
 import { readManifest } from '../export/manifest.js';
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EventDetector, type AnomalyEvent, type DetectorParams } from '../events/detector.js';
@@ -27,6 +27,7 @@ import { CaptionWorker } from '../caption/worker.js';
 import { EventDescriber } from './describe.js';
 import { SemanticFeed } from './semantic.js';
 import { calibrationLine, onlineScoring } from './scoring.js';
+import { defaultModel } from './default-model.js';
 import { log } from '../util/log.js';
 import { LearnService, type LearnServiceOptions } from '../learn/service.js';
 import { FfmpegSource } from '../video/ffmpeg.js';
@@ -50,6 +51,7 @@ import { channelsOf } from '../video/source.js';
 /** Options of `run` as commander parses them. */
 export interface RunOptions {
   source: string;
+  /** ONNX model file; default: the device profile's installed `model.variant`, else the one `models/default.json` names */
   model?: string;
   broker?: string;
   deviceId?: string;
@@ -105,19 +107,10 @@ export interface RunSummary {
 }
 
 /**
- * The default model: the first frame-only `models/fp32/*.onnx` in name order (one whose manifest has
- * no `semantic` section), else the first model.
- * @throws Error when there is none, saying how to pass one.
+ * The default model (no `--model`, no installed profile variant): the one `models/default.json`
+ * names, never chosen by file-name order; see default-model.ts.
  */
-export async function defaultModel(root = 'models/fp32'): Promise<string> {
-  const names = (await readdir(root).catch(() => [] as string[])).filter((n) => n.endsWith('.onnx')).sort();
-  if (!names[0]) throw new Error(`no model given and none found in ${root}/*.onnx; pass --model <file.onnx> (with its .manifest.json beside it)`);
-  // frame-only models first: on Ped2 the semantic error adds little to the online score (README) and captions cost CPU
-  const semantic = async (n: string) =>
-    readFile(join(root, n.replace(/\.onnx$/, '.manifest.json')), 'utf8').then((t) => (JSON.parse(t) as { semantic?: unknown }).semantic !== undefined, () => false);
-  for (const n of names) if (!(await semantic(n))) return join(root, n);
-  return join(root, names[0]);
-}
+export { defaultModel } from './default-model.js';
 
 /**
  * The model a device profile names (`model.variant`, e.g. `int8/sfn-lite-ped2` ->

@@ -187,15 +187,13 @@ describe('sfn-edge run (tiny model, 40 Ped2 frames)', { skip: !have && 'Ped2 not
     }
   });
 
-  it('no model: the default is the first frame-only models/fp32/*.onnx, and none is a clear error', async () => {
-    await assert.rejects(defaultModel(path.join(dir, 'nothing-here')), /no model given and none found.*--model/);
+  it('no model: the default is the one models/default.json names (test/runtime/default-model.test.ts), never name order', async () => {
     const m = path.join(dir, 'models');
-    await fs.mkdir(m);
-    await fs.writeFile(path.join(m, 'b.onnx'), '');
-    await fs.writeFile(path.join(m, 'a.onnx'), '');
-    assert.equal(await defaultModel(m), path.join(m, 'a.onnx'));
-    // a model with the semantic branch is passed over while a frame-only one exists
-    await fs.writeFile(path.join(m, 'a.manifest.json'), JSON.stringify({ semantic: { textDim: 92 } }));
-    assert.equal(await defaultModel(m), path.join(m, 'b.onnx'));
+    await assert.rejects(defaultModel(m), /default model file .*default\.json is missing.*--model/);
+    await fs.mkdir(path.join(m, 'fp32'), { recursive: true });
+    for (const n of ['a.onnx', 'b.onnx']) await fs.writeFile(path.join(m, 'fp32', n), '');
+    await fs.writeFile(path.join(m, 'default.json'), JSON.stringify({ model: 'fp32/b.onnx' }));
+    assert.equal(await defaultModel(m), path.join(m, 'fp32', 'b.onnx'));
+    assert.equal(await defaultModel(), path.join('models', 'fp32', 'sfn-lite-ped2.onnx'), 'the committed default');
   });
 });
