@@ -16,6 +16,7 @@ export const MISSING_TOOL = 'missing tool:';
 const TOOLS = {
   mosquitto: { path: '/usr/sbin/mosquitto', apt: 'mosquitto' },
   mosquitto_passwd: { path: '/usr/bin/mosquitto_passwd', apt: 'mosquitto' },
+  'nats-server': { path: '/usr/sbin/nats-server', apt: 'nats-server' },
   ffmpeg: { path: '/usr/bin/ffmpeg', apt: 'ffmpeg' },
   chromium: { path: '/usr/bin/chromium', apt: 'chromium' },
   sshd: { path: '/usr/sbin/sshd', apt: 'openssh-server' },
