@@ -19,7 +19,7 @@
  * | `config/set`     | in  | 1   |          | a partial configuration (JSON, <= 64 KiB) |
  * | `cmd/<name>`     | in  | 1   |          | commands from the handler table (`snapshot`, `restart-source`, `learn` with `{"minutes": N}`) |
  *
- * Subscriptions are built from the one handler table (STYLE.md: no topic listed twice). On connect:
+ * Subscriptions are built from the one handler table (docs/style.md: no topic listed twice). On connect:
  * subscribe, publish the retained `config/state` and the Home Assistant discovery configs
  * (discovery.ts: anomaly score, event active, source state), then `online`, then drain the outbox.
  */
@@ -50,6 +50,7 @@ export interface RuntimeHooks {
 
 /** Connection options. */
 export interface ReporterOptions {
+  /** one broker URL, or several (comma-separated) nodes of one cluster: see {@link brokerServers} */
   url: string;
   deviceId: string;
   username?: string;
@@ -78,6 +79,46 @@ export function closedBeforeConnack(url: string): string {
     : `mqtt: ${url} closed the connection before answering CONNECT: check that it is an MQTT listener and that it accepts this client`;
 }
 
+/** One node of a broker cluster, as mqtt.js's `servers` option takes it. */
+export interface BrokerNode {
+  host: string;
+  port: number;
+  protocol: 'mqtt' | 'mqtts' | 'ws' | 'wss';
+}
+
+const DEFAULT_PORT: Record<BrokerNode['protocol'], number> = { mqtt: 1883, mqtts: 8883, ws: 80, wss: 443 };
+
+/**
+ * The nodes named by `--broker`: one URL, or several separated by commas (the flag may also be
+ * repeated; cli.ts joins them). The client connects to the first and, each time its connection
+ * goes, tries the next (mqtt.js `servers`, in turn). Credentials and TLS options apply to every
+ * node; a WebSocket path must be the same on all of them (mqtt.js keeps one path).
+ * @throws Error for a URL that does not parse, an unknown scheme, or differing WebSocket paths.
+ */
+export function brokerServers(url: string): BrokerNode[] {
+  const urls = url.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
+  if (urls.length === 0) throw new Error('--broker: no URL given');
+  const paths = new Set<string>();
+  return urls.map((u) => {
+    let p: URL;
+    try {
+      p = new URL(u);
+    } catch {
+      throw new Error(`--broker: ${u} is not a URL (e.g. mqtt://host:1883)`);
+    }
+    const protocol = p.protocol.replace(/:$/, '');
+    if (protocol !== 'mqtt' && protocol !== 'mqtts' && protocol !== 'ws' && protocol !== 'wss') throw new Error(`--broker: ${u}: use mqtt://, mqtts://, ws:// or wss://`);
+    if (protocol.startsWith('ws')) paths.add(p.pathname);
+    if (paths.size > 1) throw new Error(`--broker: the WebSocket nodes must share one path (${[...paths].join(', ')})`);
+    return { host: p.hostname.replace(/^\[|\]$/g, ''), port: p.port ? Number(p.port) : DEFAULT_PORT[protocol], protocol };
+  });
+}
+
+/** `protocol://host:port` of a node, for logs. */
+export function nodeName(n: { host?: string; hostname?: string; port?: number; protocol?: string }): string {
+  return `${n.protocol ?? 'mqtt'}://${n.hostname ?? n.host ?? '?'}:${n.port ?? '?'}`;
+}
+
 /** The one handler table: topic suffix -> handler. Subscriptions derive from its keys. */
 export const HANDLERS: Readonly<Record<string, Handler>> = {
   'config/set': async (r, payload) => {
@@ -97,6 +138,10 @@ export class MqttReporter implements AckPublisher {
   readonly hooks: RuntimeHooks;
   readonly deviceId: string;
   private readonly ackTimeoutMs: number;
+  /** how many broker nodes `--broker` named */
+  nodeCount = 1;
+  /** the node of the current (or last) connection, `protocol://host:port`; null before the first */
+  node: string | null = null;
   private constructor(readonly client: MqttClient, opts: ReporterOptions) {
     this.deviceId = opts.deviceId;
     this.ackTimeoutMs = opts.ackTimeoutMs ?? 30_000;
@@ -134,8 +179,20 @@ export class MqttReporter implements AckPublisher {
       ...(opts.key ? { key: opts.key } : {}),
       ...(opts.rejectUnauthorized !== undefined ? { rejectUnauthorized: opts.rejectUnauthorized } : {}),
     };
-    const client = mqtt.connect(opts.url, co);
+    const nodes = brokerServers(opts.url);
+    const first = nodes[0] as BrokerNode; // brokerServers returns at least one
+    // several nodes: mqtt.js rotates through `servers` at every (re)connect; one node: as before
+    const client = nodes.length > 1 ? mqtt.connect({ ...co, servers: nodes, host: first.host, port: first.port, protocol: first.protocol }) : mqtt.connect(opts.url, co);
+    if (nodes.length > 1) {
+      // mqtt.js's TLS builder sets `servername` (SNI and the certificate's host check) from the
+      // first host it dials and keeps it: clear it before each reconnect so every node is checked
+      // against its own name
+      client.on('reconnect', () => {
+        delete (client.options as { servername?: string }).servername;
+      });
+    }
     const r = new MqttReporter(client, opts);
+    r.nodeCount = nodes.length;
     client.on('connect', () => {
       void r.onConnect();
     });
@@ -208,12 +265,16 @@ export class MqttReporter implements AckPublisher {
   }
 
   private async onConnect(): Promise<void> {
+    const now = nodeName(this.client.options);
+    if (this.node !== null && this.node !== now) log.warn({ from: this.node, to: now }, 'mqtt: moved to another broker node');
+    log.info({ node: now, nodes: this.nodeCount }, 'mqtt: connected to broker node');
+    this.node = now;
     try {
       await this.client.subscribeAsync(Object.keys(HANDLERS).map((k) => `${this.base}/${k}`), { qos: 1 });
       await this.publishConfigState();
       for (const d of discoveryMessages(this.deviceId)) await this.client.publishAsync(d.topic, JSON.stringify(d.payload), { qos: 1, retain: true });
       await this.client.publishAsync(`${this.base}/availability`, 'online', { qos: 1, retain: true });
-      log.info({ base: this.base }, 'mqtt: connected, online');
+      log.info({ base: this.base, node: this.node }, 'mqtt: connected, online');
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'mqtt: on-connect publishing failed');
     }
