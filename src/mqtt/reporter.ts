@@ -199,7 +199,7 @@ export class MqttReporter implements AckPublisher {
     client.on('message', (topic, payload) => {
       void r.onMessage(topic, payload);
     });
-    client.on('error', (err) => log.warn({ err: err.message, url: opts.url }, 'mqtt: connection error'));
+    client.on('error', (err) => log.warn({ err: err.message, url: nodes.length > 1 ? nodeName(client.options) : opts.url }, 'mqtt: connection error'));
     client.on('offline', () => log.warn({ url: opts.url }, 'mqtt: offline, reconnecting'));
     // A TCP connection that the broker closes or resets before its CONNACK is most often a plain
     // mqtt:// client on a TLS listener (Mosquitto resets it), or a port that is not MQTT: say so
@@ -216,7 +216,9 @@ export class MqttReporter implements AckPublisher {
     });
     client.on('close', () => {
       const early = lastCode === null || lastCode === 'ECONNRESET' || lastCode === 'EPIPE';
-      if (!everConnected && early && ++closedEarly % 10 === 1) log.error({ url: opts.url }, closedBeforeConnack(opts.url));
+      // several nodes: name the one that was dialled (a cluster node still starting also closes early)
+      const at = nodes.length > 1 ? nodeName(client.options) : opts.url;
+      if (!everConnected && early && ++closedEarly % 10 === 1) log.error({ url: at }, closedBeforeConnack(at));
       lastCode = null;
     });
     await new Promise<void>((resolve, reject) => {
