@@ -1,5 +1,5 @@
 /**
- * The captioner seam (STYLE.md: an interface, a default implementation, a registry):
+ * The captioner seam (docs/style.md: an interface, a default implementation, a registry):
  *
  * - `detector` (default): COCO CenterNet detections + block-matching motion in each box + the
  *   anomaly region, turned into a short English caption and a structured form (describe.ts), and

@@ -2,7 +2,7 @@
  * Captions for every frame of a set of videos, saved as one JSON file: the text features the
  * semantic branch trains on (train) and is scored with (eval). A file is tied to the captioner and
  * the caption grid it was made with; `every` > 1 captions every K-th frame and repeats it until the
- * next one (what the device does, DESIGN.md "Semantics").
+ * next one (what the device does, docs/design.md "Captioner and text encoder").
  *
  * File layout (`CaptionFile`): `{ version: 1, captioner, textDim, width, height, every,
  *   videos: { "<video folder or file name>": { texts: string[], embeddings: number[][] } } }`

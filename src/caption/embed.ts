@@ -1,6 +1,6 @@
 /**
  * The text encoder of the semantic branch: a deterministic embedding of the structured caption
- * (DESIGN.md "Semantics"; issue 5 allows "a deterministic embedding of the structured caption").
+ * (docs/design.md "Captioner and text encoder"; issue 5 allows "a deterministic embedding of the structured caption").
  * Why not a sentence-embedding model: the captions are generated from a closed vocabulary (80 COCO
  * classes, 3 speed states, 4 directions), so a fixed embedding carries all their information,
  * costs microseconds, needs no model file, and is identical on every device.

@@ -1,5 +1,5 @@
 /**
- * Building blocks written for the tfjs wasm backend's fast paths (DESIGN.md, "Environment facts"):
+ * Building blocks written for the tfjs wasm backend's fast paths (docs/design.md, "Training speed"):
  * its BatchMatMul runs XNNPack only for untransposed 2-D products, ~5-20x faster than its
  * transposed / batched loop, and autograd's matMul gradient uses the transposed forms. `mm` is a
  * 2-D matMul whose gradient transposes explicitly so that forward and backward stay on the fast

@@ -1,5 +1,5 @@
 /**
- * SFN-Lite: the edge-sized Sparse Filtering Network (DESIGN.md, "The edge adaptation").
+ * SFN-Lite: the edge-sized Sparse Filtering Network (docs/design.md, "SFN-Lite").
  *
  * Works in token space: the caller patchifies frames (see `patchify.ts`), so the network is made of
  * 2-D matMuls only (fast on every backend, and what the ONNX export mirrors op for op).

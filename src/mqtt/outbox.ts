@@ -4,7 +4,7 @@
  * nothing. Messages are sent one at a time, oldest first, so they arrive in order (at least once: a
  * message acknowledged just before a crash, but not yet removed, is sent again after the restart).
  *
- * Seams (STYLE.md): `OutboxStore` (memory, one-file-per-message folder; a shared contract test runs
+ * Seams (docs/style.md): `OutboxStore` (memory, one-file-per-message folder; a shared contract test runs
  * against both) and `AckPublisher` (the MQTT client, or a fake in tests).
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';

@@ -1,5 +1,5 @@
 /**
- * Running a model with the semantic branch in `run` (DESIGN.md "Semantics"): the caption worker
+ * Running a model with the semantic branch in `run` (docs/design.md "Captioner and text encoder"): the caption worker
  * captions the current frame every K frames, off the frame loop; the latest caption's text feature
  * is fed with every clip until the next one arrives ("between caption updates the last embedding is
  * reused"), and each clip's semantic error `1 - cos(text, text_pred)` is kept for reporting.
