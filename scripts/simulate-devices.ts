@@ -96,5 +96,7 @@ async function device(i: number): Promise<MqttClient> {
 
 const clients = await Promise.all(Array.from({ length: devices }, (_, i) => device(i)));
 await new Promise((r) => setTimeout(r, seconds * 1000));
+// a clean disconnect sends no last will: say `offline` as a device's close() does
+await Promise.all(clients.map((c, i) => c.publishAsync(`sfn/${a.prefix}-${String(i).padStart(4, '0')}/availability`, 'offline', { qos: 1, retain: true })));
 for (const c of clients) await c.endAsync();
 process.stdout.write(`${JSON.stringify({ devices, seconds, published })}\n`);
