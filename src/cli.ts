@@ -205,6 +205,15 @@ export function program(): Command {
       await runModels(o);
     });
 
+  p.command('config')
+    .description('show or clear the remote configuration that config/set saved and run re-applies at start')
+    .argument('<action>', 'show | reset')
+    .option('--state-dir <dir>', 'the state folder of the run (its --state-dir)', '.sfn-edge')
+    .action(async (action: string, o) => {
+      const { runConfigCommand } = await import('./runtime/config-command.js');
+      await runConfigCommand(action, o);
+    });
+
   p.command('bench')
     .description('benchmark every model variant here (ms/frame, fps, memory, AUC, peak); saves bench/results.json')
     .option('--root <dir>', 'models root', 'models')

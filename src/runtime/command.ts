@@ -34,7 +34,7 @@ import { FfmpegSource } from '../video/ffmpeg.js';
 import { openSource } from '../video/open.js';
 import type { FrameSource } from '../video/source.js';
 import { ClipRecorder, FrameRing, writeJpeg, type ClipSettings } from './clips.js';
-import { redactSecrets, type RuntimeConfig } from './config.js';
+import { redactLayer, redactSecrets, type RuntimeConfig } from './config.js';
 import { ConfigController } from './controller.js';
 import { RunMetrics } from './health.js';
 import { StatsPublisher } from './stats.js';
@@ -206,6 +206,10 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
 
   const { controller, warning } = await ConfigController.open(o.config, join(stateDir, 'remote-config.json'));
   if (warning) log.warn(warning);
+  if (controller.version > 0) {
+    log.info({ file: controller.file, version: controller.version, layer: redactLayer(controller.remoteLayer) },
+      `re-applying the remote configuration saved by config/set (version ${controller.version}); \`sfn-edge config show|reset --state-dir ${stateDir}\` shows or clears it`);
+  }
   const batchSize = realtime ? 1 : Math.max(1, o.batch ?? 4);
   const loadModel = async (file: string) => {
     if (!profile) return OnnxPredictor.load(file, { providers, batchSize });
@@ -334,7 +338,12 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
         const st = controller.state();
         return { version: st.version, config: redactSecrets(st.config) };
       },
-      applyConfig: (p) => controller.apply(p),
+      applyConfig: async (p) => {
+        const ack = await controller.apply(p);
+        if (ack.ok) log.info({ version: ack.version, file: controller.file, layer: redactLayer(controller.remoteLayer) }, `config/set applied (version ${ack.version})`);
+        else log.warn({ version: ack.version, error: ack.error }, `config/set refused: ${ack.error}`);
+        return ack;
+      },
       command: async (name, payload) => {
         if (name === 'learn') await learn?.handle(payload);
         else if (name === 'restart-source') restart.abort();

@@ -86,6 +86,16 @@ export function defaultConfig(): RuntimeConfig {
 export const REDACTED = '(set, not shown)';
 
 /**
+ * A copy of a configuration layer (any JSON object) fit to log: the values of keys named like a
+ * secret (`token`, `credential`, `password`, `secret`) are replaced by {@link REDACTED}, at any depth.
+ */
+export function redactLayer(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(redactLayer);
+  if (v === null || typeof v !== 'object') return v;
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, /token|credential|password|secret/i.test(k) && x !== undefined ? REDACTED : redactLayer(x)]));
+}
+
+/**
  * A copy of `c` fit to publish (`config/state` is retained and readable by every client of the
  * broker): the streaming token and TURN credentials are replaced by {@link REDACTED}.
  */

@@ -73,6 +73,16 @@ export class ConfigController {
     return this.ver;
   }
 
+  /** The remote layer in force (what `config/set` changed over the file layer; `{}` when none), a copy. */
+  get remoteLayer(): Record<string, unknown> {
+    return structuredClone(this.remote);
+  }
+
+  /** Where the remote layer is persisted (`<state-dir>/remote-config.json`), or null when it is not. */
+  get file(): string | null {
+    return this.persistPath;
+  }
+
   /** Payload of the retained `config/state`. */
   state(): { version: number; config: RuntimeConfig } {
     return { version: this.ver, config: this.config };

@@ -19,6 +19,16 @@ import { missingTools } from '../tools.js';
 import { Recorder } from '../mqtt/sub.js';
 import { startCli } from '../cli-process.js';
 
+/** The JSON log lines of a piped run's stderr (other lines skipped). */
+const jsonLines = (lines: string[]): Record<string, unknown>[] => lines.flatMap((l) => {
+  try {
+    const v = JSON.parse(l) as unknown;
+    return v && typeof v === 'object' ? [v as Record<string, unknown>] : [];
+  } catch {
+    return [];
+  }
+});
+
 const PED2 = path.resolve('../shared/datasets/ucsd_ped2/testing/frames/04');
 const SKIP = missingTools('mosquitto') || (!(await fs.stat(PED2).catch(() => null)) && 'Ped2 not available');
 
@@ -100,6 +110,18 @@ describe('run under faults (real process, Mosquitto)', { skip: SKIP }, () => {
       assert.equal(run.child.exitCode, null, 'the run goes on');
       run.child.kill('SIGTERM');
       assert.equal(await run.exited, 0);
+      // every change is in the device's log: refused ones at warn with the reason, the applied one at info
+      const refused = jsonLines(run.stderr).filter((l) => /config\/set refused/.test(String(l.msg))) as { level: number; error: string }[];
+      assert.equal(refused.length, BAD.length, run.stderr.slice(-10).join('\n'));
+      for (const [i, r] of refused.entries()) {
+        assert.equal(r.level, 40);
+        assert.match(r.error, BAD[i]![1]);
+      }
+      const applied = (jsonLines(run.stderr) as { level: number; msg: string; version?: number; layer?: unknown }[]).filter((l) => /config\/set applied/.test(l.msg));
+      assert.equal(applied.length, 1);
+      assert.equal(applied[0]!.level, 30);
+      assert.equal(applied[0]!.version, 1);
+      assert.deepEqual(applied[0]!.layer, { min_duration_frames: 3 });
     } finally {
       run.child.kill('SIGKILL');
       await sub.close();
@@ -115,6 +137,26 @@ describe('run under faults (real process, Mosquitto)', { skip: SKIP }, () => {
     const summary = JSON.parse(again.stdout.at(-1)!) as { frames: number; source: string };
     assert.equal(summary.frames, 180);
     assert.equal(summary.source, frames);
+    // the re-applied remote configuration is logged at start, with its version and file
+    const reapplied = (jsonLines(again.stderr) as { msg: string; version?: number; file?: string; layer?: unknown }[]).find((l) => /re-applying the remote configuration/.test(l.msg));
+    assert.ok(reapplied, again.stderr.slice(0, 10).join('\n'));
+    assert.equal(reapplied.version, 1);
+    assert.equal(reapplied.file, saved);
+    assert.deepEqual(reapplied.layer, { min_duration_frames: 3 });
+
+    // `config show` prints it, `config reset` clears it, and a second reset says there is nothing
+    const show = startCli(['config', 'show', '--state-dir', state]);
+    assert.equal(await show.exited, 0, show.stderr.join('\n'));
+    const view = JSON.parse(show.stdout.join('\n')) as { file: string; present: boolean; version: number; layer: unknown };
+    assert.deepEqual({ file: view.file, present: view.present, version: view.version, layer: view.layer }, { file: saved, present: true, version: 1, layer: { min_duration_frames: 3 } });
+    const reset = startCli(['config', 'reset', '--state-dir', state]);
+    assert.equal(await reset.exited, 0, reset.stderr.join('\n'));
+    assert.match(reset.stdout.join('\n'), /removed .*remote-config\.json \(version 1\)/);
+    await assert.rejects(fs.stat(saved), /ENOENT/);
+    const none = startCli(['config', 'show', '--state-dir', state]);
+    assert.equal(await none.exited, 0);
+    assert.equal((JSON.parse(none.stdout.join('\n')) as { present: boolean }).present, false);
+    assert.ok(none.stderr.some((l) => /no remote configuration in/.test(l)));
   });
 
   for (const [what, layer] of [['source', { source: '/nonexistent/cam.mp4' }], ['model', { model: '/nonexistent/model.onnx' }]] as const) {
