@@ -252,6 +252,7 @@ export function program(): Command {
     .option('--config <file>', 'runtime configuration (JSON; schema in schemas/runtime-config.schema.json)')
     .option('--profile <name>', 'device profile (device-profiles/<name>.json): providers, threads, TensorRT options, model variant')
     .option('--realtime <bool>', 'pace at the source rate and drop frames the model cannot keep up with (false: as fast as possible)', bool('--realtime'), true)
+    .option('--loop', 'play a file or folder source again from its start each time it ends, until Ctrl-C / SIGTERM', false)
     .option('--clips <dir>', 'folder for event clips (MP4) and snapshots (JPEG)', 'clips')
     .option('--embedded-port <n>', 'port of the embedded broker (default 1883, or a free port when 1883 is taken)', int('--embedded-port'))
     .option('--providers <list>', 'execution providers to try in order', 'tensorrt,cuda,cpu')

@@ -51,6 +51,8 @@ import { channelsOf } from '../video/source.js';
 /** Options of `run` as commander parses them. */
 export interface RunOptions {
   source: string;
+  /** a file or folder source plays again from its start when it ends, until SIGINT/SIGTERM (live sources reconnect anyway) */
+  loop?: boolean;
   /** ONNX model file; default: the device profile's installed `model.variant`, else the one `models/default.json` names */
   model?: string;
   broker?: string;
@@ -572,6 +574,12 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
       if (restart.signal.aborted) {
         restart = new AbortController();
         log.info({ source: sourceNow }, 'restarting the source (cmd/restart-source or config/set)');
+        continue;
+      }
+      // --loop: a file or folder that was read to its end plays again from its first frame
+      // (frame indices keep counting up, so events and clips stay distinct) until stopped
+      if (!live && o.loop && sourceError === undefined && delivered) {
+        log.info({ source: sourceNow, frames_so_far: maxIndex + 1 }, 'end of the source: playing it again (--loop)');
         continue;
       }
       if (!live) break;
