@@ -46,6 +46,8 @@ export interface BenchRow {
   auc_delta_vs_fp32: number | null;
   /** achieved MAC/s over the peak of its precision's matmul (int8 peak for int8, fp32 otherwise) */
   fraction_of_peak: number | null;
+  /** achieved GFLOP/s (GOP/s for int8): 2 x the MACs per frame counted from the fp32 graph (macsPerFrame) / ms per frame at the batch p50 */
+  gflops?: number | null;
 }
 
 /** The whole result (bench/results.json). */
@@ -224,7 +226,8 @@ export async function runBench(o: BenchOptions, print: (s: string) => void = (s)
     const unpruned = base ? rows.find((x) => x.variant === base) : undefined;
     if (unpruned) r.speedup_vs_unpruned = unpruned.ms_batch.p50 / r.ms_batch.p50;
     const p = r.variant.startsWith('int8/') ? peak.int8_gops : peak.fp32_gflops;
-    if (rowMacs !== null && p) r.fraction_of_peak = (2 * rowMacs) / (r.ms_batch.p50 / 1000) / 1e9 / p;
+    if (rowMacs !== null) r.gflops = (2 * rowMacs) / (r.ms_batch.p50 / 1000) / 1e9;
+    if (rowMacs !== null && p) r.fraction_of_peak = r.gflops! / p;
   }
   const result: BenchResult = {
     machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memory_mb: Math.round(os.totalmem() / 2 ** 20), onnxruntime: ort.env.versions.common, profile: profile?.name ?? 'none' },
@@ -242,11 +245,12 @@ export async function runBench(o: BenchOptions, print: (s: string) => void = (s)
     const f = (v: number | null, d: number) => (v === null ? '-' : v.toFixed(d));
     print(
       formatTable([
-        ['variant', 'provider', 'MB', 'experts', 'micro_auc', 'dAUC', 'ms b1 p50/p95', `ms b${batch} p50/p95`, 'fps', 'RSS MB', 'x fp32', 'x unpruned', '% peak'],
+        ['variant', 'provider', 'MB', 'experts', 'micro_auc', 'dAUC', 'ms b1 p50/p95', `ms b${batch} p50/p95`, 'fps', 'RSS MB', 'x fp32', 'x unpruned', 'GFLOP/s (peak)', '% peak'],
         ...rows.map((r) => [
           r.variant, r.provider, f(r.model_mb, 2), r.experts_kept, f(r.micro_auc, 4), f(r.auc_delta_vs_fp32, 4),
           `${r.ms_b1.p50.toFixed(2)}/${r.ms_b1.p95.toFixed(2)}`, `${r.ms_batch.p50.toFixed(2)}/${r.ms_batch.p95.toFixed(2)}`,
-          f(r.fps, 0), f(r.peak_rss_mb, 0), f(r.speedup_vs_fp32, 2), f(r.speedup_vs_unpruned, 2), r.fraction_of_peak === null ? '-' : (100 * r.fraction_of_peak).toFixed(1),
+          f(r.fps, 0), f(r.peak_rss_mb, 0), f(r.speedup_vs_fp32, 2), f(r.speedup_vs_unpruned, 2),
+          r.gflops == null ? '-' : `${r.gflops.toFixed(1)} (${(r.variant.startsWith('int8/') ? peak.int8_gops : peak.fp32_gflops)?.toFixed(0) ?? '-'})`, r.fraction_of_peak === null ? '-' : (100 * r.fraction_of_peak).toFixed(1),
         ]),
       ]),
     );

@@ -100,6 +100,9 @@ describe('sfn-edge optimize (tiny model, Ped2 clips)', { skip: !hasPed2 && 'Ped2
     assert.ok(fp32Row.micro_auc !== null);
     assert.ok(r.rows.find((x) => x.variant === 'int8/tiny-p6')!.speedup_vs_unpruned! > 0);
     assert.ok(r.peak.fp32_gflops > 0 && r.macs_per_frame! > 0);
+    // GFLOP/s from the MACs counted in the graph and the measured ms/frame, and its share of the peak
+    assert.ok(Math.abs(fp32Row.gflops! - (2 * r.macs_per_frame!) / (fp32Row.ms_batch.p50 / 1000) / 1e9) < 1e-9);
+    assert.ok(Math.abs(fp32Row.fraction_of_peak! - fp32Row.gflops! / r.peak.fp32_gflops) < 1e-9);
     assert.deepEqual(JSON.parse(await fs.readFile(save, 'utf8')).rows.length, 5);
 
     await fs.writeFile(path.join(out, 'fp16', 'tiny.onnx'), 'tampered');
