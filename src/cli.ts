@@ -85,8 +85,17 @@ export function program(): Command {
         resume: o.resume, model, limitVideos: o.limitVideos, maxSteps: o.maxSteps, stopAfter: o.stopAfter, checkpointEvery: o.checkpointEvery,
         weightDecay: o.weightDecay, clipNorm: o.clipNorm, pseudoShare: o.pseudoShare, holdBack: o.holdBack, captions: o.captions, init: o.init, simWeight: o.simWeight, ...(o.trainOnly ? { trainOnly: String(o.trainOnly).split(',').map((x: string) => x.trim()) } : {}),
       });
-      log.info(r, 'training finished');
-      process.stdout.write(`${JSON.stringify({ weights: r.weights, steps: r.steps, chosen_step: r.chosenStep ?? null, seconds: +r.seconds.toFixed(1), samples_per_second: +r.samplesPerSecond.toFixed(2), parameters: r.parameters })}\n`);
+      const { config: _c, ...rest } = r;
+      if (r.partial) log.warn(rest, `training stopped at step ${r.steps} of ${r.totalSteps} (partial): ${r.weights} holds the last step; continue with --resume`);
+      else log.info(rest, `training finished: ${r.steps} of ${r.totalSteps} steps`);
+      process.stdout.write(`${JSON.stringify({
+        weights: r.weights, steps: r.steps, total_steps: r.totalSteps, partial: r.partial, chosen_step: r.chosenStep ?? null,
+        // seconds are cumulative over resumed runs; samples_per_second is this run's (both also under their labels)
+        seconds: +r.seconds.toFixed(1), samples_per_second: +r.samplesPerSecond.toFixed(2),
+        cumulative: { steps: r.steps, seconds: +r.seconds.toFixed(1) },
+        this_run: { steps: r.thisRun.steps, seconds: +r.thisRun.seconds.toFixed(1), samples_per_second: +r.thisRun.samplesPerSecond.toFixed(2) },
+        parameters: r.parameters,
+      })}\n`);
     });
 
   p.command('learn')

@@ -63,18 +63,30 @@ export interface TrainOptions {
   /** start from these weights (fine-tuning): parameters with the same name and shape are copied,
    * the others (e.g. a new semantic branch) keep their fresh initialisation */
   init?: string;
-  /** show a progress bar (default: when stderr is a TTY; otherwise a log line every 30 s) */
+  /** show a progress bar (default: when stderr is a TTY; otherwise a progress log line every ~10 s) */
   progress?: boolean;
 }
+
+/** Interval of the progress log line when stderr is not a terminal (ms). */
+export const PROGRESS_EVERY_MS = 10_000;
 
 export interface TrainResult {
   config: SfnConfig;
   /** the step whose weights are the result (the checkpoint rule's choice) and its validation AUC */
   chosenStep?: number;
   validation?: ValidationResult;
+  /** the step reached (cumulative over resumed runs) */
   steps: number;
+  /** steps of the whole schedule */
+  totalSteps: number;
+  /** true when the run stopped before the end of the schedule (--stop-after, --max-steps): the weights are the last step's */
+  partial: boolean;
+  /** training seconds, cumulative over resumed runs */
   seconds: number;
+  /** samples/s of this run only */
   samplesPerSecond: number;
+  /** this run alone: steps done, seconds, samples/s */
+  thisRun: { steps: number; seconds: number; samplesPerSecond: number };
   weights: string;
   parameters: number;
 }
@@ -235,9 +247,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const sps = ((step - startStep) * o.batch) / ((performance.now() - t0) / 1000);
       await history.write(JSON.stringify({ step, epoch, lr, ...s, seconds: +seconds.toFixed(2) }) + '\n');
       if (showBar) bar.update(step, { epoch, loss: ema.loss.toFixed(5), sps: sps.toFixed(1) });
-      else if (performance.now() - lastLog > 30_000) {
+      else if (performance.now() - lastLog > PROGRESS_EVERY_MS) {
         lastLog = performance.now();
-        log.info({ step, totalSteps, epoch, loss: +ema.loss.toFixed(6), pred: +ema.pred.toFixed(6), sim: +ema.sim.toFixed(5), aux: +ema.aux.toFixed(5), lr: +lr.toExponential(3), samplesPerSecond: +sps.toFixed(2) }, 'train');
+        const eta = sps > 0 ? ((stopAt - step) * o.batch) / sps : null;
+        const pct = (100 * step) / totalSteps;
+        log.info({ stage: 'train', step, totalSteps, percent: +pct.toFixed(1), epoch, loss: +ema.loss.toFixed(6), pred: +ema.pred.toFixed(6), sim: +ema.sim.toFixed(5), aux: +ema.aux.toFixed(5), lr: +lr.toExponential(3), samplesPerSecond: +sps.toFixed(2), eta_s: eta === null ? null : Math.round(eta) },
+          `train: step ${step} of ${totalSteps} (${pct.toFixed(1)} %), ${sps.toFixed(1)} samples/s, ${eta === null ? 'ETA -' : `ETA ${Math.round(eta)} s`}`);
       }
       const epochEnd = step % stepsPerEpoch === 0;
       if (step % schedule.validateEvery === 0 || step === totalSteps) await runValidation(step);
@@ -263,17 +278,21 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     log.info({ chosenStep: chosen.step, separation: +chosen.v.separation.toFixed(4), lastStep: step }, 'weights: the checkpoint with the best validation separation');
   } else {
     if (step < totalSteps) log.warn({ step, totalSteps }, 'stopped before the end of the schedule: weights are the last step (partial); continue with --resume');
-    await saveWeights(weights, config, paramsToMap(params), { ...meta(), step, seconds: priorSeconds + seconds });
+    await saveWeights(weights, config, paramsToMap(params), { ...meta(), step, seconds: priorSeconds + seconds, ...(step < totalSteps ? { partial: true, totalSteps } : {}) });
   }
   const parameters = countParams(params);
   disposeParams(params);
   opt.dispose();
+  const thisSps = ((step - startStep) * o.batch) / Math.max(seconds, 1e-9);
   return {
     config,
     ...(chosen ? { chosenStep: chosen.step, validation: chosen.v } : {}),
     steps: step,
+    totalSteps,
+    partial: step < totalSteps,
     seconds: priorSeconds + seconds,
-    samplesPerSecond: ((step - startStep) * o.batch) / Math.max(seconds, 1e-9),
+    samplesPerSecond: thisSps,
+    thisRun: { steps: step - startStep, seconds, samplesPerSecond: thisSps },
     weights: `${weights}.json`,
     parameters,
   };

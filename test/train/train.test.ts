@@ -38,10 +38,23 @@ describe('train (tiny network, 2 Ped2 training videos)', { skip: !(await fs.stat
     assert.equal(hist.length, 4);
     assert.ok(hist.every((h) => Number.isFinite(h.loss) && h.loss > 0));
 
+    assert.equal(r1.partial, false);
+    assert.equal(r1.totalSteps, 4);
     const part = await train({ ...base(b), stopAfter: 2 });
     assert.equal(part.steps, 2);
+    // a run ended by --stop-after says it is partial, and so do its weights
+    assert.equal(part.partial, true);
+    assert.equal(part.totalSteps, 4);
+    const partMeta = (await loadWeights(path.join(b, 'weights'))).header.meta as { partial?: boolean; totalSteps?: number; step?: number };
+    assert.deepEqual([partMeta.partial, partMeta.totalSteps, partMeta.step], [true, 4, 2]);
     const resumed = await train({ ...base(b), resume: true });
     assert.equal(resumed.steps, 4);
+    // the resumed run's figures: this run's steps and seconds beside the cumulative ones
+    assert.equal(resumed.partial, false);
+    assert.equal(resumed.thisRun.steps, 2);
+    assert.ok(resumed.seconds > resumed.thisRun.seconds, 'cumulative seconds include the first part');
+    assert.ok(Math.abs(resumed.thisRun.samplesPerSecond - (2 * 2) / resumed.thisRun.seconds) < 1e-6);
+    assert.equal(((await loadWeights(path.join(b, 'weights'))).header.meta as { partial?: boolean }).partial, undefined);
 
     const wa = await weightsOf(path.join(a, 'weights'));
     const wb = await weightsOf(path.join(b, 'weights'));
