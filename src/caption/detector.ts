@@ -11,7 +11,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { ort, type Ort } from '../inference/ort.js';
 
 import { createSession, type ProviderName } from '../inference/session.js';
 import { centerNetToOnnx, CENTERNET_ONNX_INPUT, decodeCenterNet, nonMaxSuppression, readGraphWeights } from './centernet-onnx.js';
@@ -79,7 +79,7 @@ export function centerNetFolder(dir?: string): string {
  */
 export class CenterNetDetector {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly session: Ort.InferenceSession,
     /** the execution provider the session runs on */
     readonly provider: ProviderName,
   ) {}

@@ -9,7 +9,7 @@
 import { listVideos, readAllFrames } from '../video/open.js';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { ort, type Ort } from '../inference/ort.js';
 import { derived } from '../model/config.js';
 import { TfjsPredictor } from '../model/predictor.js';
 import { rng } from '../model/sfn.js';
@@ -128,7 +128,7 @@ export async function runExport(o: ExportOptions, print: (line: string) => void 
   const { session } = await createSession(g.bytes, { providers: ['cpu'] }, `${out} (exported graph)`);
   let got: Float32Array;
   try {
-    const feeds: Record<string, ort.Tensor> = { [g.input.name]: new ort.Tensor('float32', x, [clips, cfg.pastFrames * d.channels, cfg.height, cfg.width]) };
+    const feeds: Record<string, Ort.Tensor> = { [g.input.name]: new ort.Tensor('float32', x, [clips, cfg.pastFrames * d.channels, cfg.height, cfg.width]) };
     if (text && g.text) feeds[g.text.input.name] = new ort.Tensor('float32', text, [clips, cfg.textDim]);
     const res = await session.run(feeds);
     got = (res[g.output.name]!.data as Float32Array).slice();

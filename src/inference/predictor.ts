@@ -3,7 +3,7 @@
  * `sfn-edge eval --model` and deployments run. The manifest beside the model gives the frame grid
  * and colour mode, and its SHA-256 is checked before the model is loaded.
  */
-import * as ort from 'onnxruntime-node';
+import { ort, type Ort } from './ort.js';
 import type { Predictor } from '../eval/predictor.js';
 import { readManifest, type Manifest } from '../export/manifest.js';
 import { channelsOf, type FrameSpec } from '../video/source.js';
@@ -36,7 +36,7 @@ export class OnnxPredictor implements Predictor {
   private constructor(
     readonly modelPath: string,
     readonly manifest: Manifest,
-    private readonly session: ort.InferenceSession,
+    private readonly session: Ort.InferenceSession,
     /** the execution provider the session runs on ('cuda', 'cpu', ...) */
     readonly provider: ProviderName,
     /** batch size baked into the model, or null when N is dynamic */
@@ -122,7 +122,7 @@ export class OnnxPredictor implements Predictor {
         padded.set(x);
         x = padded;
       }
-      const feeds: Record<string, ort.Tensor> = { [inName]: new ort.Tensor('float32', x, [rows, 4 * C, H, W]) };
+      const feeds: Record<string, Ort.Tensor> = { [inName]: new ort.Tensor('float32', x, [rows, 4 * C, H, W]) };
       if (K > 0) {
         const tx = new Float32Array(rows * K); // zero rows pad a fixed batch
         tx.set(text!.subarray(at * K, (at + m) * K));

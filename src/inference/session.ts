@@ -10,7 +10,7 @@
 import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { ort, type Ort } from './ort.js';
 import { log } from '../util/log.js';
 
 /** Provider names onnxruntime-node accepts (which of them can start depends on the build and host). */
@@ -39,7 +39,7 @@ export interface SessionOptions {
 
 /** A created session and the provider it runs on. */
 export interface OpenSession {
-  session: ort.InferenceSession;
+  session: Ort.InferenceSession;
   /** the provider the session was created with */
   provider: ProviderName;
   /** providers tried before it, and why each failed */
@@ -107,7 +107,7 @@ export async function createSession(modelPath: string | Uint8Array, opts: Sessio
     if (!st.isFile()) throw new ModelLoadError(modelPath, `model path ${modelPath} is not a file`);
     if (st.size === 0) throw new ModelLoadError(modelPath, `model file ${modelPath} is empty; re-export it with 'sfn-edge export'`);
   }
-  const base: ort.InferenceSession.SessionOptions = {
+  const base: Ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
     ...(opts.intraOpThreads !== undefined ? { intraOpNumThreads: opts.intraOpThreads } : {}),
     ...(opts.interOpThreads !== undefined ? { interOpNumThreads: opts.interOpThreads } : {}),

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import * as ort from 'onnxruntime-node';
+import { ort, type Ort } from '../inference/ort.js';
 import { GraphBuilder } from '../export/builder.js';
 import { readManifest } from '../export/manifest.js';
 import { detectProfile } from '../device/detect.js';
@@ -86,7 +86,7 @@ export async function matmulPeak(n = 2048, threads = 2): Promise<{ fp32_gflops: 
     m.graph!.initializer!.push(b);
     return encodeModel(m);
   };
-  const time = async (bytes: Uint8Array, x: ort.Tensor) => {
+  const time = async (bytes: Uint8Array, x: Ort.Tensor) => {
     const s = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], intraOpNumThreads: threads });
     try {
       await s.run({ a: x });

@@ -8,7 +8,7 @@
  * histogram whose width doubles when a larger value arrives: bins merge pairwise, so no value is
  * ever re-binned inexactly).
  */
-import * as ort from 'onnxruntime-node';
+import { ort } from '../inference/ort.js';
 import { loadClips } from '../train/data.js';
 import { withExtraOutputs } from './onnx-graph.js';
 

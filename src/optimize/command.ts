@@ -16,7 +16,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { ort } from '../inference/ort.js';
 import { evaluateDataset } from '../eval/evaluate.js';
 import { readManifest, sha256, writeManifest, type Manifest } from '../export/manifest.js';
 import { recalibrate } from '../scoring/calibration.js';

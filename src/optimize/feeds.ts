@@ -3,7 +3,7 @@
  * cover every input a model declares, so a model with the semantic branch (a second input `text`)
  * runs like a frame-only one.
  */
-import * as ort from 'onnxruntime-node';
+import { ort, type Ort } from '../inference/ort.js';
 import type { Manifest } from '../export/manifest.js';
 
 /**
@@ -25,10 +25,10 @@ import type { Manifest } from '../export/manifest.js';
  * @throws Error naming the input when the session has an input this function does not know how to
  *   fill (not the first manifest input, not `text`), or a dimension of it is not a number.
  */
-export function timingFeeds(manifest: Manifest, inputNames: readonly string[], n: number, frame: (i: number) => number = () => 0.5): Record<string, ort.Tensor> {
+export function timingFeeds(manifest: Manifest, inputNames: readonly string[], n: number, frame: (i: number) => number = () => 0.5): Record<string, Ort.Tensor> {
   const first = manifest.inputs[0]!;
   const [, ch, H, W] = first.shape as [unknown, number, number, number];
-  const feeds: Record<string, ort.Tensor> = {};
+  const feeds: Record<string, Ort.Tensor> = {};
   for (const name of inputNames) {
     if (name === first.name || (inputNames.length === 1 && name === inputNames[0])) {
       feeds[name] = new ort.Tensor('float32', Float32Array.from({ length: n * ch * H * W }, (_, i) => frame(i)), [n, ch, H, W]);

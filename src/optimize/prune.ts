@@ -14,7 +14,7 @@
  * fewer experts scales the kept probabilities by a common factor that the renormalisation cancels).
  * The top-k stays valid because at least k experts are kept.
  */
-import * as ort from 'onnxruntime-node';
+import { ort } from '../inference/ort.js';
 import type { CalibrationReader } from './calibrate.js';
 import { DType, GraphIndex, decodeModel, dimsOf, encodeModel, floatData, int64Data, makeTensor, withExtraOutputs } from './onnx-graph.js';
 
