@@ -338,7 +338,7 @@ export async function evaluateDataset(
         const target = frames[t0b + i] as Float32Array;
         mse.push(frameMse(p, target));
         pmax.push(patchMaxMse(p, target, C, H, W, patch, stride));
-        if (scorer) pz.push(scorer.raw(p, target, 'patch-max'));
+        if (scorer) pz.push(scorer.patchZMax(p, target));
         if (opts.boxesFor) ob.push(objectError(p, target, C, H, W, await opts.boxesFor(target)));
       }
       framesScored += n;

@@ -41,7 +41,8 @@ const MeasureStatsSchema = z.object({
  * first frame.
  */
 export const CalibrationSchema = z.looseObject({
-  method: z.literal('log-median-mad'),
+  /** 'log-median-mad-2' (scoring/calibration.ts CALIBRATION_METHOD); 'log-median-mad' is the first method, read but not used (recalibrate) */
+  method: z.enum(['log-median-mad', 'log-median-mad-2']),
   eps: z.number().positive(),
   /** the normal videos, the split part used and the split fractions (src/train/split.ts) */
   data: z.string(),

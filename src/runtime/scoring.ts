@@ -6,7 +6,7 @@
  */
 import type { Manifest } from '../export/manifest.js';
 import { EventDetector, type CalibratedMode, type DetectorParams } from '../events/detector.js';
-import { CalibratedScorer, calibrationOf, thresholdAt } from '../scoring/calibration.js';
+import { CALIBRATION_METHOD, CalibratedScorer, calibrationOf, thresholdAt } from '../scoring/calibration.js';
 import { detectorParams } from './command.js';
 import type { RuntimeConfig } from './config.js';
 import type { ErrorMeasure } from '../scoring/error.js';
@@ -49,7 +49,7 @@ export function onlineScoring(manifest: Manifest, spec: FrameSpec, o: OnlineScor
     if (!o.uncalibrated && (o.warn ?? true))
       log.warn(
         { model: manifest.name },
-        `model has no calibration${manifest.calibration ? ' that fits its grid' : ''}: scoring against a running baseline of the stream (needs a warm-up, and a stream that opens with an anomaly learns it as normal); run 'sfn-edge calibrate --model <m.onnx> --data <normal videos>'`,
+        `model has no calibration${!manifest.calibration ? '' : manifest.calibration.method !== CALIBRATION_METHOD ? ` of the method this version reads (${manifest.calibration.method}, not ${CALIBRATION_METHOD})` : ' that fits its grid'}: scoring against a running baseline of the stream (needs a warm-up, and a stream that opens with an anomaly learns it as normal); run 'sfn-edge calibrate --model <m.onnx> --data <normal videos>'`,
       );
     return { calibrated: false, detector: (p) => new EventDetector(p, manifest.sha256), params: detectorParams };
   }

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { CopyLastPredictor } from '../../src/eval/predictor.js';
 import {
-  CalibratedScorer, calibratePredictor, calibrationOf, quantile, robustStats, thresholdAt, MIN_SCALE,
+  CALIBRATION_METHOD, CalibratedScorer, calibratePredictor, calibrationOf, quantile, robustStats, thresholdAt, MIN_SCALE,
 } from '../../src/scoring/calibration.js';
 import { patchErrors, patchMaxMse } from '../../src/scoring/error.js';
 import { clipTargets, splitVideo } from '../../src/train/split.js';
@@ -110,5 +110,20 @@ describe('calibratePredictor', () => {
     const m = { calibration: cal, model: { width: 24, height: 16, color: 'gray' } } as unknown as Parameters<typeof calibrationOf>[0];
     assert.ok(calibrationOf(m));
     assert.equal(calibrationOf({ ...m, model: { width: 48, height: 16, color: 'gray' } } as typeof m), null);
+    assert.equal(calibrationOf({ ...m, calibration: { ...cal, method: 'log-median-mad' } } as typeof m), null, 'the first method\'s statistics are in other units');
+  });
+
+  it('patch-max is the largest log window error, standardised once per frame; the per-window z is patchZMax', async () => {
+    const cal = await calibratePredictor(new CopyLastPredictor(spec, 4), root, { readFrames, patch: 8, stride: 8 });
+    assert.equal(cal.method, CALIBRATION_METHOD);
+    const sc = new CalibratedScorer(cal, spec);
+    const v = normalVideo(2, 7);
+    const e = patchErrors(v[0]!, v[1]!, 1, 16, 24, 8, 8);
+    const raw = Math.log(Math.max(...e) + cal.eps);
+    assert.ok(Math.abs(sc.raw(v[0]!, v[1]!, 'patch-max') - raw) < 1e-12);
+    const s = cal.measures['patch-max'];
+    assert.ok(Math.abs(sc.z(v[0]!, v[1]!, 'patch-max') - (raw - s.loc) / s.scale) < 1e-12);
+    const zs = Array.from(e, (x, p) => (Math.log(x + cal.eps) - cal.patch.loc[p]!) / cal.patch.scale[p]!);
+    assert.ok(Math.abs(sc.patchZMax(v[0]!, v[1]!) - Math.max(...zs)) < 1e-12);
   });
 });
