@@ -34,7 +34,7 @@ import { FfmpegSource } from '../video/ffmpeg.js';
 import { openSource } from '../video/open.js';
 import type { FrameSource } from '../video/source.js';
 import { ClipRecorder, FrameRing, writeJpeg, type ClipSettings } from './clips.js';
-import { redactLayer, redactSecrets, type RuntimeConfig } from './config.js';
+import { brokerOf, redactLayer, redactSecrets, type RuntimeConfig } from './config.js';
 import { ConfigController } from './controller.js';
 import { RunMetrics } from './health.js';
 import { StatsPublisher } from './stats.js';
@@ -299,7 +299,9 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
   });
 
   let broker: EmbeddedBroker | null = null;
-  let url = o.broker;
+  // --broker wins over the configuration file's `broker` (a URL or a cluster's nodes)
+  let url = o.broker ?? brokerOf(controller.current);
+  if (!o.broker && url) log.info({ broker: url, file: o.config }, 'broker from the configuration file');
   const creds = await mqttCredentials(o);
   if (!url && creds.password !== undefined) creds.username ??= 'sfn';
   if (!url) {

@@ -54,12 +54,20 @@ const Streaming = z.object({
   loop_clips: z.boolean().default(false).describe('replay a clip until the viewer closes the session (default: play it once)'),
 }).strict();
 
+/** One broker node: mqtt://, mqtts://, tcp://, ssl://, ws:// or wss:// with a host, no spaces or commas. */
+const BrokerUrl = z.string().max(2048).regex(/^(mqtts?|tcp|ssl|wss?):\/\/[^\s,/]+(\/[^\s,]*)?$/, 'a broker URL such as mqtt://10.0.0.2:1883 (mqtt, mqtts, tcp, ssl, ws or wss)');
+
+/** Configuration keys a `config/set` may not change (controller.ts refuses them), with the reason. */
+export const FILE_ONLY_KEYS: Readonly<Record<string, string>> = {
+  broker: 'set in the --config file only; a remote message cannot move the device to another broker',
+};
+
 /** The configuration schema (strict at every level). */
 export const RuntimeConfigSchema = z.object({
   threshold: Thresholds.default({ on: 4, off: 2, fpr: 0.01 }).describe('hysteresis thresholds on the smoothed score'),
   min_duration_frames: z.number().int().min(1).max(10_000).default(8).describe('frames the score must stay above `off` (after reaching `on`) before an event is reported'),
   smoothing_sigma: z.number().min(0).max(50).default(3).describe('causal Gaussian smoothing of the normalised score, in frames (0 = off)'),
-  measure: z.enum(['patch-max', 'mse']).default('patch-max').describe('per-frame error: max over 16 px windows (stride 16) of the window MSE, or the whole-frame MSE'),
+  measure: z.enum(['patch-max', 'mse']).default('patch-max').describe('per-frame error: the largest window MSE (a calibrated model: over its calibration grid, 16 px windows at stride 8 on 144x96; otherwise 16 px at stride 16), or the whole-frame MSE'),
   baseline_window: z.number().int().min(10).max(100_000).default(300).describe('recent normal frames in the running median/MAD baseline'),
   baseline_warmup: z.number().int().min(1).max(100_000).default(20).describe('frames needed before scores (and events) are produced'),
   update_every_frames: z.number().int().min(1).max(100_000).default(25).describe('frames between `update` messages of an active event'),
@@ -69,6 +77,7 @@ export const RuntimeConfigSchema = z.object({
   source: z.string().min(1).max(2048).optional().describe('frame source (folder, file, URL, /dev/videoN); a change reopens the source (default: --source)'),
   captions: Captions.default({ enabled: true, captioner: 'detector', every_frames: 0 }).describe('on-device captions of events (src/caption)'),
   streaming: Streaming.default({ enabled: true, ice_servers: [], session_timeout_s: 600, live_fps: 15, loop_clips: false }).describe('WebRTC streaming of flagged clips and the live view (src/stream)'),
+  broker: z.union([BrokerUrl, z.array(BrokerUrl).min(1).max(16)]).optional().describe('MQTT broker URL, or the nodes of one broker cluster: the device connects to one and moves to the next when its node goes away. Set in the --config file only: config/set refuses it, so no remote message can move the device to another broker (default: --broker, else the embedded broker)'),
   model: z.string().min(1).max(2048).optional().describe('ONNX model file (manifest beside it) with the same grid and colour mode, e.g. the fp16 or int8 variant; loaded and checked before it is acknowledged (default: --model)'),
 }).strict()
   .refine((c) => c.baseline_warmup <= c.baseline_window, { message: 'baseline_warmup must be <= baseline_window', path: ['baseline_warmup'] })
@@ -183,6 +192,11 @@ export function applyPatch(payload: Uint8Array | string, current: RuntimeConfig)
   const r = RuntimeConfigSchema.safeParse(merged);
   if (!r.success) return { ok: false, error: describeIssues(r.error) };
   return { ok: true, config: r.data, patch: parsed };
+}
+
+/** The broker URL(s) of a configuration as the reporter takes them (comma-separated), or undefined. */
+export function brokerOf(c: RuntimeConfig): string | undefined {
+  return c.broker === undefined ? undefined : Array.isArray(c.broker) ? c.broker.join(',') : c.broker;
 }
 
 /**

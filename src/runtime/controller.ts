@@ -12,7 +12,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { ConfigAck } from '../mqtt/reporter.js';
-import { applyPatch, deepMerge, defaultConfig, loadLayer, writeJsonAtomic, type RuntimeConfig } from './config.js';
+import { FILE_ONLY_KEYS, applyPatch, deepMerge, defaultConfig, loadLayer, writeJsonAtomic, type RuntimeConfig } from './config.js';
 
 /** A remote layer and the version it had. */
 interface Layer {
@@ -110,6 +110,8 @@ export class ConfigController {
   async apply(payload: Uint8Array | string): Promise<ConfigAck> {
     const r = applyPatch(payload, this.config);
     if (!r.ok) return { version: this.ver, ok: false, error: r.error };
+    const fileOnly = Object.keys(r.patch).find((k) => Object.hasOwn(FILE_ONLY_KEYS, k));
+    if (fileOnly) return { version: this.ver, ok: false, error: `${fileOnly}: ${FILE_ONLY_KEYS[fileOnly]}` };
     const prev = this.config;
     for (const v of this.validators) {
       try {

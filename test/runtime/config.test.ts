@@ -3,9 +3,24 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { applyPatch, configJsonSchema, defaultConfig, loadLayer, MAX_CONFIG_BYTES, writeJsonAtomic } from '../../src/runtime/config.js';
+import { applyPatch, brokerOf, configJsonSchema, defaultConfig, loadLayer, MAX_CONFIG_BYTES, writeJsonAtomic } from '../../src/runtime/config.js';
 
 describe('runtime config', () => {
+  it('broker: one URL or a cluster\'s nodes in the file layer; other schemes, spaces and commas refused', () => {
+    const one = applyPatch('{"broker": "mqtts://broker.site:8883"}', defaultConfig());
+    assert.ok(one.ok);
+    assert.equal(brokerOf(one.config), 'mqtts://broker.site:8883');
+    const nodes = applyPatch('{"broker": ["mqtt://10.0.0.2:1883", "mqtt://10.0.0.3:1883"]}', defaultConfig());
+    assert.ok(nodes.ok);
+    assert.equal(brokerOf(nodes.config), 'mqtt://10.0.0.2:1883,mqtt://10.0.0.3:1883');
+    assert.equal(brokerOf(defaultConfig()), undefined);
+    for (const bad of ['"http://10.0.0.2"', '"mqtt://a,mqtt://b"', '"mqtt:// spaced"', '[]', JSON.stringify(Array(17).fill('mqtt://a'))]) {
+      const r = applyPatch(`{"broker": ${bad}}`, defaultConfig());
+      assert.equal(r.ok, false, bad);
+      assert.match(r.ok ? '' : r.error, /broker/);
+    }
+  });
+
   it('defaults are valid; a valid partial change is deep-merged', () => {
     const cur = defaultConfig();
     const r = applyPatch(JSON.stringify({ threshold: { on: 9 }, clips: { pre_roll_s: 1 } }), cur);

@@ -60,4 +60,16 @@ describe('ConfigController', () => {
     assert.match(warning ?? '', /threshold\.on.*using the last one that started \(version 6\)/);
     assert.equal(d.current.min_duration_frames, 3);
   });
+
+  it('refuses a remote broker (file only) and keeps the file layer\'s broker', async () => {
+    const cfg = path.join(dir, 'broker.json');
+    await fs.writeFile(cfg, '{"broker": "mqtt://10.0.0.2:1883"}');
+    const { controller: c } = await ConfigController.open(cfg, path.join(dir, 'remote-broker', 'remote-config.json'));
+    assert.equal(c.current.broker, 'mqtt://10.0.0.2:1883');
+    const before = c.version;
+    const ack = await c.apply('{"broker": ["mqtt://203.0.113.9:1883"], "min_duration_frames": 5}');
+    assert.deepEqual(ack, { version: before, ok: false, error: 'broker: set in the --config file only; a remote message cannot move the device to another broker' });
+    assert.equal(c.current.broker, 'mqtt://10.0.0.2:1883');
+    assert.equal(c.current.min_duration_frames, 8, 'nothing of a refused change applies');
+  });
 });

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import sharp from 'sharp';
 import { quietExport, TINY, tinyWeights } from '../export/fixtures.js';
-import { mosquittoBroker, type TestBroker } from '../mqtt/brokers.js';
+import { freePort, mosquittoBroker, type TestBroker } from '../mqtt/brokers.js';
 import { missingTools } from '../tools.js';
 import { Recorder } from '../mqtt/sub.js';
 import { startCli } from '../cli-process.js';
@@ -94,6 +94,7 @@ describe('run under faults (real process, Mosquitto)', { skip: SKIP }, () => {
         ['{"__proto__": {"source": "/etc/passwd"}}', /__proto__.*refused/],
         ['{"__proto__": {"threshold": {"on": 999}}}', /__proto__.*refused/],
         ['{"constructor": {"prototype": {"source": "/etc/passwd"}}}', /constructor.*refused/],
+        ['{"broker": "mqtt://127.0.0.1:1"}', /broker: set in the --config file only/],
       ];
       for (const [i, [payload, reason]] of BAD.entries()) {
         await sub.client.publishAsync(`sfn/${device}/config/set`, payload, { qos: 1 });
@@ -179,6 +180,32 @@ describe('run under faults (real process, Mosquitto)', { skip: SKIP }, () => {
       assert.deepEqual(persisted.layer, {});
     });
   }
+
+  it('takes its broker nodes from the configuration file: a dead node first, then the live one, and every event arrives', async () => {
+    const device = `config-broker-${process.pid}`;
+    const dead = `mqtt://127.0.0.1:${await freePort()}`;
+    const cfg = path.join(dir, 'config-broker.json');
+    await fs.writeFile(cfg, JSON.stringify({ ...JSON.parse(await fs.readFile(config, 'utf8')), broker: [dead, broker.url] }));
+    const sub = await Recorder.open(broker.url, `sfn/${device}/events`);
+    const args = runArgs(device, path.join(dir, 'state-cfg-broker'), broker.url, ['--realtime=false']);
+    args.splice(args.indexOf('--broker'), 2);
+    args[args.indexOf(config)] = cfg;
+    const run = startCli(args);
+    try {
+      assert.equal(await run.exited, 0, run.stderr.slice(-10).join('\n'));
+      const from = run.records('broker from the configuration file');
+      assert.equal(from.length, 1);
+      assert.equal(from[0]!.broker, `${dead},${broker.url}`);
+      const logged = run.records('event');
+      assert.ok(logged.length > 0, 'the run flagged events');
+      const distinct = () => new Set(sub.on(`sfn/${device}/events`).map((m) => { const e = JSON.parse(m.text) as { id: string; seq: number }; return `${e.id}/${e.seq}`; })).size;
+      await sub.waitFor('every event', () => distinct() >= logged.length, 30_000);
+      assert.equal(distinct(), logged.length);
+    } finally {
+      run.child.kill('SIGKILL');
+      await sub.close();
+    }
+  });
 
   it('starts with its broker down: scores from the first frame, connects when the broker comes, and delivers every event', async () => {
     const down = await mosquittoBroker();
