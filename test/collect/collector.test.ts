@@ -1,0 +1,91 @@
+/**
+ * The collector against a real Mosquitto (MQTT 5 shared subscriptions) and SQLite in a temp dir:
+ * idempotence, hostile messages, two collectors in one share group.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { mosquittoBroker, type TestBroker } from '../mqtt/brokers.js';
+import { missingTools } from '../tools.js';
+import { Collector } from '../../src/collect/collector.js';
+import { SqliteStore } from '../../src/collect/sqlite.js';
+
+/** An event message of the shape AnomalyEvent. */
+export function eventMsg(id: string, seq: number, score = 5, time = '2026-12-07T07:00:00.000Z'): Record<string, unknown> {
+  const st = { frame: 10, time };
+  return { type: seq === 0 ? 'new' : 'update', id, seq, start: st, last: st, end: null, peak: { score, frame: 10, time }, mean: score, frames: 1, threshold: { on: 4, off: 2, min_frames: 8 }, model_sha256: 'ab', trace: [[10, score]] };
+}
+
+/** Waits (at most `ms`, polling every 50 ms) until `cond` holds. @throws when it does not */
+export async function until(cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  for (let i = 0; i < ms / 50; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`condition not met within ${ms} ms`);
+}
+
+describe('collector (Mosquitto, SQLite)', { skip: missingTools('mosquitto') }, () => {
+  let broker: TestBroker;
+  let dir: string;
+  let pub: MqttClient;
+  before(async () => {
+    broker = await mosquittoBroker();
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-collect-'));
+    pub = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
+  });
+  after(async () => {
+    await pub.endAsync();
+    await broker.dispose();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('stores the same (id, seq) once, survives hostile messages, and records devices', async () => {
+    const store = new SqliteStore(path.join(dir, 'one.db'));
+    const c = new Collector({ broker: broker.url, group: 'g1', store });
+    await c.start();
+    try {
+      const m = JSON.stringify(eventMsg('e1', 0));
+      await pub.publishAsync('sfn/dev1/events', m, { qos: 1 });
+      await pub.publishAsync('sfn/dev1/events', m, { qos: 1 });
+      for (const bad of ['not json', '{"type":"new"}', JSON.stringify({ ...eventMsg('e2', 0), seq: -5 }), 'null', '[]'])
+        await pub.publishAsync('sfn/dev1/events', bad, { qos: 1 });
+      await pub.publishAsync('sfn/dev1/events/e9/description', JSON.stringify({ event_id: 'other' }), { qos: 1 });
+      await pub.publishAsync('sfn/dev1/availability', 'online', { qos: 1 });
+      await pub.publishAsync('sfn/dev1/events', JSON.stringify(eventMsg('e1', 1)), { qos: 1 });
+      await until(() => c.stats.stored + c.stats.duplicates >= 3 && c.stats.dropped >= 6);
+      await until(async () => (await store.devices()).length === 1);
+      assert.equal(c.stats.duplicates, 1);
+      assert.equal((await store.event('e1')).length, 2);
+      assert.equal((await store.event('e2')).length, 0);
+      assert.equal((await store.devices())[0]?.availability, 'online');
+    } finally {
+      await c.stop();
+      await store.close();
+    }
+  });
+
+  it('two collectors in one share group split the messages and together store each once', async () => {
+    const store = new SqliteStore(path.join(dir, 'two.db'));
+    const a = new Collector({ broker: broker.url, group: 'g2', store });
+    const b = new Collector({ broker: broker.url, group: 'g2', store });
+    await a.start();
+    await b.start();
+    try {
+      const n = 40;
+      for (let i = 0; i < n; i++) await pub.publishAsync(`sfn/d${i % 4}/events`, JSON.stringify(eventMsg(`x${i}`, 0)), { qos: 1 });
+      await until(() => a.stats.stored + b.stats.stored + a.stats.duplicates + b.stats.duplicates >= n);
+      assert.equal(a.stats.stored + b.stats.stored, n);
+      assert.equal(a.stats.duplicates + b.stats.duplicates, 0);
+      assert.ok(a.stats.received > 0 && b.stats.received > 0, `both received: ${a.stats.received} / ${b.stats.received}`);
+      assert.equal((await store.events({ limit: 1000 })).length, n);
+    } finally {
+      await a.stop();
+      await b.stop();
+      await store.close();
+    }
+  });
+});
