@@ -1,0 +1,57 @@
+/**
+ * `sfn-edge collect`: the collector, its store and its HTTP API, until SIGINT/SIGTERM.
+ * Retention runs at start and then every {@link RETENTION_INTERVAL_MS}.
+ */
+import { log } from '../util/log.js';
+import { serveApi } from './api.js';
+import { Collector } from './collector.js';
+import { SqliteStore } from './sqlite.js';
+import type { Store } from './store.js';
+
+/** How often retention runs, ms. */
+export const RETENTION_INTERVAL_MS = 60_000;
+
+export interface CollectOptions {
+  broker: string;
+  group: string;
+  /** SQLite file path, or postgres://... (not supported yet) */
+  db: string;
+  httpPort: number;
+  host: string;
+  retentionDays?: number;
+  retentionRows?: number;
+}
+
+/** Opens the store named by `--db`. @throws Error for postgres:// (not implemented yet) or an unreadable file */
+export function openStore(db: string): Store {
+  if (/^postgres(ql)?:\/\//.test(db)) throw new Error('--db postgres://... is not implemented yet; use a SQLite file path');
+  return new SqliteStore(db);
+}
+
+/** Runs until SIGINT/SIGTERM, then stops the collector, the API and the store. @throws on a broker or store failure at start */
+export async function runCollect(o: CollectOptions): Promise<void> {
+  const store = openStore(o.db);
+  const collector = new Collector({ broker: o.broker, group: o.group, store });
+  await collector.start();
+  const api = await serveApi(store, o.httpPort, o.host);
+  log.info({ broker: o.broker, group: o.group, db: o.db, port: api.port }, 'collect: running');
+  const retain = async (): Promise<void> => {
+    const opts: { maxAgeMs?: number; maxRows?: number; nowMs: number } = { nowMs: Date.now() };
+    if (o.retentionDays !== undefined) opts.maxAgeMs = o.retentionDays * 86_400_000;
+    if (o.retentionRows !== undefined) opts.maxRows = o.retentionRows;
+    if (opts.maxAgeMs === undefined && opts.maxRows === undefined) return;
+    const n = await store.retain(opts);
+    if (n > 0) log.info({ deleted: n }, 'collect: retention');
+  };
+  await retain();
+  const timer = setInterval(() => void retain().catch((err: Error) => log.warn({ err: err.message }, 'collect: retention failed')), RETENTION_INTERVAL_MS);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  clearInterval(timer);
+  await collector.stop();
+  await new Promise((r) => api.server.close(r));
+  await store.close();
+  log.info(collector.stats, 'collect: stopped');
+}
