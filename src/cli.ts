@@ -309,7 +309,7 @@ export function program(): Command {
     .description('central consumer: store every device\'s events, descriptions, clips and availability (MQTT 5 shared subscription) and serve them over HTTP (docs/fleet.md)')
     .requiredOption('--broker <url>', 'MQTT 5 broker URL, e.g. mqtt://broker:1883')
     .option('--group <name>', 'shared-subscription group; collectors in one group split the messages', 'sfn-collect')
-    .option('--db <path|url>', 'SQLite file (default) or postgres://... (not implemented yet)', 'sfn-collect.db')
+    .option('--db <path|url>', 'SQLite file (default) or postgres://user@host:port/db', 'sfn-collect.db')
     .option('--http-port <n>', 'HTTP API port', int('--http-port'), 8090)
     .option('--host <addr>', 'HTTP listen address', '127.0.0.1')
     .option('--retention-days <n>', 'delete messages older than this many days', int('--retention-days'))

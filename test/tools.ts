@@ -23,6 +23,8 @@ const TOOLS = {
   ssh: { path: '/usr/bin/ssh', apt: 'openssh-client' },
   qemu: { path: '/usr/bin/qemu-aarch64-static', apt: 'qemu-user-static' },
   openssl: { path: 'openssl', apt: 'openssl' },
+  initdb: { path: '/usr/lib/postgresql/15/bin/initdb', apt: 'postgresql' },
+  pg_ctl: { path: '/usr/lib/postgresql/15/bin/pg_ctl', apt: 'postgresql' },
 } as const;
 
 export type Tool = keyof typeof TOOLS;

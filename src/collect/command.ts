@@ -5,6 +5,7 @@
 import { log } from '../util/log.js';
 import { serveApi } from './api.js';
 import { Collector } from './collector.js';
+import { PostgresStore } from './postgres.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './store.js';
 
@@ -14,7 +15,7 @@ export const RETENTION_INTERVAL_MS = 60_000;
 export interface CollectOptions {
   broker: string;
   group: string;
-  /** SQLite file path, or postgres://... (not supported yet) */
+  /** SQLite file path, or postgres://... */
   db: string;
   httpPort: number;
   host: string;
@@ -22,15 +23,15 @@ export interface CollectOptions {
   retentionRows?: number;
 }
 
-/** Opens the store named by `--db`. @throws Error for postgres:// (not implemented yet) or an unreadable file */
-export function openStore(db: string): Store {
-  if (/^postgres(ql)?:\/\//.test(db)) throw new Error('--db postgres://... is not implemented yet; use a SQLite file path');
+/** Opens the store named by `--db`: postgres(ql):// URLs, else a SQLite file. @throws Error when it cannot be opened or migrated */
+export async function openStore(db: string): Promise<Store> {
+  if (/^postgres(ql)?:\/\//.test(db)) return PostgresStore.open(db);
   return new SqliteStore(db);
 }
 
 /** Runs until SIGINT/SIGTERM, then stops the collector, the API and the store. @throws on a broker or store failure at start */
 export async function runCollect(o: CollectOptions): Promise<void> {
-  const store = openStore(o.db);
+  const store = await openStore(o.db);
   const collector = new Collector({ broker: o.broker, group: o.group, store });
   await collector.start();
   const api = await serveApi(store, o.httpPort, o.host);
