@@ -4,9 +4,8 @@
  * `require` by one rooted beside the executable, so the native addons shipped in
  * `<bundle>/node_modules` load from there.
  */
-import { createRequire } from 'node:module';
 import { main } from '../cli.js';
-import { versionText } from '../util/version.js';
+import { onnxruntimeVersion, versionText } from '../util/version.js';
 
 /** Build facts injected by esbuild's `define` (sea.ts). */
 declare const __SFN_BUILD__: { version: string; arch: string; node: string };
@@ -16,13 +15,7 @@ if (argv[0] === '--version' || argv[0] === '-V' || argv[0] === 'version') {
   const b = __SFN_BUILD__;
   // Same line as `sfn-edge --version` (util/version.ts): the ORT version is read from the
   // onnxruntime-node shipped beside the executable (import.meta.url is rooted there by sea.ts).
-  let onnxruntime: string | null = null;
-  try {
-    const ort = createRequire(import.meta.url)('onnxruntime-node/package.json') as { version?: unknown };
-    if (typeof ort.version === 'string') onnxruntime = ort.version;
-  } catch {
-    onnxruntime = null;
-  }
+  const onnxruntime = onnxruntimeVersion(import.meta.url);
   const line = versionText({ version: b.version, platform: process.platform, arch: process.arch, node: process.version, onnxruntime });
   process.stdout.write(`${line}, built for linux-${b.arch} by node ${b.node}\n`);
 } else {

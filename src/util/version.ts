@@ -27,17 +27,23 @@ export interface VersionInfo {
  */
 export function versionInfo(): VersionInfo {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-  let onnxruntime: string | null = null;
-  try {
-    const ort = createRequire(import.meta.url)('onnxruntime-node/package.json') as { version?: unknown };
-    if (typeof ort.version === 'string') onnxruntime = ort.version;
-  } catch {
-    onnxruntime = null;
-  }
   return {
     version: typeof pkg.version === 'string' ? pkg.version : 'unknown',
-    platform: process.platform, arch: process.arch, node: process.version, onnxruntime,
+    platform: process.platform, arch: process.arch, node: process.version, onnxruntime: onnxruntimeVersion(import.meta.url),
   };
+}
+
+/**
+ * onnxruntime-node's package version as `require` resolves it from `from` (a file URL), read
+ * from its package.json (the native addon is not loaded); null when the package is not found.
+ */
+export function onnxruntimeVersion(from: string): string | null {
+  try {
+    const ort = createRequire(from)('onnxruntime-node/package.json') as { version?: unknown };
+    return typeof ort.version === 'string' ? ort.version : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
