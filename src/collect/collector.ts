@@ -12,7 +12,13 @@ import type { Store, StoredMessage } from './store.js';
 /** Largest payload stored, bytes; larger ones are dropped. */
 export const MAX_PAYLOAD_BYTES = 1 << 20;
 
-type Handler = (store: Store, device: string, eventId: string | null, payload: Buffer, nowMs: number) => Promise<void>;
+/** What one message becomes: a stored message row, or a device's last availability / source state. */
+type Parsed =
+  | { row: StoredMessage }
+  | { device: { field: 'availability' | 'source_state'; value: string } };
+
+/** Parses and checks one payload. @throws Error for a payload that is not JSON or fails its schema. */
+type Handler = (device: string, eventId: string | null, payload: Buffer, nowMs: number) => Parsed;
 
 function json(payload: Buffer): unknown {
   return JSON.parse(payload.toString('utf8'));
@@ -29,29 +35,26 @@ function cameraOf(o: Record<string, unknown>): string | null {
 
 /** The one handler table: topic pattern under `sfn/+/` -> handler. Subscriptions derive from its keys. */
 export const COLLECT_HANDLERS: Readonly<Record<string, Handler>> = {
-  events: async (store, device, _id, payload, nowMs) => {
+  events: (device, _id, payload, nowMs) => {
     const e = eventSchema.parse(json(payload));
-    await store.put({ device, kind: 'event', event_id: e.id, seq: e.seq, time_ms: timeOf(e.last.time, nowMs), camera: cameraOf(e), score: e.peak.score, payload: payload.toString('utf8') });
+    return { row: { device, kind: 'event', event_id: e.id, seq: e.seq, time_ms: timeOf(e.last.time, nowMs), camera: cameraOf(e), score: e.peak.score, payload: payload.toString('utf8') } };
   },
-  'events/+/description': async (store, device, id, payload, nowMs) => {
+  'events/+/description': (device, id, payload, nowMs) => {
     const d = descriptionSchema.parse(json(payload));
     if (d.event_id !== id) throw new Error(`event_id ${d.event_id} does not match the topic's ${id}`);
-    await store.put({ device, kind: 'description', event_id: d.event_id, seq: d.stage === 'start' ? -1 : -2, time_ms: timeOf(d.time, nowMs), camera: cameraOf(d), score: null, payload: payload.toString('utf8') });
+    return { row: { device, kind: 'description', event_id: d.event_id, seq: d.stage === 'start' ? -1 : -2, time_ms: timeOf(d.time, nowMs), camera: cameraOf(d), score: null, payload: payload.toString('utf8') } };
   },
-  'events/+/clip': async (store, device, id, payload, nowMs) => {
+  'events/+/clip': (device, id, payload, nowMs) => {
     const c = clipSchema.parse(json(payload));
     if (c.event_id !== id) throw new Error(`event_id ${c.event_id} does not match the topic's ${id}`);
-    await store.put({ device, kind: 'clip', event_id: c.event_id, seq: -3, time_ms: nowMs, camera: cameraOf(c), score: null, payload: payload.toString('utf8') });
+    return { row: { device, kind: 'clip', event_id: c.event_id, seq: -3, time_ms: nowMs, camera: cameraOf(c), score: null, payload: payload.toString('utf8') } };
   },
-  availability: async (store, device, _id, payload, nowMs) => {
+  availability: (_device, _id, payload) => {
     const v = payload.toString('utf8');
     if (v !== 'online' && v !== 'offline') throw new Error('availability is neither online nor offline');
-    await store.putDevice(device, 'availability', v, nowMs);
+    return { device: { field: 'availability', value: v } };
   },
-  'source/state': async (store, device, _id, payload, nowMs) => {
-    const s = sourceStateSchema.parse(json(payload));
-    await store.putDevice(device, 'source_state', JSON.stringify(s), nowMs);
-  },
+  'source/state': (_device, _id, payload) => ({ device: { field: 'source_state', value: JSON.stringify(sourceStateSchema.parse(json(payload))) } }),
 };
 
 /** Splits `sfn/<device>/<rest>` into the handler key and its parts, or null for other topics. */
@@ -114,26 +117,24 @@ export class Collector {
       log.warn({ topic, bytes: payload.length }, 'collect: payload too large, dropped');
       return;
     }
+    const now = Date.now();
+    let parsed: Parsed;
     try {
-      await handler(this.wrap(), r.device, r.eventId, payload, Date.now());
+      parsed = handler(r.device, r.eventId, payload, now);
     } catch (err) {
       this.stats.dropped++;
       log.warn({ topic, err: (err as Error).message.slice(0, 500) }, 'collect: malformed message dropped');
+      return;
     }
-  }
-
-  /** The store, counting new and duplicate rows. */
-  private wrap(): Store {
-    const s = this.opts.store;
-    const stats = this.stats;
-    return Object.assign(Object.create(s) as Store, {
-      put: async (m: StoredMessage) => {
-        const fresh = await s.put(m);
-        if (fresh) stats.stored++;
-        else stats.duplicates++;
-        return fresh;
-      },
-    });
+    try {
+      if ('row' in parsed) {
+        if (await this.opts.store.put(parsed.row)) this.stats.stored++;
+        else this.stats.duplicates++;
+      } else await this.opts.store.putDevice(r.device, parsed.device.field, parsed.device.value, now);
+    } catch (err) {
+      this.stats.dropped++;
+      log.warn({ topic, err: (err as Error).message.slice(0, 500) }, 'collect: message not stored (store error)');
+    }
   }
 
   /** Disconnects; the store stays open (the caller owns it). */
