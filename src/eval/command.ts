@@ -94,14 +94,30 @@ export async function runCalibrate(o: { model: string; data: string; fpr?: numbe
 }
 
 /** `eval --online`: see eval/online.ts; prints `{"online": {...}}` with --json. */
+/** Prints `eval --online`'s result: one JSON line under `online` with `--json`, else one summary line. */
+function printOnline(o: EvalCommandOptions, r: import('./online.js').OnlineResult, model: string): void {
+  const per = r.videos.map((v) => ({ video: v.video, anomalous: v.anomalous, in_events: v.covered, segments: v.segments, events: v.events }));
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ online: { ...r.summary, model, per_video: per } })}\n`);
+    return;
+  }
+  const s = r.summary;
+  process.stdout.write(
+    `${model} online (${s.calibrated ? 'calibrated' : 'running baseline'}, ${s.measure}, on ${s.threshold.on} / off ${s.threshold.off}): micro AUC ${s.micro_auc} | ` +
+      `segments detected ${s.detected}/${s.segments} | latency p50 ${s.latency_frames_p50} p90 ${s.latency_frames_p90} frames | ` +
+      `anomalous frames in events ${(100 * s.anomalous_frames_in_events).toFixed(1)}% | false events/hour ${s.false_events_per_hour} (${s.false_events_check} in ${s.check_frames} check frames) | false events on test ${s.false_events_test}\n`,
+  );
+}
+
 async function runOnlineEval(o: EvalCommandOptions): Promise<void> {
   const { OnnxPredictor } = await import('../inference/predictor.js');
   const { evaluateOnline } = await import('./online.js');
   const { defaultModel } = await import('../runtime/command.js');
   const { defaultConfig, loadLayer } = await import('../runtime/config.js');
-  const model = o.model ?? (await defaultModel());
   const cfg = o.config ? (await loadLayer(o.config, defaultConfig())).config : defaultConfig();
   const providers = (o.providers ?? 'tensorrt,cuda,cpu').split(',').map((p) => p.trim()) as ProviderName[];
+  if (o.baseline === 'copy-last') return runOnlineBaseline(o, cfg);
+  const model = o.model ?? (await defaultModel());
   const p = await OnnxPredictor.load(model, { providers, batchSize: 8 });
   const videos = o.videos?.split(',').map((v) => v.trim());
   const objects = o.object ? await boxSource() : null;
@@ -118,21 +134,29 @@ async function runOnlineEval(o: EvalCommandOptions): Promise<void> {
       const f = await writeReport(offline, o.report, r);
       log.info({ report: f.html }, 'report written');
     }
-    const per = r.videos.map((v) => ({ video: v.video, anomalous: v.anomalous, in_events: v.covered, segments: v.segments, events: v.events }));
-    if (o.json) process.stdout.write(`${JSON.stringify({ online: { ...r.summary, model, per_video: per } })}\n`);
-    else {
-      const s = r.summary;
-      process.stdout.write(
-        `${model} online (${s.calibrated ? 'calibrated' : 'running baseline'}, ${s.measure}, on ${s.threshold.on} / off ${s.threshold.off}): micro AUC ${s.micro_auc} | ` +
-          `segments detected ${s.detected}/${s.segments} | latency p50 ${s.latency_frames_p50} p90 ${s.latency_frames_p90} frames | ` +
-          `anomalous frames in events ${(100 * s.anomalous_frames_in_events).toFixed(1)}% | false events/hour ${s.false_events_per_hour} (${s.false_events_check} in ${s.check_frames} check frames) | false events on test ${s.false_events_test}\n`,
-      );
-    }
+    printOnline(o, r, model);
   } finally {
     await p.dispose();
     await objects?.close();
     await sem?.close();
   }
+}
+
+/**
+ * `eval --online --baseline copy-last`: the copy-last predictor at `--size`, calibrated on the
+ * normal videos' calibration part (as `calibrate` does a model), replayed through run's loop and
+ * detector like a model. The reference a model's online figures must beat.
+ */
+async function runOnlineBaseline(o: EvalCommandOptions, cfg: import('../runtime/config.js').RuntimeConfig): Promise<void> {
+  const { evaluateOnline, calibratedBaseline } = await import('./online.js');
+  const p = new CopyLastPredictor({ ...parseSize(o.size), color: 'gray' });
+  const normal = o.normal ?? join(o.dataset, 'training', 'frames');
+  const scored = await calibratedBaseline(p, normal);
+  const videos = o.videos?.split(',').map((v) => v.trim());
+  const r = await evaluateOnline(p, scored, o.dataset, {
+    config: cfg, fps: o.fps ?? 10, normal, ...(videos ? { videos } : {}), onProgress: (what) => log.info({ model: p.name }, what),
+  });
+  printOnline(o, r, p.name);
 }
 
 function parseSize(s: string): { width: number; height: number } {
@@ -213,7 +237,7 @@ async function textSource(o: EvalCommandOptions, videos: string[] | undefined): 
 export async function runEval(o: EvalCommandOptions): Promise<void> {
   await loadFrameLabels(o.dataset); // a wrong --dataset fails before the model is loaded
   if (o.online) {
-    if (o.weights || o.baseline) throw new Error('--online replays run, which runs ONNX models: give --model <file.onnx> (or none for run\'s default)');
+    if (o.weights || (o.baseline && o.model)) throw new Error('--online replays run, which runs ONNX models: give --model <file.onnx> (or none for run\'s default), or --baseline copy-last alone');
     return runOnlineEval(o);
   }
   const predictor = await predictorFor(o);

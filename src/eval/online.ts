@@ -22,14 +22,13 @@
  */
 import { join } from 'node:path';
 
-import type { Manifest } from '../export/manifest.js';
 import { EventDetector, type AnomalyEvent, type DetectorParams } from '../events/detector.js';
 import { detectorParams } from '../runtime/command.js';
 import { defaultConfig, type RuntimeConfig } from '../runtime/config.js';
 import { runLoop } from '../runtime/loop.js';
 import { onlineScoring, type OnlineScoring, type OnlineScoringOptions } from '../runtime/scoring.js';
 import { rocAuc } from '../scoring/auc.js';
-import { QUANTILE_FPRS, quantile, robustStats, thresholdAt } from '../scoring/calibration.js';
+import { QUANTILE_FPRS, calibratePredictor, quantile, robustStats, thresholdAt, type CalibrateOptions, type ScoredModel } from '../scoring/calibration.js';
 import { CausalGaussianSmoother } from '../scoring/smoothing.js';
 import { DEFAULT_SPLIT, clipTargets, splitVideo, type SplitSpec } from '../train/split.js';
 import { channelsOf, type Frame, type FrameSpec } from '../video/source.js';
@@ -128,7 +127,7 @@ export interface StreamParts {
 /** Calibrates the object error on the calibration part of `normal` and returns run-like scoring for it. */
 async function objectScoring(
   predictor: Predictor,
-  manifest: Manifest,
+  manifest: ScoredModel,
   normal: string,
   boxes: NonNullable<OnlineOptions['objectBoxes']>,
   cfg: RuntimeConfig,
@@ -182,6 +181,18 @@ async function objectScoring(
       for (const f of frames) known.set(f, await boxes(f));
     },
   };
+}
+
+/**
+ * A scored-model description for a predictor with no manifest (the copy-last baseline), calibrated
+ * as `sfn-edge calibrate` calibrates a model: on the `calibration` part of the normal videos in
+ * `normal` (scoring/calibration.ts calibratePredictor), so that `evaluateOnline` scores it with the
+ * same thresholds and detector as `run` would a model.
+ * @throws Error as calibratePredictor (fewer than 20 calibration clips).
+ */
+export async function calibratedBaseline(predictor: Predictor, normal: string, o: CalibrateOptions = {}): Promise<ScoredModel> {
+  const calibration = await calibratePredictor(predictor, normal, o);
+  return { name: predictor.name, sha256: predictor.name, calibration, model: predictor.spec };
 }
 
 /** Runs of 1s: `[start, end]` inclusive. */
@@ -247,7 +258,7 @@ async function playStream(
  * @param manifest its manifest (calibration, sha256).
  * @throws DatasetError as loadFrameLabels; Error when a video's frame count differs from its labels.
  */
-export async function evaluateOnline(predictor: Predictor, manifest: Manifest, dataset: string, o: OnlineOptions = {}): Promise<OnlineResult> {
+export async function evaluateOnline(predictor: Predictor, manifest: ScoredModel, dataset: string, o: OnlineOptions = {}): Promise<OnlineResult> {
   const cfg = o.config ?? defaultConfig();
   const fps = o.fps ?? 10;
   const normal = o.normal === undefined ? join(dataset, 'training', 'frames') : o.normal;

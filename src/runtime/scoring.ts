@@ -4,9 +4,8 @@
  * first frame, bounded drift), otherwise the running median/MAD baseline of the stream with a
  * warm-up, and a logged warning.
  */
-import type { Manifest } from '../export/manifest.js';
 import { EventDetector, type CalibratedMode, type DetectorParams } from '../events/detector.js';
-import { CALIBRATION_METHOD, CalibratedScorer, calibrationOf, thresholdAt } from '../scoring/calibration.js';
+import { CALIBRATION_METHOD, CalibratedScorer, calibrationOf, thresholdAt, type ScoredModel } from '../scoring/calibration.js';
 import { detectorParams } from './command.js';
 import type { RuntimeConfig } from './config.js';
 import type { ErrorMeasure } from '../scoring/error.js';
@@ -43,7 +42,7 @@ export interface OnlineScoringOptions {
  * The online scoring of the model described by `manifest` at grid `spec`.
  * Without a (fitting) calibration it warns once: 'model has no calibration ...'.
  */
-export function onlineScoring(manifest: Manifest, spec: FrameSpec, o: OnlineScoringOptions = {}): OnlineScoring {
+export function onlineScoring(manifest: ScoredModel, spec: FrameSpec, o: OnlineScoringOptions = {}): OnlineScoring {
   const cal = o.uncalibrated ? null : calibrationOf(manifest);
   if (!cal) {
     if (!o.uncalibrated && (o.warn ?? true))
@@ -71,7 +70,7 @@ export function onlineScoring(manifest: Manifest, spec: FrameSpec, o: OnlineScor
 }
 
 /** What run logs about a calibrated model: where the calibration came from and its threshold at the false-alarm rate. */
-export function calibrationLine(m: Manifest, measure: ErrorMeasure): Record<string, unknown> {
+export function calibrationLine(m: ScoredModel, measure: ErrorMeasure): Record<string, unknown> {
   const c = m.calibration;
   if (!c) return {};
   const s = c.measures[measure];

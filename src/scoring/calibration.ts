@@ -374,11 +374,18 @@ export async function calibrateAndWrite(o: { model: string; data: string } & Cal
 }
 
 /**
+ * What scoring needs of a model's manifest: its name and hash (events carry them), its grid and its
+ * calibration. A full {@link Manifest} is one; `eval --online --baseline copy-last` builds one for
+ * the copy-last predictor, which has no manifest.
+ */
+export type ScoredModel = Pick<Manifest, 'name' | 'sha256' | 'calibration'> & { model: Pick<Manifest['model'], 'width' | 'height' | 'color'> };
+
+/**
  * The calibration of a manifest, or null when it has none, was written by another method
  * ({@link CALIBRATION_METHOD}; its patch-max statistics are in other units) or does not fit the
  * model's grid.
  */
-export function calibrationOf(m: Manifest): Calibration | null {
+export function calibrationOf(m: ScoredModel): Calibration | null {
   const c = m.calibration;
   if (!c || c.method !== CALIBRATION_METHOD) return null;
   try {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { evaluateDataset } from '../../src/eval/evaluate.js';
-import { evaluateOnline, labelSegments, percentile } from '../../src/eval/online.js';
+import { calibratedBaseline, evaluateOnline, labelSegments, percentile } from '../../src/eval/online.js';
 import { onlineTimelineSvg, writeReport } from '../../src/eval/report.js';
 import { CopyLastPredictor } from '../../src/eval/predictor.js';
 import type { Manifest } from '../../src/export/manifest.js';
@@ -96,6 +96,17 @@ describe('evaluateOnline', () => {
     assert.equal(s.check_frames, 2 * 16);
     assert.equal(s.threshold.fpr, 0.01);
     assert.equal(r.videos[0]!.frames[0], 4, 'scores from the first full clip');
+  });
+
+  it('calibratedBaseline calibrates a predictor with no manifest (copy-last) as calibrate would a model', async () => {
+    const p = new CopyLastPredictor(spec, 8);
+    const scored = await calibratedBaseline(p, join(root, 'training', 'frames'), { readFrames, patch: 6, stride: 6 });
+    assert.equal(scored.name, 'copy-last');
+    assert.deepEqual(scored.model, spec);
+    assert.deepEqual(scored.calibration, { ...(await manifest(true)).calibration!, created: scored.calibration!.created });
+    const r = await evaluateOnline(p, scored, root, { readFrames, openFrames });
+    assert.equal(r.summary.calibrated, true);
+    assert.equal(r.summary.detected, 2);
   });
 
   it('without a calibration it falls back to the running baseline, which misses the opening anomaly', async () => {
