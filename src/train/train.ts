@@ -197,7 +197,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   );
   if (showBar) bar.start(totalSteps, startStep, { epoch: 0, loss: '-', sps: '-' });
 
-  // the checkpoint rule: best validation AUC so far (step 0 = the copy-last predictor)
+  // the checkpoint rule: the largest validation separation so far, the later step on ties (step 0 = the copy-last predictor)
   const bestFile = path.join(o.out, 'best');
   let best: { step: number; v: ValidationResult } | null = null;
   if (resumeFrom) {
@@ -209,7 +209,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (!vs) return;
     const v = validate(params, config, full, vs);
     await validation.write(JSON.stringify({ step: atStep, ...v }) + '\n');
-    const better = !best || v.separation > best.v.separation;
+    // ties go to the later step: they happen when validation cannot see the change (a frozen frame
+    // path, e.g. `--train-only embed.text,head.text`), and the later step has trained the rest longer
+    const better = !best || v.separation >= best.v.separation;
     log.info({ step: atStep, separation: +v.separation.toFixed(4), gapMse: +v.gapMse.toFixed(3), gapPatch: +v.gapPatch.toFixed(3), aucMse: +v.aucMse.toFixed(4), aucPatch: +v.aucPatch.toFixed(4), normalMse: +v.normalMse.toExponential(3), best: better }, 'validation on held-back normal video (normal vs skip-frame clips)');
     if (better) {
       best = { step: atStep, v };

@@ -72,7 +72,7 @@ describe('train (tiny network, 2 Ped2 training videos)', { skip: !(await fs.stat
     assert.equal(val[0]!.step, 0, 'step 0 (the copy-last predictor) is validated');
     assert.equal(val.at(-1)!.step, 6, 'the last step is validated');
     assert.ok(val.every((v) => Number.isFinite(v.separation)));
-    const bestVal = val.reduce((x, y) => (y.separation > x.separation ? y : x));
+    const bestVal = val.reduce((x, y) => (y.separation >= x.separation ? y : x));
     assert.equal(r.chosenStep, bestVal.step);
     const w = await loadWeights(path.join(a, 'weights'));
     assert.equal(w.header.meta.step, bestVal.step);
@@ -80,6 +80,14 @@ describe('train (tiny network, 2 Ped2 training videos)', { skip: !(await fs.stat
     // trained on the train part only: the held-back tail of each video is not in the history's samples
     const meta = w.header.meta as Record<string, unknown>;
     assert.equal(meta.holdBack, true);
+  });
+
+  it('breaks a tie in validation toward the later step (a frozen frame path, here lr 0, must not fall back to step 0)', async () => {
+    const a = await tmp();
+    const r = await train({ ...base(a), lr: 0, maxSteps: 4 });
+    const val = (await fs.readFile(path.join(a, 'validation.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { step: number; separation: number });
+    assert.ok(val.length >= 2 && val.every((v) => v.separation === val[0]!.separation), 'weights unchanged: every validation equal');
+    assert.equal(r.chosenStep, 4);
   });
 
   it('rejects a data folder with no videos, naming it', async () => {
