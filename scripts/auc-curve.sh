@@ -5,18 +5,22 @@
 # point: {snapshot, step, seconds, micro_auc, macro_auc, patch_max_micro}. Step 0 is copy-last
 # (`eval --baseline copy-last` at the run's grid).
 #
-# Usage: scripts/auc-curve.sh <run dir> <dataset in the Ped2 layout> [out.jsonl]
+# Usage: scripts/auc-curve.sh <run dir> <dataset in the Ped2 layout> [out.jsonl] [every]
+# every: evaluate every n-th epoch snapshot (default 1; the chosen weights always).
 # Needs `npm run build` first (it calls dist/ through npx sfn-edge). About 25 s per point here.
 set -euo pipefail
-run=$1 data=$2 out=${3:-$run/auc-curve.jsonl}
+run=$1 data=$2 out=${3:-$run/auc-curve.jsonl} every=${4:-1}
 onnx=$run/curve-onnx
 mkdir -p "$onnx"
 : > "$out"
 cfg=$(node -e 'const c=require(process.argv[1]).config;console.log(`${c.width}x${c.height}`)' "$(realpath "$run/weights.json")")
 npx sfn-edge eval --baseline copy-last --dataset "$data" --size "$cfg" --json 2>/dev/null |
   node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);console.log(JSON.stringify({snapshot:"copy-last",step:0,seconds:0,micro_auc:r.micro_auc,macro_auc:r.macro_auc,patch_max_micro:r.patch_max?.micro_auc??null}))})' | tee -a "$out"
+i=0
 for w in "$run"/snapshots/epoch-*.json "$run/weights.json"; do
   name=$(basename "$w" .json)
+  i=$((i + 1))
+  if [ "$name" != weights ] && [ $(((i - 1) % every)) -ne 0 ]; then continue; fi
   npx sfn-edge export --weights "$w" --out "$onnx/$name.onnx" >/dev/null 2>&1
   npx sfn-edge eval --model "$onnx/$name.onnx" --dataset "$data" --providers cpu --json 2>/dev/null |
     node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);const m=require(process.argv[1]).meta;console.log(JSON.stringify({snapshot:process.argv[2],step:m.step,seconds:Math.round(m.seconds),micro_auc:r.micro_auc,macro_auc:r.macro_auc,patch_max_micro:r.patch_max?.micro_auc??null}))})' "$(realpath "$w")" "$name" | tee -a "$out"

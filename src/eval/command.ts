@@ -6,6 +6,7 @@ import { join } from 'node:path';
 
 import { readManifest, writeManifest, type Manifest } from '../export/manifest.js';
 import type { ProviderName } from '../inference/session.js';
+import type { CalibrateOptions, SemanticStream } from '../scoring/calibration.js';
 import type { ErrorMeasure } from '../scoring/error.js';
 import { log } from '../util/log.js';
 import { CopyLastPredictor, type Predictor } from './predictor.js';
@@ -58,26 +59,38 @@ async function boxSource(): Promise<{ boxes: (f: Float32Array, w: number, h: num
  * A semantic model's caption feed per stream, as `run --realtime=false` feeds it: every K-th frame
  * captioned (K = captions.every_frames, else 2) and awaited, so the replay is deterministic.
  */
-async function semanticStreams(every: number): Promise<{ wrap: NonNullable<import('./online.js').OnlineOptions['wrapStream']>; close: () => Promise<void> }> {
+async function semanticFeeds(every: number): Promise<{ stream: (p: Predictor) => SemanticStream; close: () => Promise<void> }> {
   const { CaptionWorker } = await import('../caption/worker.js');
   const { SemanticFeed } = await import('../runtime/semantic.js');
-  const { SEMANTIC_CAPTION_EVERY } = await import('../caption/dataset.js');
   const worker = await CaptionWorker.start();
   return {
+    stream: (p) => {
+      const feed = new SemanticFeed(worker, p.spec, p.textDim ?? 0, every, true);
+      return { predictor: feed.wrap(p), onFrame: (f) => feed.onFrame(f), errors: () => feed.errors };
+    },
+    close: () => worker.close(),
+  };
+}
+
+/** `eval --online` of a semantic model: each stream gets its captions as run feeds them (every K-th frame, each awaited). */
+async function semanticStreams(every: number): Promise<{ wrap: NonNullable<import('./online.js').OnlineOptions['wrapStream']>; close: () => Promise<void> }> {
+  const { SEMANTIC_CAPTION_EVERY } = await import('../caption/dataset.js');
+  const feeds = await semanticFeeds(every || SEMANTIC_CAPTION_EVERY);
+  return {
     wrap: (predictor, frames) => {
-      const feed = new SemanticFeed(worker, predictor.spec, predictor.textDim ?? 0, every || SEMANTIC_CAPTION_EVERY, true);
+      const s = feeds.stream(predictor);
       return {
-        predictor: feed.wrap(predictor),
+        predictor: s.predictor,
         frames: (async function* () {
           for await (const f of frames) {
-            await feed.onFrame(f.data);
+            await s.onFrame(f.data);
             yield f;
           }
         })(),
-        semanticErrors: () => feed.errors,
+        semanticErrors: s.errors,
       };
     },
-    close: () => worker.close(),
+    close: feeds.close,
   };
 }
 
@@ -85,15 +98,33 @@ async function semanticStreams(every: number): Promise<{ wrap: NonNullable<impor
 export async function runCalibrate(o: { model: string; data: string; fpr?: number; json?: boolean }): Promise<void> {
   const { calibrateAndWrite } = await import('../scoring/calibration.js');
   const t0 = performance.now();
-  const { calibration: c, manifest } = await calibrateAndWrite({ model: o.model, data: o.data, ...(o.fpr !== undefined ? { fpr: o.fpr } : {}), onProgress: (d, n) => log.info({ videos: `${d}/${n}` }, 'calibrating') });
+  // a semantic model is calibrated with its text error too, captions fed as run feeds them
+  const { manifest: m } = await readManifest(o.model);
+  let feeds: Awaited<ReturnType<typeof semanticFeeds>> | null = null;
+  let semantic: CalibrateOptions['semantic'];
+  if (m.semantic) {
+    const { SEMANTIC_CAPTION_EVERY } = await import('../caption/dataset.js');
+    const { defaultConfig } = await import('../runtime/config.js');
+    feeds = await semanticFeeds(SEMANTIC_CAPTION_EVERY);
+    semantic = { stream: feeds.stream, every: SEMANTIC_CAPTION_EVERY, weight: defaultConfig().semantic_weight };
+  }
+  let r: Awaited<ReturnType<typeof calibrateAndWrite>>;
+  try {
+    r = await calibrateAndWrite({
+      model: o.model, data: o.data, ...(o.fpr !== undefined ? { fpr: o.fpr } : {}), ...(semantic ? { semantic } : {}),
+      onProgress: (d, n) => log.info({ videos: `${d}/${n}` }, 'calibrating'),
+    });
+  } finally {
+    await feeds?.close();
+  }
+  const { calibration: c, manifest } = r;
   const summary = {
     manifest, data: c.data, part: c.part, videos: c.videos, frames: c.frames, fpr: c.fpr, windows: c.patch.loc.length,
-    patch: c.patch.size, stride: c.patch.stride, measures: c.measures, seconds: +((performance.now() - t0) / 1000).toFixed(1),
+    patch: c.patch.size, stride: c.patch.stride, measures: c.measures, ...(c.semantic ? { semantic: c.semantic } : {}), seconds: +((performance.now() - t0) / 1000).toFixed(1),
   };
   process.stdout.write(o.json ? `${JSON.stringify(summary)}\n` : `${manifest}: calibrated on ${c.frames} clips of ${c.videos} videos (${c.part} part); threshold at fpr ${c.fpr}: patch-max ${c.measures['patch-max'].on_at_fpr}, mse ${c.measures.mse.on_at_fpr}\n`);
 }
 
-/** `eval --online`: see eval/online.ts; prints `{"online": {...}}` with --json. */
 /** Prints `eval --online`'s result: one JSON line under `online` with `--json`, else one summary line. */
 function printOnline(o: EvalCommandOptions, r: import('./online.js').OnlineResult, model: string): void {
   const per = r.videos.map((v) => ({ video: v.video, anomalous: v.anomalous, in_events: v.covered, segments: v.segments, events: v.events }));
@@ -109,6 +140,7 @@ function printOnline(o: EvalCommandOptions, r: import('./online.js').OnlineResul
   );
 }
 
+/** `eval --online`: see eval/online.ts; prints `{"online": {...}}` with --json. */
 async function runOnlineEval(o: EvalCommandOptions): Promise<void> {
   const { OnnxPredictor } = await import('../inference/predictor.js');
   const { evaluateOnline } = await import('./online.js');

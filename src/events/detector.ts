@@ -5,7 +5,8 @@
  * Per sample t (frame index f_t, time T_t, raw error e_t, optional semantic error u_t):
  *   1. z_t = RunningBaseline.normalise(e_t)            robust z-score (see baseline.ts)
  *      with a semantic model: z_t += w RunningBaseline'.normalise(u_t), the semantic error
- *      `1 - cos(text, text_pred)` normalised against its own baseline and weighted
+ *      `1 - cos(text, text_pred)` normalised against its own baseline (its calibrated median and
+ *      scale when the calibration has them, CalibratedMode.semantic) and weighted
  *      `w = semanticWeight` (0.2 by default: the seed paper's Ped2 weight in the authors' eval.py).
  *      Added, not mixed: the thresholds stay in frame-error z units. The convex mix
  *      (1 - w) z_frame + w z_sem of the offline protocol shrank the frame term and lost events
@@ -98,6 +99,12 @@ export interface DetectorParams {
 export interface CalibratedMode {
   /** drift options (loc and scale are 0 and 1); `rate: 0` turns the drift off */
   drift?: Omit<CalibratedBaselineOptions, 'loc' | 'scale'>;
+  /**
+   * A semantic model calibrated with its text error (the calibration's `semantic`): the text
+   * error's median and scale on normal video. Its z then counts from the first frame, with the
+   * same bounded drift, instead of against a running baseline that needs a warm-up.
+   */
+  semantic?: { loc: number; scale: number };
 }
 
 /** Default weight of the semantic error in the online score (the seed paper's Ped2 weight). */
@@ -141,7 +148,7 @@ export class EventDetector {
   private params: DetectorParams;
   private baseline: RunningBaseline | CalibratedBaseline;
   /** baseline of the semantic error (semantic models only) */
-  private semBaseline: RunningBaseline;
+  private semBaseline: RunningBaseline | CalibratedBaseline;
   private smoother: CausalGaussianSmoother;
   private open: Open | null = null;
   private active = false;
@@ -160,7 +167,9 @@ export class EventDetector {
     this.baseline = calibrated
       ? new CalibratedBaseline({ loc: 0, scale: 1, ...calibrated.drift })
       : new RunningBaseline({ window: params.window, warmup: Math.min(params.warmup, params.window) });
-    this.semBaseline = new RunningBaseline({ window: params.window, warmup: Math.min(params.warmup, params.window) });
+    this.semBaseline = calibrated?.semantic
+      ? new CalibratedBaseline({ ...calibrated.semantic, ...calibrated.drift })
+      : new RunningBaseline({ window: params.window, warmup: Math.min(params.warmup, params.window) });
     this.smoother = new CausalGaussianSmoother(params.sigma);
   }
 
@@ -191,7 +200,7 @@ export class EventDetector {
         return b;
       };
       if (this.baseline instanceof RunningBaseline) this.baseline = rebuild(this.baseline);
-      this.semBaseline = rebuild(this.semBaseline);
+      if (this.semBaseline instanceof RunningBaseline) this.semBaseline = rebuild(this.semBaseline);
     }
   }
 

@@ -64,6 +64,22 @@ export const CalibrationSchema = z.looseObject({
     scale: z.array(z.number().positive()),
   }),
   measures: z.object({ mse: MeasureStatsSchema, 'patch-max': MeasureStatsSchema }),
+  /**
+   * A semantic model only: its text error u = 1 - cos(text, text_pred) on the same clips, with
+   * captions every `every` frames as run feeds them (runtime/semantic.ts). `loc` / `scale`: median
+   * and 1.4826 MAD of u. `measures`: per frame measure, the statistics of the combined smoothed
+   * score z_frame + weight * (u - loc) / scale, whose quantiles give run's thresholds when its
+   * `semantic_weight` equals `weight`.
+   */
+  semantic: z
+    .object({
+      every: z.number().int().positive(),
+      weight: z.number().min(0).max(1),
+      loc: z.number(),
+      scale: z.number().positive(),
+      measures: z.object({ mse: MeasureStatsSchema, 'patch-max': MeasureStatsSchema }),
+    })
+    .optional(),
   created: z.string(),
 });
 

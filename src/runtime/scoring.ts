@@ -53,7 +53,8 @@ export function onlineScoring(manifest: ScoredModel, spec: FrameSpec, o: OnlineS
     return { calibrated: false, detector: (p) => new EventDetector(p, manifest.sha256), params: detectorParams };
   }
   const scorer = new CalibratedScorer(cal, spec);
-  const mode: CalibratedMode = o.drift ? { drift: o.drift } : {};
+  const sem = cal.semantic;
+  const mode: CalibratedMode = { ...(o.drift ? { drift: o.drift } : {}), ...(sem ? { semantic: { loc: sem.loc, scale: sem.scale } } : {}) };
   return {
     calibrated: true,
     detector: (p) => new EventDetector(p, manifest.sha256, undefined, mode),
@@ -62,7 +63,8 @@ export function onlineScoring(manifest: ScoredModel, spec: FrameSpec, o: OnlineS
       const p = detectorParams(c);
       const fpr = c.threshold.fpr;
       if (fpr === null || fpr === undefined) return p;
-      const s = cal.measures[c.measure];
+      // a semantic calibration's thresholds are those of z_frame + w z_text, for the w it was made with
+      const s = sem && sem.weight === c.semantic_weight ? sem.measures[c.measure] : cal.measures[c.measure];
       const on = +thresholdAt(s, fpr).toFixed(4);
       return { ...p, on, off: Math.min(on, +thresholdAt(s, Math.min(0.5, 10 * fpr)).toFixed(4)) };
     },

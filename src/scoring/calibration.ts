@@ -206,6 +206,24 @@ export interface CalibrateOptions {
   readFrames?: (path: string, spec: FrameSpec) => Promise<Float32Array[]>;
   /** progress after each video */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * A semantic model: how run feeds it captions (see {@link SemanticStream}), and the weight w of
+   * the text error's z in the online score (the runtime's `semantic_weight`). With it the
+   * calibration also stores the text error's statistics and the combined score's thresholds.
+   */
+  semantic?: { stream: (p: Predictor) => SemanticStream; every: number; weight: number };
+}
+
+/**
+ * One stream of a semantic model as run plays it (runtime/semantic.ts SemanticFeed): every source
+ * frame goes to `onFrame` in order (every K-th is captioned; the latest caption's text feature is
+ * the model's text input), `predictor` predicts with that feature, and `errors()` gives the text
+ * error `1 - cos(text, text_pred)` of each clip of its last `predict` call.
+ */
+export interface SemanticStream {
+  predictor: Predictor;
+  onFrame(frame: Float32Array): Promise<void>;
+  errors(): ArrayLike<number>;
 }
 
 /** Per-frame scores of the held-back part of one normal video, from {@link normalErrors}. */
@@ -217,6 +235,8 @@ export interface NormalVideoErrors {
   logMse: number[];
   /** per clip: `[rows * cols]` log window errors */
   logPatch: Float64Array[];
+  /** per clip, semantic models with `semantic` given: the text error 1 - cos(text, text_pred) */
+  text?: number[];
 }
 
 /**
@@ -239,6 +259,12 @@ export async function normalErrors(predictor: Predictor, data: string, o: Calibr
     const frames = await read(v, spec);
     const targets = clipTargets(splitVideo(frames.length, o.split ?? DEFAULT_SPLIT), o.part ?? 'calibration', CONTEXT_FRAMES);
     const r: NormalVideoErrors = { video: v, frames: targets, logMse: [], logPatch: [] };
+    if (o.semantic) {
+      await semanticErrors(o.semantic.stream(predictor), frames, targets, frameLen, scorer, r);
+      out.push(r);
+      o.onProgress?.(vi + 1, videos.length);
+      continue;
+    }
     for (let b = 0; b < targets.length; b += batch) {
       const ts = targets.slice(b, b + batch);
       ts.forEach((t, i) => {
@@ -259,6 +285,48 @@ export async function normalErrors(predictor: Predictor, data: string, o: Calibr
     o.onProgress?.(vi + 1, videos.length);
   }
   return out;
+}
+
+/**
+ * A semantic model's errors over one video's part, as run computes them: the frames from the
+ * first clip's context to the last target go through `stream.onFrame` in order, and each target's
+ * clip is predicted alone right after its frame arrived (run's loop scores a clip once its target
+ * frame is in, with the latest caption). Fills `r.logMse`, `r.logPatch` and `r.text`.
+ */
+async function semanticErrors(stream: SemanticStream, frames: Float32Array[], targets: number[], frameLen: number, scorer: CalibratedScorer, r: NormalVideoErrors): Promise<void> {
+  r.text = [];
+  if (targets.length === 0) return;
+  const clip = new Float32Array(CONTEXT_FRAMES * frameLen);
+  const wanted = new Set(targets);
+  for (let f = targets[0]! - CONTEXT_FRAMES; f <= targets.at(-1)!; f++) {
+    await stream.onFrame(frames[f]!);
+    if (!wanted.has(f)) continue;
+    for (let j = 0; j < CONTEXT_FRAMES; j++) clip.set(frames[f - CONTEXT_FRAMES + j]!, j * frameLen);
+    const p = await stream.predictor.predict(clip, 1);
+    r.logMse.push(Math.log(frameMse(p, frames[f]!) + CALIBRATION_EPS));
+    r.logPatch.push(scorer.logPatchErrors(p, frames[f]!));
+    r.text.push(stream.errors()[0]!);
+  }
+}
+
+/** Median and scale of the text error with the running baseline's floors (events/baseline.ts): max(1.4826 MAD, 0.05 |median|, 1e-6). */
+function textStats(v: number[]): { loc: number; scale: number } {
+  const loc = median(v);
+  const dev = v.map((x) => Math.abs(x - loc));
+  return { loc, scale: Math.max(1.4826 * median(dev), 0.05 * Math.abs(loc), 1e-6) };
+}
+
+/** Statistics of a smoothed score over the calibration frames: threshold at `fpr`, max and quantiles. */
+function smoothedStats(perVideo: number[][], sigma: number, fpr: number): Omit<Calibration['measures']['mse'], 'loc' | 'scale'> {
+  const smoothed: number[] = [];
+  for (const v of perVideo) {
+    const sm = new CausalGaussianSmoother(sigma);
+    for (const x of v) smoothed.push(sm.push(x));
+  }
+  return {
+    on_at_fpr: r6(quantile(smoothed, 1 - fpr)), max: r6(Math.max(...smoothed)),
+    quantiles: QUANTILE_FPRS.map((q) => [q, r6(quantile(smoothed, 1 - q))] as [number, number]),
+  };
 }
 
 /** A calibration with the window grid only (loc 0, scale 1): the scorer's raw log errors. */
@@ -310,17 +378,23 @@ export async function calibratePredictor(predictor: Predictor, data: string, o: 
     'patch-max': videos.map((v) => v.logPatch.map(maxOf)),
   };
   const measures = {} as Calibration['measures'];
+  const zFrame = {} as Record<ErrorMeasure, number[][]>;
   for (const m of ['mse', 'patch-max'] as const) {
     const s = robustStats(raw[m].flat());
     const st = { loc: r6(s.loc), scale: r6(s.scale) };
-    const smoothed: number[] = [];
-    for (const v of raw[m]) {
-      const sm = new CausalGaussianSmoother(sigma);
-      for (const x of v) smoothed.push(sm.push((x - st.loc) / st.scale));
-    }
-    measures[m] = {
-      ...st, on_at_fpr: r6(quantile(smoothed, 1 - fpr)), max: r6(Math.max(...smoothed)),
-      quantiles: QUANTILE_FPRS.map((q) => [q, r6(quantile(smoothed, 1 - q))] as [number, number]),
+    zFrame[m] = raw[m].map((v) => v.map((x) => (x - st.loc) / st.scale));
+    measures[m] = { ...st, ...smoothedStats(zFrame[m], sigma, fpr) };
+  }
+  let semantic: Calibration['semantic'];
+  if (o.semantic) {
+    const w = o.semantic.weight;
+    const t = textStats(videos.flatMap((v) => v.text ?? []));
+    const st = { loc: r6(t.loc), scale: r6(t.scale) };
+    const zText = videos.map((v) => (v.text ?? []).map((u) => (u - st.loc) / st.scale));
+    const combined = (m: ErrorMeasure) => zFrame[m].map((v, i) => v.map((z, j) => z + w * zText[i]![j]!));
+    semantic = {
+      every: o.semantic.every, weight: w, ...st,
+      measures: { mse: { loc: 0, scale: 1, ...smoothedStats(combined('mse'), sigma, fpr) }, 'patch-max': { loc: 0, scale: 1, ...smoothedStats(combined('patch-max'), sigma, fpr) } },
     };
   }
   return {
@@ -335,6 +409,7 @@ export async function calibratePredictor(predictor: Predictor, data: string, o: 
     sigma,
     patch,
     measures,
+    ...(semantic ? { semantic } : {}),
     created: new Date().toISOString(),
   };
 }

@@ -27,6 +27,15 @@ describe('EventDetector, calibrated', () => {
     assert.equal(events.at(-1)!.type, 'end');
   });
 
+  it('a calibrated text error counts from the first frame: z = z_frame + w (u - loc) / scale', () => {
+    const det = new EventDetector({ ...P, semanticWeight: 0.2 }, 'sha', () => 'e1', { semantic: { loc: 0.1, scale: 0.02 } });
+    const s = det.push(0, t(0), 1, 0.5);
+    assert.ok(Math.abs(s.z - (1 + 0.2 * ((0.5 - 0.1) / 0.02))) < 1e-12, String(s.z));
+    // with a running text baseline (no calibrated text statistics) the first frames use the frame error alone
+    const warm = new EventDetector({ ...P, semanticWeight: 0.2 }, 'sha', () => 'e1', {});
+    assert.equal(warm.push(0, t(0), 1, 0.5).z, 1);
+  });
+
   it('the uncalibrated detector needs its warm-up and misses the same opening', () => {
     const { events } = play(new EventDetector(P, 'sha', () => 'e1'), [6, 6, 6, 6, 6, 0, 0, 0]);
     assert.equal(events.length, 0);

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { CopyLastPredictor } from '../../src/eval/predictor.js';
 import {
-  CALIBRATION_METHOD, CalibratedScorer, calibratePredictor, calibrationOf, quantile, robustStats, thresholdAt, MIN_SCALE,
+  CALIBRATION_METHOD, CalibratedScorer, calibratePredictor, calibrationOf, quantile, robustStats, thresholdAt, MIN_SCALE, type SemanticStream,
 } from '../../src/scoring/calibration.js';
 import { patchErrors, patchMaxMse } from '../../src/scoring/error.js';
 import { clipTargets, splitVideo } from '../../src/train/split.js';
@@ -125,5 +125,40 @@ describe('calibratePredictor', () => {
     assert.ok(Math.abs(sc.z(v[0]!, v[1]!, 'patch-max') - (raw - s.loc) / s.scale) < 1e-12);
     const zs = Array.from(e, (x, p) => (Math.log(x + cal.eps) - cal.patch.loc[p]!) / cal.patch.scale[p]!);
     assert.ok(Math.abs(sc.patchZMax(v[0]!, v[1]!) - Math.max(...zs)) < 1e-12);
+  });
+
+  it('a semantic model: feeds every frame from the first context on, in order, and stores the text error and the combined thresholds', async () => {
+    const fed: Float32Array[] = [];
+    let clips = 0;
+    // a stand-in for run's SemanticFeed: the text error of a clip is the number of frames fed so far, mod 7, / 100
+    const stream = (p: CopyLastPredictor): SemanticStream => {
+      let last = new Float32Array(1);
+      return {
+        predictor: { ...p, spec: p.spec, batchSize: 1, name: p.name, predict: async (c, n) => {
+          clips += n;
+          last = Float32Array.of((fed.length % 7) / 100);
+          return p.predict(c, n);
+        } },
+        onFrame: async (f) => void fed.push(f),
+        errors: () => last,
+      };
+    };
+    const plain = await calibratePredictor(new CopyLastPredictor(spec, 4), root, { readFrames, patch: 8, stride: 8 });
+    const cal = await calibratePredictor(new CopyLastPredictor(spec, 4), root, { readFrames, patch: 8, stride: 8, semantic: { stream, every: 2, weight: 0.2 } });
+    const [a, b] = splitVideo(160).calibration;
+    const ts = clipTargets(splitVideo(160), 'calibration', 4);
+    assert.equal(clips, cal.frames, 'one clip per calibration frame');
+    assert.equal(fed.length, 2 * (ts.at(-1)! - ts[0]! + 5), 'each video from the first clip\'s context to its last target');
+    assert.equal(fed[0], videos[join(root, 'a')]![ts[0]! - 4]);
+    assert.ok(ts[0]! - 4 >= a && ts.at(-1)! < b);
+    // the frame statistics are those of the plain calibration
+    assert.deepEqual(cal.measures, plain.measures);
+    const sem = cal.semantic!;
+    assert.deepEqual([sem.every, sem.weight], [2, 0.2]);
+    assert.ok(sem.loc >= 0 && sem.loc <= 0.06 && sem.scale > 0, JSON.stringify(sem));
+    for (const m of ['mse', 'patch-max'] as const) {
+      assert.ok(sem.measures[m].quantiles!.every(([, v], i, q) => i === 0 || v >= q[i - 1]![1]));
+      assert.notEqual(sem.measures[m].on_at_fpr, cal.measures[m].on_at_fpr, 'the combined score has its own threshold');
+    }
   });
 });
