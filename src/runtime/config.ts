@@ -71,7 +71,7 @@ export const RuntimeConfigSchema = z.object({
   baseline_window: z.number().int().min(10).max(100_000).default(300).describe('recent normal frames in the running median/MAD baseline'),
   baseline_warmup: z.number().int().min(1).max(100_000).default(20).describe('frames needed before scores (and events) are produced'),
   update_every_frames: z.number().int().min(1).max(100_000).default(25).describe('frames between `update` messages of an active event'),
-  semantic_weight: z.number().min(0).max(1).default(0.2).describe('models with the semantic branch: weight w of the semantic error (1 - cos of the caption features) in the online score, z = z_frame + w z_semantic, each a robust z-score against its own running baseline (0 = frame error only)'),
+  semantic_weight: z.number().min(0).max(1).default(0.2).describe('models with the semantic branch: weight w of the semantic error (1 - cos of the caption features) in the online score, z = z_frame + w z_semantic, each a robust z-score against its calibration on normal video (`sfn-edge calibrate`), or against its own running baseline without one (0 = frame error only)'),
   clips: Clips.default({ enabled: true, pre_roll_s: 3, post_roll_s: 2, max_event_s: 120, budget_mb: 1024 }).describe('clip recording'),
   stats_interval_s: z.number().min(1).max(3600).default(10).describe('seconds between `stats` messages'),
   source: z.string().min(1).max(2048).optional().describe('frame source (folder, file, URL, /dev/videoN); a change reopens the source (default: --source)'),
