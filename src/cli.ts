@@ -314,6 +314,9 @@ export function program(): Command {
     .option('--host <addr>', 'HTTP listen address', '127.0.0.1')
     .option('--retention-days <n>', 'delete messages older than this many days', int('--retention-days'))
     .option('--retention-rows <n>', 'keep at most this many messages (newest)', int('--retention-rows'))
+    .option('--retain-mb <n>', 'keep the stored messages under this many MB (payload + 200 bytes a message); oldest events go first', num('--retain-mb'))
+    .option('--client-id <id>', 'base MQTT client id, the same across restarts so the broker keeps what this collector has not acknowledged (connection i: <id>-<i>); each collector of a group needs its own (default: sfn-collect-<hostname>)')
+    .option('--connections <n>', 'MQTT connections (share-group members) of this collector, 1..64', int('--connections'), 8)
     .action(async (o) => {
       const { runCollect } = await import('./collect/command.js');
       await runCollect(o);

@@ -31,7 +31,7 @@ describe('collector (Mosquitto, SQLite)', { skip: missingTools('mosquitto') }, (
 
   it('stores the same (id, seq) once, survives hostile messages, and records devices', async () => {
     const store = new SqliteStore(path.join(dir, 'one.db'));
-    const c = new Collector({ broker: broker.url, group: 'g1', store });
+    const c = new Collector({ broker: broker.url, group: 'g1', store, clientId: 'one' });
     await c.start();
     try {
       const m = JSON.stringify(eventMsg('e1', 0));
@@ -56,8 +56,8 @@ describe('collector (Mosquitto, SQLite)', { skip: missingTools('mosquitto') }, (
 
   it('two collectors in one share group split the messages and together store each once', async () => {
     const store = new SqliteStore(path.join(dir, 'two.db'));
-    const a = new Collector({ broker: broker.url, group: 'g2', store });
-    const b = new Collector({ broker: broker.url, group: 'g2', store });
+    const a = new Collector({ broker: broker.url, group: 'g2', store, clientId: 'a' });
+    const b = new Collector({ broker: broker.url, group: 'g2', store, clientId: 'b' });
     await a.start();
     await b.start();
     try {
