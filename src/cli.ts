@@ -316,7 +316,7 @@ export function program(): Command {
     .option('--retention-rows <n>', 'keep at most this many messages (newest)', int('--retention-rows'))
     .option('--retain-mb <n>', 'keep the stored messages under this many MB (payload + 200 bytes a message); oldest events go first', num('--retain-mb'))
     .option('--client-id <id>', 'base MQTT client id, the same across restarts so the broker keeps what this collector has not acknowledged (connection i: <id>-<i>); each collector of a group needs its own (default: sfn-collect-<hostname>)')
-    .option('--connections <n>', 'MQTT connections (share-group members) of this collector, 1..64', int('--connections'), 8)
+    .option('--connections <n>', 'MQTT connections (share-group members) of this collector, 1..64 (MQTT.js hands a connection one message at a time and it is acknowledged after its row commits, so these bound the batch size)', int('--connections'), 32)
     .action(async (o) => {
       const { runCollect } = await import('./collect/command.js');
       await runCollect(o);

@@ -101,7 +101,7 @@ export interface CollectorOptions {
 }
 
 /** Connections a collector opens by default. */
-export const DEFAULT_CONNECTIONS = 8;
+export const DEFAULT_CONNECTIONS = 32;
 
 /** Counters since start; `failed`: messages left unacknowledged after {@link STORE_TRIES} store errors. */
 export interface CollectorStats { received: number; stored: number; duplicates: number; dropped: number; failed: number }
