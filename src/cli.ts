@@ -300,6 +300,7 @@ export function program(): Command {
     .option('--host <addr>', 'listen address', '127.0.0.1')
     .option('--token <t>', 'streaming token filled into the page (else typed in the page)')
     .option('--ice <json>', 'STUN/TURN servers of the browser side, JSON, e.g. \'[{"urls":"stun:stun.example.org"}]\'', '[]')
+    .option('--collect <url>', 'HTTP API of an `sfn-edge collect` (e.g. http://127.0.0.1:8090): adds the event history, filtered by device, camera, time and score')
     .action(async (o) => {
       const { runViewer } = await import('./viewer/command.js');
       await runViewer(o);
