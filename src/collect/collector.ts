@@ -106,6 +106,12 @@ export const DEFAULT_CONNECTIONS = 32;
 /** Counters since start; `failed`: messages left unacknowledged after {@link STORE_TRIES} store errors. */
 export interface CollectorStats { received: number; stored: number; duplicates: number; dropped: number; failed: number }
 
+/** Checks a base client id. @throws Error unless it is 1..60 of A-Z a-z 0-9 . _ - */
+export function checkClientId(id: string): string {
+  if (!/^[A-Za-z0-9._-]{1,60}$/.test(id)) throw new Error(`client id must be 1..60 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(id)}`);
+  return id;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Collector {
@@ -120,7 +126,7 @@ export class Collector {
   constructor(private readonly opts: CollectorOptions) {
     const n = opts.connections ?? DEFAULT_CONNECTIONS;
     if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`connections must be an integer in 1..64, got ${n}`);
-    if (opts.clientId !== undefined && !/^[A-Za-z0-9._-]{1,60}$/.test(opts.clientId)) throw new Error(`client id must be 1..60 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(opts.clientId)}`);
+    if (opts.clientId !== undefined) checkClientId(opts.clientId);
     this.writer = new BatchWriter(opts.store);
   }
 

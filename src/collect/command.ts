@@ -4,7 +4,7 @@
  */
 import { log } from '../util/log.js';
 import { serveApi } from './api.js';
-import { Collector } from './collector.js';
+import { checkClientId, Collector } from './collector.js';
 import { PostgresStore } from './postgres.js';
 import { SqliteStore } from './sqlite.js';
 import type { RetentionOptions, Store } from './store.js';
@@ -38,6 +38,7 @@ export async function openStore(db: string): Promise<Store> {
 /** Runs until SIGINT/SIGTERM, then stops the collector, the API and the store. @throws on bad options, or a broker or store failure at start */
 export async function runCollect(o: CollectOptions): Promise<void> {
   if (o.retainMb !== undefined && !(o.retainMb > 0)) throw new Error(`--retain-mb must be above 0, got ${o.retainMb}`);
+  if (o.clientId !== undefined) checkClientId(o.clientId);
   const store = await openStore(o.db);
   const collector = new Collector({ broker: o.broker, group: o.group, store, ...(o.clientId !== undefined ? { clientId: o.clientId } : {}), ...(o.connections !== undefined ? { connections: o.connections } : {}) });
   await collector.start();
