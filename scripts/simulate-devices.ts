@@ -6,13 +6,15 @@
  * - `availability`: retained `online` on connect, last will `offline` (retained);
  * - `source/state`: retained `up`;
  * - `events`: an event every `--event-every` s per device on average: `new` (seq 0), `update`s
- *   every second, then `end`, QoS 1; each message carries `device_id`, `source` and `sent_at`
+ *   every `--tick-ms` (default 1000, as `run` does; lower it to load a collector harder), then
+ *   `end`, QoS 1; each message carries `device_id`, `source` and `sent_at`
  *   (publish time, ISO 8601) so a consumer can measure publish -> row latency;
  * - `events/<id>/description`: a caption after `new` and after `end`, QoS 1;
  * - `stats`: every `--stats-s` s, QoS 0.
  *
  * `node --import tsx scripts/simulate-devices.ts --broker mqtt://127.0.0.1:1883 --devices 20 --seconds 30`
- * Prints `{published: {events, descriptions, stats}, ...}` as JSON at the end.
+ * Prints `{published: {events, descriptions, stats}, failed, ...}` as JSON at the end: the messages the
+ * broker acknowledged (QoS 1) or that were sent (QoS 0), and the publishes that failed.
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -29,6 +31,7 @@ const { values: a } = parseArgs({
     seconds: { type: 'string', default: '30' },
     'event-every': { type: 'string', default: '5' },
     'stats-s': { type: 'string', default: '10' },
+    'tick-ms': { type: 'string', default: '1000' },
     prefix: { type: 'string', default: 'sim' },
   },
 });
@@ -36,7 +39,15 @@ const devices = Number(a.devices);
 const seconds = Number(a.seconds);
 const eventEvery = Number(a['event-every']);
 const statsS = Number(a['stats-s']);
+const tickMs = Number(a['tick-ms']);
+for (const [name, v, min] of [['devices', devices, 1], ['seconds', seconds, 1], ['event-every', eventEvery, 0.001], ['stats-s', statsS, 1], ['tick-ms', tickMs, 10]] as const) {
+  if (!Number.isFinite(v) || v < min) throw new Error(`--${name} must be a number >= ${min}, got ${String(v)}`);
+}
+/** publishes the broker acknowledged (QoS 1) or that were written (QoS 0), by kind; `failed`: publish errors */
 const published = { events: 0, descriptions: 0, stats: 0 };
+let failed = 0;
+/** set when the run is over: no tick publishes after it (a publish on a closing client fails) */
+let stopping = false;
 
 interface Open { id: string; seq: number; start: number; frames: number; peak: number }
 
@@ -66,12 +77,15 @@ async function device(i: number): Promise<MqttClient> {
   await c.publishAsync(`${base}/source/state`, JSON.stringify(src), { qos: 1, retain: true });
   let open: Open | null = null;
   const pub = (topic: string, body: unknown, kind: keyof typeof published) => {
-    published[kind]++;
-    c.publish(`${base}/${topic}`, JSON.stringify(body), { qos: kind === 'stats' ? 0 : 1 });
+    if (stopping) return;
+    c.publish(`${base}/${topic}`, JSON.stringify(body), { qos: kind === 'stats' ? 0 : 1 }, (err) => {
+      if (err) failed++;
+      else published[kind]++;
+    });
   };
   const tick = setInterval(() => {
     const now = Date.now();
-    if (!open && Math.random() < 1 / eventEvery) {
+    if (!open && Math.random() < tickMs / 1000 / eventEvery) {
       open = { id: randomUUID(), seq: 0, start: now, frames: 5, peak: 3 + Math.random() * 5 };
       pub('events', eventMessage(id, open, 'new', now), 'events');
       pub(`events/${open.id}/description`, description(open, 'start'), 'descriptions');
@@ -85,7 +99,7 @@ async function device(i: number): Promise<MqttClient> {
         open = null;
       }
     }
-  }, 1000);
+  }, tickMs);
   const stats = setInterval(() => pub('stats', { fps: 25, input_fps: 25, skipped_fps: 0, inference_ms: 8.1, provider: 'cpu', model: 'sim', score: Math.random() }, 'stats'), statsS * 1000);
   c.once('end', () => {
     clearInterval(tick);
@@ -96,7 +110,8 @@ async function device(i: number): Promise<MqttClient> {
 
 const clients = await Promise.all(Array.from({ length: devices }, (_, i) => device(i)));
 await new Promise((r) => setTimeout(r, seconds * 1000));
+stopping = true;
 // a clean disconnect sends no last will: say `offline` as a device's close() does
 await Promise.all(clients.map((c, i) => c.publishAsync(`sfn/${a.prefix}-${String(i).padStart(4, '0')}/availability`, 'offline', { qos: 1, retain: true })));
 for (const c of clients) await c.endAsync();
-process.stdout.write(`${JSON.stringify({ devices, seconds, published })}\n`);
+process.stdout.write(`${JSON.stringify({ devices, seconds, tick_ms: tickMs, published, failed })}\n`);

@@ -300,6 +300,7 @@ export function program(): Command {
     .option('--host <addr>', 'listen address', '127.0.0.1')
     .option('--token <t>', 'streaming token filled into the page (else typed in the page)')
     .option('--ice <json>', 'STUN/TURN servers of the browser side, JSON, e.g. \'[{"urls":"stun:stun.example.org"}]\'', '[]')
+    .option('--collect <url>', 'HTTP API of an `sfn-edge collect` (e.g. http://127.0.0.1:8090): adds the event history, filtered by device, camera, time and score')
     .action(async (o) => {
       const { runViewer } = await import('./viewer/command.js');
       await runViewer(o);
@@ -314,6 +315,9 @@ export function program(): Command {
     .option('--host <addr>', 'HTTP listen address', '127.0.0.1')
     .option('--retention-days <n>', 'delete messages older than this many days', int('--retention-days'))
     .option('--retention-rows <n>', 'keep at most this many messages (newest)', int('--retention-rows'))
+    .option('--retain-mb <n>', 'keep the stored messages under this many MB (payload + 200 bytes a message); oldest events go first', num('--retain-mb'))
+    .option('--client-id <id>', 'base MQTT client id, the same across restarts so the broker keeps what this collector has not acknowledged (connection i: <id>-<i>); each collector of a group needs its own (default: sfn-collect-<hostname>)')
+    .option('--connections <n>', 'MQTT connections (share-group members) of this collector, 1..64 (MQTT.js hands a connection one message at a time and it is acknowledged after its row commits, so these bound the batch size)', int('--connections'), 32)
     .action(async (o) => {
       const { runCollect } = await import('./collect/command.js');
       await runCollect(o);

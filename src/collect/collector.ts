@@ -3,11 +3,28 @@
  * availability and source state through an MQTT 5 shared subscription (`$share/<group>/...`),
  * so several collectors split the load, and writes them to a {@link Store}. A payload that is not
  * JSON or fails its schema is logged at warn and dropped.
+ *
+ * Nothing is lost when a collector dies: a message is acknowledged (PUBACK) only after the
+ * transaction that stores it commits, and the sessions are persistent under stable client ids, so
+ * the broker keeps what was unacknowledged or queued for them and delivers it when the collector
+ * comes back (docs/fleet.md, "A collector that dies"). MQTT.js hands a client's messages over one at
+ * a time, so a collector opens several connections (share-group members) and one
+ * {@link BatchWriter} commits what they hold together.
  */
+import os from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
 import { log } from '../util/log.js';
+import { BatchWriter } from './batch.js';
 import { clipSchema, descriptionSchema, eventSchema, sourceStateSchema } from './schemas.js';
 import type { Store, StoredMessage } from './store.js';
+
+/** How long the broker keeps a collector connection's session after it goes away, s. */
+export const SESSION_EXPIRY_S = 3600;
+/** Unacknowledged messages the broker may send one connection (MQTT 5 Receive Maximum). */
+export const RECEIVE_MAXIMUM = 100;
+/** Tries of a store write before the message is left unacknowledged, and the pause between, ms. */
+export const STORE_TRIES = 30;
+export const STORE_RETRY_MS = 1000;
 
 /** Largest payload stored, bytes; larger ones are dropped. */
 export const MAX_PAYLOAD_BYTES = 1 << 20;
@@ -73,42 +90,98 @@ export interface CollectorOptions {
   /** share group name; collectors with the same group split the messages */
   group: string;
   store: Store;
+  /**
+   * base client id, stable across restarts (connection i is `<clientId>-<i>`), so a restarted
+   * collector resumes its sessions and gets what the broker kept for them; each collector of a
+   * group needs its own. Default `sfn-collect-<hostname>`.
+   */
   clientId?: string;
+  /** connections (share-group members) of this collector, 1..64; default {@link DEFAULT_CONNECTIONS} */
+  connections?: number;
 }
 
-/** Counters since start. */
-export interface CollectorStats { received: number; stored: number; duplicates: number; dropped: number }
+/** Connections a collector opens by default. */
+export const DEFAULT_CONNECTIONS = 32;
+
+/** Counters since start; `failed`: messages left unacknowledged after {@link STORE_TRIES} store errors. */
+export interface CollectorStats { received: number; stored: number; duplicates: number; dropped: number; failed: number }
+
+/** Checks a base client id. @throws Error unless it is 1..60 of A-Z a-z 0-9 . _ - */
+export function checkClientId(id: string): string {
+  if (!/^[A-Za-z0-9._-]{1,60}$/.test(id)) throw new Error(`client id must be 1..60 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(id)}`);
+  return id;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Collector {
-  private client: MqttClient | null = null;
-  readonly stats: CollectorStats = { received: 0, stored: 0, duplicates: 0, dropped: 0 };
+  private clients: MqttClient[] = [];
+  private readonly writer: BatchWriter;
+  private active = 0;
+  private lastMessageMs = 0;
+  private stopping = false;
+  readonly stats: CollectorStats = { received: 0, stored: 0, duplicates: 0, dropped: 0, failed: 0 };
 
-  constructor(private readonly opts: CollectorOptions) {}
+  /** @throws Error for a connection count outside 1..64 or an empty client id */
+  constructor(private readonly opts: CollectorOptions) {
+    const n = opts.connections ?? DEFAULT_CONNECTIONS;
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`connections must be an integer in 1..64, got ${n}`);
+    if (opts.clientId !== undefined) checkClientId(opts.clientId);
+    this.writer = new BatchWriter(opts.store);
+  }
 
   /** The subscription topics, one per handler. */
   topics(): string[] {
     return Object.keys(COLLECT_HANDLERS).map((k) => `$share/${this.opts.group}/sfn/+/${k}`);
   }
 
-  /**
-   * Connects (MQTT 5, persistent session) and subscribes at QoS 1.
-   * @throws Error when the broker refuses the connection or the subscription
-   */
-  async start(): Promise<void> {
-    const client = await mqtt.connectAsync(this.opts.broker, {
-      protocolVersion: 5, clean: false, clientId: this.opts.clientId ?? `sfn-collect-${Math.random().toString(16).slice(2, 10)}`,
-      properties: { sessionExpiryInterval: 3600 }, reconnectPeriod: 1000,
-    });
-    this.client = client;
-    client.on('message', (topic, payload) => void this.onMessage(topic, payload));
-    client.on('error', (err) => log.warn({ err: err.message }, 'collect: mqtt error'));
-    const granted = await client.subscribeAsync(this.topics(), { qos: 1 });
-    const bad = granted.filter((g) => g.qos > 2);
-    if (bad.length > 0) throw new Error(`broker refused subscription(s): ${bad.map((g) => g.topic).join(', ')}`);
+  /** Transactions committed and the rows they held. */
+  get batches(): { batches: number; rows: number } {
+    return { ...this.writer.stats };
   }
 
+  /**
+   * Connects every connection (MQTT 5, persistent session) and subscribes at QoS 1.
+   * @throws Error when the broker refuses a connection or the subscription
+   */
+  async start(): Promise<void> {
+    const base = this.opts.clientId ?? `sfn-collect-${os.hostname().replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 40)}`;
+    const n = this.opts.connections ?? DEFAULT_CONNECTIONS;
+    for (let i = 0; i < n; i++) this.clients.push(await this.connect(`${base}-${i}`));
+  }
+
+  private async connect(clientId: string): Promise<MqttClient> {
+    const client = mqtt.connect(this.opts.broker, {
+      protocolVersion: 5, clean: false, clientId, reconnectPeriod: 1000,
+      properties: { sessionExpiryInterval: SESSION_EXPIRY_S, receiveMaximum: RECEIVE_MAXIMUM },
+    });
+    // set before the first packet: a resumed session's messages arrive right after CONNACK
+    client.handleMessage = (packet, done) => {
+      this.onMessage(packet.topic, packet.payload as Buffer).then(() => done(), (err: Error) => done(err));
+    };
+    try {
+      await new Promise<void>((resolve, reject) => {
+        client.once('connect', () => resolve());
+        client.once('error', reject);
+      });
+    } catch (err) {
+      client.end(true);
+      throw new Error(`collect: broker ${this.opts.broker} refused ${clientId}: ${(err as Error).message}`);
+    }
+    client.on('error', (err) => log.warn({ err: err.message, clientId }, 'collect: mqtt error'));
+    const granted = await client.subscribeAsync(this.topics(), { qos: 1 });
+    const bad = granted.filter((g) => g.qos > 2);
+    if (bad.length > 0) {
+      client.end(true);
+      throw new Error(`broker refused subscription(s): ${bad.map((g) => g.topic).join(', ')}`);
+    }
+    return client;
+  }
+
+  /** Stores one message; resolves when it may be acknowledged. @throws when it must not be (store down) */
   private async onMessage(topic: string, payload: Buffer): Promise<void> {
     this.stats.received++;
+    this.lastMessageMs = Date.now();
     const r = route(topic);
     const handler = r ? COLLECT_HANDLERS[r.key] : undefined;
     if (!r || !handler) return;
@@ -126,21 +199,45 @@ export class Collector {
       log.warn({ topic, err: (err as Error).message.slice(0, 500) }, 'collect: malformed message dropped');
       return;
     }
+    this.active++;
     try {
-      if ('row' in parsed) {
-        if (await this.opts.store.put(parsed.row)) this.stats.stored++;
-        else this.stats.duplicates++;
-      } else await this.opts.store.putDevice(r.device, parsed.device.field, parsed.device.value, now);
-    } catch (err) {
-      this.stats.dropped++;
-      log.warn({ topic, err: (err as Error).message.slice(0, 500) }, 'collect: message not stored (store error)');
+      for (let attempt = 1; ; attempt++) {
+        try {
+          if ('row' in parsed) {
+            if (await this.writer.write(parsed.row)) this.stats.stored++;
+            else this.stats.duplicates++;
+          } else await this.opts.store.putDevice(r.device, parsed.device.field, parsed.device.value, now);
+          return;
+        } catch (err) {
+          const msg = (err as Error).message.slice(0, 500);
+          if (attempt >= STORE_TRIES || this.stopping) {
+            this.stats.failed++;
+            log.error({ topic, err: msg, attempt }, 'collect: message not stored, left unacknowledged (the broker redelivers it on reconnect)');
+            throw err;
+          }
+          log.warn({ topic, err: msg, attempt }, 'collect: store error, retrying');
+          await sleep(STORE_RETRY_MS);
+        }
+      }
+    } finally {
+      this.active--;
     }
   }
 
-  /** Disconnects; the store stays open (the caller owns it). */
-  async stop(): Promise<void> {
-    const c = this.client;
-    this.client = null;
-    if (c) await c.endAsync();
+  /**
+   * Leaves the share group and ends the sessions: unsubscribes (the broker sends this collector
+   * nothing new), stores what it already holds (until 300 ms pass without a message, at most
+   * `drainMs`), then disconnects with session expiry 0. The store stays open (the caller owns it).
+   */
+  async stop(drainMs = 5000): Promise<void> {
+    const clients = this.clients;
+    this.clients = [];
+    // bounded: a connection that is down at this moment answers nothing
+    await Promise.race([Promise.all(clients.map((c) => c.unsubscribeAsync(this.topics()).catch(() => undefined))), sleep(drainMs)]);
+    const until = Date.now() + drainMs;
+    while (Date.now() < until && (this.active > 0 || Date.now() - this.lastMessageMs < 300)) await sleep(50);
+    this.stopping = true;
+    await Promise.race([Promise.all(clients.map((c) => c.endAsync(false, { properties: { sessionExpiryInterval: 0 } }))), sleep(drainMs)]);
+    for (const c of clients) if (!c.disconnected) c.end(true);
   }
 }

@@ -11,6 +11,8 @@ export const MIGRATIONS: readonly string[] = [
   `ALTER TABLE messages ADD COLUMN camera TEXT;
    CREATE INDEX messages_time ON messages (time_ms);
    CREATE INDEX messages_device ON messages (device, time_ms);`,
+  // 3: when the collector wrote the row (publish -> row latency); null for rows written before
+  'ALTER TABLE messages ADD COLUMN stored_ms INTEGER;',
 ];
 
 /** The newest schema version. */

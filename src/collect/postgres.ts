@@ -1,6 +1,6 @@
 /** The site store: PostgreSQL through `pg` (`--db postgres://...`); same schema versions as SQLite. */
 import pg from 'pg';
-import type { DeviceRow, EventQuery, EventRow, Store, StoredMessage } from './store.js';
+import { ROW_OVERHEAD_BYTES, type DeviceRow, type EventQuery, type EventRow, type RetentionOptions, type Store, type StoredMessage } from './store.js';
 
 /** PostgreSQL's text of each numbered migration (times are BIGINT ms; payload TEXT holding JSON). */
 export const PG_MIGRATIONS: readonly string[] = [
@@ -10,6 +10,7 @@ export const PG_MIGRATIONS: readonly string[] = [
   `ALTER TABLE messages ADD COLUMN camera TEXT;
    CREATE INDEX messages_time ON messages (time_ms);
    CREATE INDEX messages_device ON messages (device, time_ms);`,
+  'ALTER TABLE messages ADD COLUMN stored_ms BIGINT;',
 ];
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
@@ -52,9 +53,27 @@ export class PostgresStore implements Store {
   }
 
   async put(m: StoredMessage): Promise<boolean> {
-    const r = await this.pool.query(`INSERT INTO messages (device, kind, event_id, seq, time_ms, camera, score, payload)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`, [m.device, m.kind, m.event_id, m.seq, m.time_ms, m.camera, m.score, m.payload]);
-    return r.rowCount === 1;
+    return (await this.putMany([m]))[0]!;
+  }
+
+  /** One multi-row INSERT (one statement, so one transaction); the new rows come back with RETURNING. */
+  async putMany(ms: readonly StoredMessage[]): Promise<boolean[]> {
+    if (ms.length === 0) return [];
+    const now = Date.now();
+    const args: unknown[] = [];
+    const rows = ms.map((m, i) => {
+      args.push(i, m.device, m.kind, m.event_id, m.seq, m.time_ms, m.camera, m.score, m.payload);
+      const b = i * 9;
+      return `($${b + 1}::int, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}::int, $${b + 6}::bigint, $${b + 7}, $${b + 8}::float8, $${b + 9})`;
+    });
+    args.push(now);
+    const r = await this.pool.query(`INSERT INTO messages (device, kind, event_id, seq, time_ms, camera, score, payload, stored_ms)
+      SELECT device, kind, event_id, seq, time_ms, camera, score, payload, $${args.length}::bigint
+      FROM (VALUES ${rows.join(', ')}) v (i, device, kind, event_id, seq, time_ms, camera, score, payload) ORDER BY i
+      ON CONFLICT DO NOTHING RETURNING event_id, kind, seq`, args);
+    const fresh = new Set(r.rows.map((x: { event_id: string; kind: string; seq: number }) => `${x.event_id}\0${x.kind}\0${x.seq}`));
+    // a key repeated within the batch is new once: its first occurrence
+    return ms.map((m) => fresh.delete(`${m.event_id}\0${m.kind}\0${m.seq}`));
   }
 
   async putDevice(device: string, field: 'availability' | 'source_state', value: string, timeMs: number): Promise<void> {
@@ -90,13 +109,23 @@ export class PostgresStore implements Store {
     return r.rows.map((x: Record<string, unknown>) => ({ ...(x as unknown as DeviceRow), updated_ms: Number(x['updated_ms']) }));
   }
 
-  async retain(opts: { maxAgeMs?: number; maxRows?: number; nowMs: number }): Promise<number> {
+  async retain(opts: RetentionOptions): Promise<number> {
     let n = 0;
     if (opts.maxAgeMs !== undefined) n += (await this.pool.query('DELETE FROM messages WHERE time_ms < $1', [opts.nowMs - opts.maxAgeMs])).rowCount ?? 0;
     if (opts.maxRows !== undefined) {
       n += (await this.pool.query('DELETE FROM messages WHERE ctid IN (SELECT ctid FROM messages ORDER BY time_ms DESC OFFSET $1)', [opts.maxRows])).rowCount ?? 0;
     }
+    if (opts.maxBytes !== undefined) {
+      n += (await this.pool.query(`WITH e AS (SELECT event_id, MAX(time_ms) AS t, SUM(octet_length(payload) + $1) AS b FROM messages GROUP BY event_id),
+        c AS (SELECT event_id, SUM(b) OVER (ORDER BY t DESC, event_id) AS cum FROM e)
+        DELETE FROM messages WHERE event_id IN (SELECT event_id FROM c WHERE cum > $2)`, [ROW_OVERHEAD_BYTES, opts.maxBytes])).rowCount ?? 0;
+    }
     return n;
+  }
+
+  async size(): Promise<{ rows: number; bytes: number }> {
+    const r = await this.pool.query('SELECT COUNT(*) AS rows, COALESCE(SUM(octet_length(payload) + $1), 0) AS bytes FROM messages', [ROW_OVERHEAD_BYTES]);
+    return { rows: Number(r.rows[0].rows), bytes: Number(r.rows[0].bytes) };
   }
 
   async close(): Promise<void> {

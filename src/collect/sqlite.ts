@@ -1,7 +1,7 @@
 /** The embedded default store: SQLite through better-sqlite3 (one file, WAL). */
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
-import type { DeviceRow, EventQuery, EventRow, Store, StoredMessage } from './store.js';
+import { ROW_OVERHEAD_BYTES, type DeviceRow, type EventQuery, type EventRow, type RetentionOptions, type Store, type StoredMessage } from './store.js';
 
 /**
  * Applies the migrations this database lacks, each in a transaction.
@@ -34,9 +34,14 @@ export class SqliteStore implements Store {
   }
 
   async put(m: StoredMessage): Promise<boolean> {
-    const r = this.db.prepare(`INSERT INTO messages (device, kind, event_id, seq, time_ms, camera, score, payload)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`).run(m.device, m.kind, m.event_id, m.seq, m.time_ms, m.camera, m.score, m.payload);
-    return r.changes === 1;
+    return (await this.putMany([m]))[0]!;
+  }
+
+  async putMany(ms: readonly StoredMessage[]): Promise<boolean[]> {
+    const insert = this.db.prepare(`INSERT INTO messages (device, kind, event_id, seq, time_ms, camera, score, payload, stored_ms)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`);
+    const now = Date.now();
+    return this.db.transaction(() => ms.map((m) => insert.run(m.device, m.kind, m.event_id, m.seq, m.time_ms, m.camera, m.score, m.payload, now).changes === 1))();
   }
 
   async putDevice(device: string, field: 'availability' | 'source_state', value: string, timeMs: number): Promise<void> {
@@ -69,13 +74,23 @@ export class SqliteStore implements Store {
     return this.db.prepare('SELECT device, availability, source_state, updated_ms FROM devices ORDER BY device').all() as DeviceRow[];
   }
 
-  async retain(opts: { maxAgeMs?: number; maxRows?: number; nowMs: number }): Promise<number> {
+  async retain(opts: RetentionOptions): Promise<number> {
     let n = 0;
     if (opts.maxAgeMs !== undefined) n += this.db.prepare('DELETE FROM messages WHERE time_ms < ?').run(opts.nowMs - opts.maxAgeMs).changes;
     if (opts.maxRows !== undefined) {
       n += this.db.prepare(`DELETE FROM messages WHERE rowid IN (SELECT rowid FROM messages ORDER BY time_ms DESC LIMIT -1 OFFSET ?)`).run(opts.maxRows).changes;
     }
+    if (opts.maxBytes !== undefined) {
+      n += this.db.prepare(`WITH e AS (SELECT event_id, MAX(time_ms) AS t, SUM(length(CAST(payload AS BLOB)) + ?) AS b FROM messages GROUP BY event_id),
+        c AS (SELECT event_id, SUM(b) OVER (ORDER BY t DESC, event_id) AS cum FROM e)
+        DELETE FROM messages WHERE event_id IN (SELECT event_id FROM c WHERE cum > ?)`).run(ROW_OVERHEAD_BYTES, opts.maxBytes).changes;
+    }
     return n;
+  }
+
+  async size(): Promise<{ rows: number; bytes: number }> {
+    const r = this.db.prepare('SELECT COUNT(*) AS rows, COALESCE(SUM(length(CAST(payload AS BLOB)) + ?), 0) AS bytes FROM messages').get(ROW_OVERHEAD_BYTES) as { rows: number; bytes: number };
+    return { rows: r.rows, bytes: r.bytes };
   }
 
   async close(): Promise<void> {

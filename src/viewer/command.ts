@@ -13,6 +13,8 @@ export interface ViewerCommandOptions {
   host: string;
   token?: string;
   ice: string;
+  /** collector API URL for the event history */
+  collect?: string;
 }
 
 /**
@@ -36,7 +38,7 @@ export function parseIce(json: string): z.infer<typeof IceList> {
  * @throws Error for a bad --broker, --ice or a port in use.
  */
 export async function runViewer(o: ViewerCommandOptions): Promise<void> {
-  const server = await startViewerServer({ broker: o.broker, port: o.port, host: o.host, iceServers: parseIce(o.ice), ...(o.token ? { token: o.token } : {}) });
+  const server = await startViewerServer({ broker: o.broker, port: o.port, host: o.host, iceServers: parseIce(o.ice), ...(o.token ? { token: o.token } : {}), ...(o.collect ? { collect: o.collect } : {}) });
   process.stdout.write(`${server.url}\n`);
   log.info({ url: server.url, broker: o.broker }, 'viewer: open this address in a browser');
   await new Promise<void>((resolve) => {

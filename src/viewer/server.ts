@@ -4,7 +4,9 @@
  * the `mqtt` package's browser bundle (from node_modules, no CDN) and `/config.json`
  * (`{broker, token, iceServers}`, the defaults the page starts with).
  *
- * Routes (GET/HEAD only): `/`, `/viewer.js`, `/viewer.css`, `/mqtt.min.js`, `/config.json`.
+ * Routes (GET/HEAD only): `/`, `/viewer.js`, `/history.js`, `/viewer.css`, `/mqtt.min.js`, `/config.json`; with
+ * `collect` (the URL of an `sfn-edge collect` HTTP API), `/history/api/events[?...]` and
+ * `/history/api/events/<id>` pass through to that API, so the page's event history needs no CORS.
  */
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -29,6 +31,26 @@ export interface ViewerOptions {
   token?: string;
   /** STUN/TURN servers of the browser side */
   iceServers?: IceServer[];
+  /** base URL of a collector's HTTP API (`sfn-edge collect`), e.g. `http://127.0.0.1:8090`: the page's event history */
+  collect?: string;
+}
+
+/** The collector routes the viewer passes through (after `/history`). */
+const HISTORY_ROUTE = /^\/history(\/api\/events(?:\/[^/]{1,64})?)$/;
+
+/**
+ * Checks the collector API URL.
+ * @throws Error when it is not an http(s):// URL
+ */
+export function checkCollectUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`--collect ${JSON.stringify(url)} is not a URL; give the collector's API address, e.g. http://127.0.0.1:8090`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`--collect must be an http:// or https:// URL, got ${u.protocol}//`);
+  return url.replace(/\/+$/, '');
 }
 
 /** A running viewer server. */
@@ -65,26 +87,40 @@ const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.j
  */
 export async function startViewerServer(o: ViewerOptions): Promise<ViewerServer> {
   checkBrokerUrl(o.broker);
+  const collect = o.collect !== undefined ? checkCollectUrl(o.collect) : null;
   const host = o.host ?? '127.0.0.1';
   const mqttDir = dirname(createRequire(import.meta.url).resolve('mqtt/package.json'));
   const files: Record<string, string> = {
     '/': join(PUBLIC_DIR, 'index.html'),
     '/index.html': join(PUBLIC_DIR, 'index.html'),
     '/viewer.js': join(PUBLIC_DIR, 'viewer.js'),
+    '/history.js': join(PUBLIC_DIR, 'history.js'),
     '/viewer.css': join(PUBLIC_DIR, 'viewer.css'),
     '/mqtt.min.js': join(mqttDir, 'dist', 'mqtt.min.js'),
   };
   await readFile(files['/'] as string).catch(() => {
     throw new Error(`the viewer page is missing (${files['/']}): run from the sfn-edge package`);
   });
-  const config = JSON.stringify({ broker: o.broker, token: o.token ?? '', iceServers: o.iceServers ?? [] });
+  const config = JSON.stringify({ broker: o.broker, token: o.token ?? '', iceServers: o.iceServers ?? [], history: collect !== null });
   const server: Server = createServer((req, res) => {
     void (async () => {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405, { allow: 'GET, HEAD' }).end();
         return;
       }
-      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      const url = new URL(req.url ?? '/', 'http://x');
+      const path = url.pathname;
+      const history = collect ? HISTORY_ROUTE.exec(path) : null;
+      if (collect && history) {
+        try {
+          const r = await fetch(`${collect}${history[1]}${url.search}`, { signal: AbortSignal.timeout(10_000) });
+          const body = await r.text();
+          res.writeHead(r.status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : body);
+        } catch (err) {
+          res.writeHead(502, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `collector ${collect} did not answer: ${(err as Error).message}` }));
+        }
+        return;
+      }
       if (path === '/config.json') {
         res.writeHead(200, { 'content-type': TYPES['.json'], 'cache-control': 'no-store' }).end(req.method === 'HEAD' ? undefined : config);
         return;

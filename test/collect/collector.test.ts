@@ -1,6 +1,7 @@
 /**
- * The collector against a real Mosquitto (MQTT 5 shared subscriptions) and SQLite in a temp dir:
- * idempotence, hostile messages, two collectors in one share group.
+ * The collector against a real Mosquitto (MQTT 5 shared subscriptions), with SQLite in a temp dir
+ * and with a real PostgreSQL started by the test: idempotence, hostile messages, two collectors in
+ * one share group.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,8 +12,10 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { mosquittoBroker, type TestBroker } from '../mqtt/brokers.js';
 import { missingTools } from '../tools.js';
 import { Collector } from '../../src/collect/collector.js';
+import { PostgresStore } from '../../src/collect/postgres.js';
 import { SqliteStore } from '../../src/collect/sqlite.js';
 import { eventMsg, until } from './helpers.js';
+import { startPostgres, type TestPostgres } from './pg.js';
 
 describe('collector (Mosquitto, SQLite)', { skip: missingTools('mosquitto') }, () => {
   let broker: TestBroker;
@@ -31,7 +34,7 @@ describe('collector (Mosquitto, SQLite)', { skip: missingTools('mosquitto') }, (
 
   it('stores the same (id, seq) once, survives hostile messages, and records devices', async () => {
     const store = new SqliteStore(path.join(dir, 'one.db'));
-    const c = new Collector({ broker: broker.url, group: 'g1', store });
+    const c = new Collector({ broker: broker.url, group: 'g1', store, clientId: 'one' });
     await c.start();
     try {
       const m = JSON.stringify(eventMsg('e1', 0));
@@ -56,8 +59,8 @@ describe('collector (Mosquitto, SQLite)', { skip: missingTools('mosquitto') }, (
 
   it('two collectors in one share group split the messages and together store each once', async () => {
     const store = new SqliteStore(path.join(dir, 'two.db'));
-    const a = new Collector({ broker: broker.url, group: 'g2', store });
-    const b = new Collector({ broker: broker.url, group: 'g2', store });
+    const a = new Collector({ broker: broker.url, group: 'g2', store, clientId: 'a' });
+    const b = new Collector({ broker: broker.url, group: 'g2', store, clientId: 'b' });
     await a.start();
     await b.start();
     try {
@@ -72,6 +75,48 @@ describe('collector (Mosquitto, SQLite)', { skip: missingTools('mosquitto') }, (
       await a.stop();
       await b.stop();
       await store.close();
+    }
+  });
+});
+
+describe('collector (Mosquitto, PostgreSQL)', { skip: missingTools('mosquitto', 'initdb', 'pg_ctl') }, () => {
+  let broker: TestBroker;
+  let server: TestPostgres;
+  let pub: MqttClient;
+  before(async () => {
+    broker = await mosquittoBroker();
+    server = await startPostgres();
+    pub = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
+  });
+  after(async () => {
+    await pub?.endAsync();
+    await broker?.dispose();
+    await server?.dispose();
+  });
+
+  it('two collectors in one share group write each message to PostgreSQL once, duplicates included', async () => {
+    const url = await server.database('mqtt_pg');
+    const stores = [await PostgresStore.open(url), await PostgresStore.open(url)];
+    const cs = stores.map((store, i) => new Collector({ broker: broker.url, group: 'pg', store, clientId: `pg${i}`, connections: 4 }));
+    for (const c of cs) await c.start();
+    try {
+      const n = 60;
+      for (let i = 0; i < n; i++) {
+        const m = JSON.stringify(eventMsg(`p${i % 20}`, Math.floor(i / 20)));
+        await pub.publishAsync(`sfn/d${i % 3}/events`, m, { qos: 1 });
+        if (i % 5 === 0) await pub.publishAsync(`sfn/d${i % 3}/events`, m, { qos: 1 }); // an outbox resend
+      }
+      await pub.publishAsync('sfn/d0/events/p0/description', JSON.stringify({ event_id: 'p0', stage: 'start', frame: 1, time: '2026-12-07T07:00:00.000Z', caption: 'a cyclist', structured: {}, captioner: 't', ms: 1 }), { qos: 1 });
+      const sum = (f: 'stored' | 'duplicates') => cs.reduce((a, c) => a + c.stats[f], 0);
+      await until(() => sum('stored') + sum('duplicates') >= n + 12 + 1);
+      assert.equal(sum('stored'), n + 1);
+      assert.equal(sum('duplicates'), 12);
+      assert.deepEqual(await stores[0]!.size().then((s) => s.rows), n + 1);
+      assert.equal((await stores[0]!.events({ limit: 1000 })).length, 20);
+      assert.deepEqual((await stores[1]!.event('p0')).map((r) => [r.kind, r.seq]), [['description', -1], ['event', 0], ['event', 1], ['event', 2]]);
+    } finally {
+      for (const c of cs) await c.stop();
+      for (const s of stores) await s.close();
     }
   });
 });

@@ -18,7 +18,7 @@ describe('sfn-edge collect (process)', { skip: missingTools('mosquitto') }, () =
     const broker = await mosquittoBroker();
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-collect-cli-'));
     const port = await freePort();
-    const cli = startCli(['collect', '--broker', broker.url, '--db', path.join(dir, 'c.db'), '--http-port', String(port), '--retention-days', '30']);
+    const cli = startCli(['collect', '--broker', broker.url, '--db', path.join(dir, 'c.db'), '--http-port', String(port), '--retention-days', '30', '--retain-mb', '50', '--client-id', 'cli-test', '--connections', '2']);
     try {
       await cli.waitForLog(/collect: running/, 30_000);
       const pub = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
@@ -37,6 +37,14 @@ describe('sfn-edge collect (process)', { skip: missingTools('mosquitto') }, () =
       if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
       await broker.dispose();
       await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses --retain-mb 0 and a bad --client-id with their reasons', async () => {
+    for (const [args, re] of [[['--retain-mb', '0'], /--retain-mb must be above 0/], [['--client-id', 'a b'], /client id must be/]] as const) {
+      const cli = startCli(['collect', '--broker', 'mqtt://127.0.0.1:9', '--db', path.join(os.tmpdir(), 'never-opened.db'), ...args]);
+      assert.equal(await cli.exited, 1);
+      assert.match(cli.stderr.join('\n'), re);
     }
   });
 });

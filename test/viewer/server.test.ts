@@ -22,7 +22,7 @@ test('the viewer serves its page, the MQTT browser bundle and its config; other 
     const bundle = await fetch(new URL('mqtt.min.js', v.url));
     assert.equal(bundle.status, 200);
     assert.ok((await bundle.text()).length > 100_000, 'the mqtt browser bundle');
-    assert.deepEqual(await (await fetch(new URL('config.json', v.url))).json(), { broker: 'ws://127.0.0.1:9001', token: 'tok-1', iceServers: [{ urls: 'stun:s.example' }] });
+    assert.deepEqual(await (await fetch(new URL('config.json', v.url))).json(), { broker: 'ws://127.0.0.1:9001', token: 'tok-1', iceServers: [{ urls: 'stun:s.example' }], history: false });
     assert.equal((await fetch(new URL('../package.json', v.url))).status, 404);
     assert.equal((await fetch(new URL('nope', v.url))).status, 404);
     assert.equal((await fetch(v.url, { method: 'POST', body: 'x' })).status, 405);
