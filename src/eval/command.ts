@@ -4,11 +4,11 @@
  */
 import { join } from 'node:path';
 
-import { readManifest, writeManifest, type Manifest } from '../export/manifest.js';
+import { readManifest, writeManifest, type Manifest } from '../core/manifest.js';
 import type { ProviderName } from '../inference/session.js';
 import type { ErrorMeasure } from '../scoring/error.js';
 import { log } from '../util/log.js';
-import { CopyLastPredictor, type Predictor } from './predictor.js';
+import { CopyLastPredictor, type Predictor } from '../core/predictor.js';
 import { evaluateDataset, loadFrameLabels, testVideoNames } from './evaluate.js';
 import { writeReport } from './report.js';
 
@@ -60,7 +60,7 @@ async function boxSource(): Promise<{ boxes: (f: Float32Array, w: number, h: num
  */
 async function semanticStreams(every: number): Promise<{ wrap: NonNullable<import('./online.js').OnlineOptions['wrapStream']>; close: () => Promise<void> }> {
   const { CaptionWorker } = await import('../caption/worker.js');
-  const { SemanticFeed } = await import('../runtime/semantic.js');
+  const { SemanticFeed } = await import('../pipeline/semantic.js');
   const { SEMANTIC_CAPTION_EVERY } = await import('../caption/dataset.js');
   const worker = await CaptionWorker.start();
   return {
@@ -97,8 +97,8 @@ export async function runCalibrate(o: { model: string; data: string; fpr?: numbe
 async function runOnlineEval(o: EvalCommandOptions): Promise<void> {
   const { OnnxPredictor } = await import('../inference/predictor.js');
   const { evaluateOnline } = await import('./online.js');
-  const { defaultModel } = await import('../runtime/command.js');
-  const { defaultConfig, loadLayer } = await import('../runtime/config.js');
+  const { defaultModel } = await import('../core/default-model.js');
+  const { defaultConfig, loadLayer } = await import('../core/runtime-config.js');
   const model = o.model ?? (await defaultModel());
   const cfg = o.config ? (await loadLayer(o.config, defaultConfig())).config : defaultConfig();
   const providers = (o.providers ?? 'tensorrt,cuda,cpu').split(',').map((p) => p.trim()) as ProviderName[];

@@ -17,7 +17,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { SfnConfig } from '../model/config.js';
+import type { SfnConfig } from '../core/model-config.js';
 import { isLiveSource } from '../runtime/stream-source.js';
 import { listVideos } from '../video/open.js';
 import { modelProblems } from './checks.js';

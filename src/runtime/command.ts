@@ -1,6 +1,6 @@
 /**
  * `sfn-edge run`: watch a source, score every frame with the model, report events over MQTT, keep
- * clips, take configuration changes over MQTT. See loop.ts (pacing, dropping), clips.ts,
+ * clips, take configuration changes over MQTT. See pipeline/loop.ts (pacing, dropping), pipeline/clips.ts,
  * ../events/detector.ts (scores and events), ../mqtt/reporter.ts (topics).
  *
  * A finite source (image folder, video file) ends the run: the last events are published, the
@@ -11,7 +11,7 @@
 import { hostFacts } from '../device/detect.js';
 import { loadProfile, type DeviceProfile } from '../device/profile.js';
 import { sessionOptionsFor, tensorrtVersion } from '../device/session-options.js';
-import { readManifest } from '../export/manifest.js';
+import { readManifest } from '../core/manifest.js';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -25,28 +25,28 @@ import type { Box as CaptionBox } from '../caption/detector.js';
 import { SEMANTIC_CAPTION_EVERY } from '../caption/dataset.js';
 import { CaptionWorker } from '../caption/worker.js';
 import { EventDescriber } from './describe.js';
-import { SemanticFeed } from './semantic.js';
-import { calibrationLine, onlineScoring } from './scoring.js';
-import { defaultModel } from './default-model.js';
+import { SemanticFeed } from '../pipeline/semantic.js';
+import { calibrationLine, onlineScoring } from '../pipeline/scoring.js';
+import { defaultModel } from '../core/default-model.js';
 import { log } from '../util/log.js';
 import { LearnService, type LearnServiceOptions } from '../learn/service.js';
 import { FfmpegSource } from '../video/ffmpeg.js';
 import { openSource } from '../video/open.js';
-import type { FrameSource } from '../video/source.js';
-import { ClipRecorder, FrameRing, writeJpeg, type ClipSettings } from './clips.js';
-import { brokerOf, redactLayer, redactSecrets, type RuntimeConfig } from './config.js';
+import type { FrameSource } from '../core/frame.js';
+import { ClipRecorder, FrameRing, writeJpeg, type ClipSettings } from '../pipeline/clips.js';
+import { brokerOf, redactLayer, redactSecrets, type RuntimeConfig } from '../core/runtime-config.js';
 import { ConfigController } from './controller.js';
 import { RunMetrics } from './health.js';
 import { StatsPublisher } from './stats.js';
-import { newCounters, runLoop } from './loop.js';
+import { newCounters, runLoop } from '../pipeline/loop.js';
 import { isLiveSource, StreamSource } from './stream-source.js';
 import { checkSource } from './source-check.js';
 import { SourceState } from './source-state.js';
-import type { Predictor } from '../eval/predictor.js';
+import type { Predictor } from '../core/predictor.js';
 import { anomalyRegion } from '../stream/live.js';
 import { startStreaming, type Streaming } from '../stream/service.js';
 import { startWhep } from '../stream/whep.js';
-import { channelsOf } from '../video/source.js';
+import { channelsOf } from '../core/frame.js';
 
 /** Options of `run` as commander parses them. */
 export interface RunOptions {
@@ -109,12 +109,6 @@ export interface RunSummary {
 }
 
 /**
- * The default model (no `--model`, no installed profile variant): the one `models/default.json`
- * names, never chosen by file-name order; see default-model.ts.
- */
-export { defaultModel } from './default-model.js';
-
-/**
  * The model a device profile names (`model.variant`, e.g. `int8/sfn-lite-ped2` ->
  * `models/int8/sfn-lite-ped2.onnx`), or null with a warning when it is not installed here.
  */
@@ -123,15 +117,6 @@ export async function profileModel(profile: DeviceProfile, root = 'models'): Pro
   const ok = await stat(file).then((s) => s.isFile(), () => false);
   if (!ok) log.warn({ profile: profile.name, variant: profile.model.variant, file }, 'the profile\'s model variant is not installed; using the default model');
   return ok ? file : null;
-}
-
-/** Detector parameters from the runtime configuration. */
-export function detectorParams(c: RuntimeConfig): DetectorParams {
-  return {
-    on: c.threshold.on, off: c.threshold.off, minFrames: c.min_duration_frames, sigma: c.smoothing_sigma,
-    updateEvery: c.update_every_frames, window: c.baseline_window, warmup: Math.min(c.baseline_warmup, c.baseline_window),
-    semanticWeight: c.semantic_weight,
-  };
 }
 
 /** Clip settings in frames from the configuration, the frame rate and the folder. */

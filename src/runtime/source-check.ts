@@ -4,7 +4,7 @@
  * one (URL, /dev/videoN) with a `StreamSource`, which must deliver a frame within the timeout.
  */
 import { openSource } from '../video/open.js';
-import type { FrameSource, FrameSpec } from '../video/source.js';
+import type { FrameSource, FrameSpec } from '../core/frame.js';
 import { isLiveSource, StreamSource } from './stream-source.js';
 
 /**

@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { VideoInputError } from '../video/errors.js';
 import { ffmpegBinary } from '../video/ffmpeg.js';
 import { frameBytes, interleavedToPlanar } from '../video/pixels.js';
-import { channelsOf, type Frame, type FrameSource, type FrameSpec } from '../video/source.js';
+import { channelsOf, type Frame, type FrameSource, type FrameSpec } from '../core/frame.js';
 
 /** True for sources this class handles: a URL with a scheme, or a /dev/ device. */
 export function isLiveSource(src: string): boolean {

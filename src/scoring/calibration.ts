@@ -41,14 +41,14 @@
  */
 import { resolve } from 'node:path';
 
-import { readManifest, writeManifest, type Calibration, type Manifest } from '../export/manifest.js';
-import { CONTEXT_FRAMES, type Predictor } from '../eval/predictor.js';
-import { DEFAULT_SPLIT, clipTargets, splitVideo, type SplitPart, type SplitSpec } from '../train/split.js';
-import { channelsOf, type FrameSpec } from '../video/source.js';
+import { readManifest, writeManifest, type Calibration, type Manifest } from '../core/manifest.js';
+import { CONTEXT_FRAMES, type Predictor } from '../core/predictor.js';
+import { DEFAULT_SPLIT, clipTargets, splitVideo, type SplitPart, type SplitSpec } from '../core/split.js';
+import { channelsOf, type FrameSpec } from '../core/frame.js';
 import { frameMse, patchErrors, patchGrid, type ErrorMeasure } from './error.js';
 import { CausalGaussianSmoother } from './smoothing.js';
 
-export type { Calibration } from '../export/manifest.js';
+export type { Calibration } from '../core/manifest.js';
 
 /** The calibration method this version writes and reads (see the file comment). */
 export const CALIBRATION_METHOD = 'log-median-mad-2';

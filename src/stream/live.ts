@@ -4,7 +4,7 @@
  * while someone watches, and at most `maxFps` times a second, so the loop pays nothing without
  * viewers and little with them. Frames are at the model grid (e.g. 144x96), i.e. what the model sees.
  */
-import type { FrameSpec } from '../video/source.js';
+import type { FrameSpec } from '../core/frame.js';
 import { wrtc, type I420Frame, type MediaTrack, type VideoSource } from './wrtc.js';
 
 /** A rectangle on the model grid, in pixels. */

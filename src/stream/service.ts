@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { MqttClient } from 'mqtt';
 
-import type { RuntimeConfig } from '../runtime/config.js';
+import type { RuntimeConfig } from '../core/runtime-config.js';
 import { log } from '../util/log.js';
 import { startCatalog, type Catalog } from './catalog.js';
 import { LiveFeed } from './live.js';

@@ -9,7 +9,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/mqtt/broker.
 import { listClips, parseClipStem, startCatalog } from '../../src/stream/catalog.js';
 import { loadProfile } from '../../src/device/profile.js';
 import { sessionSettings } from '../../src/stream/service.js';
-import { defaultConfig, REDACTED, redactSecrets } from '../../src/runtime/config.js';
+import { defaultConfig, REDACTED, redactSecrets } from '../../src/core/runtime-config.js';
 import { Recorder } from '../mqtt/sub.js';
 import { removeDir, tempDir } from './fixtures.js';
 

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/mqtt/broker.js';
-import { REDACTED } from '../../src/runtime/config.js';
+import { REDACTED } from '../../src/core/runtime-config.js';
 import { runCommand, type RunSummary } from '../../src/runtime/command.js';
 import { Recorder } from '../mqtt/sub.js';
 import { exitBeforeWrtcCleanup, removeDir, tempDir, Viewer, writeMarkedClip } from './fixtures.js';

@@ -4,8 +4,8 @@ import { test } from 'node:test';
 import type { CaptionRequest, CaptionResult } from '../../src/caption/captioner.js';
 import { buildCaption } from '../../src/caption/describe.js';
 import type { CaptionWorker } from '../../src/caption/worker.js';
-import type { Predictor } from '../../src/eval/predictor.js';
-import { SemanticFeed } from '../../src/runtime/semantic.js';
+import type { Predictor } from '../../src/core/predictor.js';
+import { SemanticFeed } from '../../src/pipeline/semantic.js';
 
 const spec = { width: 2, height: 1, color: 'gray' as const };
 

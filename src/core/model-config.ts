@@ -4,7 +4,7 @@
  * constants (issue 2).
  */
 import { z } from 'zod';
-import { COLOR_MODES } from '../video/source.js';
+import { COLOR_MODES } from './frame.js';
 
 export const SfnConfigSchema = z
   .object({

@@ -1,7 +1,7 @@
 /**
  * The seam between the evaluator and a frame-prediction model.
  */
-import { channelsOf, type FrameSpec } from '../video/source.js';
+import { channelsOf, type FrameSpec } from './frame.js';
 
 /** Number of past frames a predictor sees (the model's temporal context). */
 export const CONTEXT_FRAMES = 4;

@@ -11,11 +11,11 @@
  *   is counted as skipped. So a slow model drops frames on purpose instead of growing a queue. Every
  *   frame still enters the context window and the clip ring; only its scoring is skipped.
  */
-import { CONTEXT_FRAMES, type Predictor } from '../eval/predictor.js';
+import { CONTEXT_FRAMES, type Predictor } from '../core/predictor.js';
 import type { AnomalyEvent, EventDetector } from '../events/detector.js';
 import { frameError, pickError } from '../events/score.js';
 import type { ErrorMeasure } from '../scoring/error.js';
-import { channelsOf, type Frame } from '../video/source.js';
+import { channelsOf, type Frame } from '../core/frame.js';
 import { toInterleavedU8, type ClipRecorder, type FrameRing } from './clips.js';
 
 /** Counters of a run (also what `stats` reports). */
@@ -59,7 +59,7 @@ export interface LoopOptions {
   onEvent: (e: AnomalyEvent) => void;
   /** receives every scored frame's score (for traces, online AUC measurements) */
   onScore?: (frame: number, raw: number, score: number) => void;
-  /** a semantic model's per-clip semantic errors of the last predict call (runtime/semantic.ts), fed to the detector */
+  /** a semantic model's per-clip semantic errors of the last predict call (pipeline/semantic.ts), fed to the detector */
   semanticErrors?: () => ArrayLike<number>;
   /** stop early when aborted */
   signal?: AbortSignal;

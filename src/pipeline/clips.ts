@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { log } from '../util/log.js';
 import { ffmpegBinary } from '../video/ffmpeg.js';
-import { channelsOf, type FrameSpec } from '../video/source.js';
+import { channelsOf, type FrameSpec } from '../core/frame.js';
 
 /** One stored frame: source index, capture time, 8-bit interleaved pixels (HWC). */
 export interface StoredFrame {

@@ -11,9 +11,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { listProfiles } from '../../src/device/profile.js';
-import { readManifest } from '../../src/export/manifest.js';
+import { readManifest } from '../../src/core/manifest.js';
 import { runModels } from '../../src/optimize/models.js';
-import { defaultModel, defaultModelVariant, defaultVariant } from '../../src/runtime/default-model.js';
+import { defaultModel, defaultModelVariant, defaultVariant } from '../../src/core/default-model.js';
 import { profileModel } from '../../src/runtime/command.js';
 
 describe('the default model (models/default.json)', () => {

@@ -4,14 +4,22 @@
  * first frame, bounded drift), otherwise the running median/MAD baseline of the stream with a
  * warm-up, and a logged warning.
  */
-import type { Manifest } from '../export/manifest.js';
+import type { Manifest } from '../core/manifest.js';
 import { EventDetector, type CalibratedMode, type DetectorParams } from '../events/detector.js';
 import { CALIBRATION_METHOD, CalibratedScorer, calibrationOf, thresholdAt } from '../scoring/calibration.js';
-import { detectorParams } from './command.js';
-import type { RuntimeConfig } from './config.js';
+import type { RuntimeConfig } from '../core/runtime-config.js';
 import type { ErrorMeasure } from '../scoring/error.js';
 import { log } from '../util/log.js';
-import type { FrameSpec } from '../video/source.js';
+import type { FrameSpec } from '../core/frame.js';
+
+/** Detector parameters from the runtime configuration. */
+export function detectorParams(c: RuntimeConfig): DetectorParams {
+  return {
+    on: c.threshold.on, off: c.threshold.off, minFrames: c.min_duration_frames, sigma: c.smoothing_sigma,
+    updateEvery: c.update_every_frames, window: c.baseline_window, warmup: Math.min(c.baseline_warmup, c.baseline_window),
+    semanticWeight: c.semantic_weight,
+  };
+}
 
 /** The scoring of one model: a detector factory and the per-frame error the loop feeds it. */
 export interface OnlineScoring {
@@ -20,12 +28,12 @@ export interface OnlineScoring {
   /** a new detector (one per stream) with `params` */
   detector(params: DetectorParams): EventDetector;
   /**
-   * Detector parameters from the configuration: events/detector params of runtime/command.ts
-   * detectorParams, with on/off from the calibration when it is used and `threshold.fpr` is set
+   * Detector parameters from the configuration: events/detector params of
+   * {@link detectorParams}, with on/off from the calibration when it is used and `threshold.fpr` is set
    * (on at that false-alarm rate, off at 10x it, off <= on).
    */
   params(c: RuntimeConfig): DetectorParams;
-  /** the loop's per-frame error (runtime/loop.ts `error`): the calibrated z, or undefined for the raw measure */
+  /** the loop's per-frame error (pipeline/loop.ts `error`): the calibrated z, or undefined for the raw measure */
   error?: (pred: Float32Array, target: Float32Array, measure: ErrorMeasure) => number;
 }
 

@@ -6,9 +6,9 @@
  */
 import { cosine } from '../caption/embed.js';
 import type { CaptionWorker } from '../caption/worker.js';
-import type { Predictor } from '../eval/predictor.js';
+import type { Predictor } from '../core/predictor.js';
 import { log } from '../util/log.js';
-import type { FrameSpec } from '../video/source.js';
+import type { FrameSpec } from '../core/frame.js';
 
 /** The latest text feature and the per-clip semantic errors of a semantic model (see the file comment). */
 export class SemanticFeed {

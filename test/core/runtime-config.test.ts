@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { applyPatch, brokerOf, configJsonSchema, defaultConfig, loadLayer, MAX_CONFIG_BYTES, writeJsonAtomic } from '../../src/runtime/config.js';
+import { applyPatch, brokerOf, configJsonSchema, defaultConfig, loadLayer, MAX_CONFIG_BYTES, writeJsonAtomic } from '../../src/core/runtime-config.js';
 
 describe('runtime config', () => {
   it('broker: one URL or a cluster\'s nodes in the file layer; other schemes, spaces and commas refused', () => {

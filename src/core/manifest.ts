@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { SfnConfigSchema } from '../model/config.js';
+import { SfnConfigSchema } from './model-config.js';
+import { PRECISIONS } from './precision.js';
 
 /** The `format` tag of manifests this code writes and reads. */
 export const MANIFEST_FORMAT = 'sfn-edge-manifest/1';
@@ -44,7 +45,7 @@ export const CalibrationSchema = z.looseObject({
   /** 'log-median-mad-2' (scoring/calibration.ts CALIBRATION_METHOD); 'log-median-mad' is the first method, read but not used (recalibrate) */
   method: z.enum(['log-median-mad', 'log-median-mad-2']),
   eps: z.number().positive(),
-  /** the normal videos, the split part used and the split fractions (src/train/split.ts) */
+  /** the normal videos, the split part used and the split fractions (src/core/split.ts) */
   data: z.string(),
   part: z.enum(['train', 'calibration', 'check', 'all']),
   split: z.object({ calibration: z.number(), check: z.number() }),
@@ -84,7 +85,7 @@ export const ManifestSchema = z.object({
   /** lowercase hex SHA-256 of the .onnx bytes */
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   bytes: z.number().int().nonnegative(),
-  precision: z.enum(['fp32', 'fp16', 'int8']),
+  precision: z.enum(PRECISIONS),
   opset: z.number().int().positive(),
   inputs: z.array(IoSchema).min(1),
   outputs: z.array(IoSchema).min(1),

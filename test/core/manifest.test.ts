@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ManifestSchema, manifestPathFor, readManifest, writeManifest, type Manifest } from '../../src/export/manifest.js';
+import { ManifestSchema, manifestPathFor, readManifest, writeManifest, type Manifest } from '../../src/core/manifest.js';
 import { OnnxPredictor } from '../../src/inference/predictor.js';
-import { quietExport, TINY, tinyWeights, tmpDir } from './fixtures.js';
+import { quietExport, TINY, tinyWeights, tmpDir } from '../export/fixtures.js';
 
 describe('manifest', () => {
   let dir: string;

@@ -9,8 +9,8 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { tf } from '../model/backend.js';
-import { SfnConfigSchema, type SfnConfig } from '../model/config.js';
+import { tf } from './backend.js';
+import { SfnConfigSchema, type SfnConfig } from '../core/model-config.js';
 
 export interface TensorEntry {
   name: string;
