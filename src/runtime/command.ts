@@ -39,13 +39,13 @@ import { ConfigController } from './controller.js';
 import { RunMetrics } from './health.js';
 import { StatsPublisher } from './stats.js';
 import { newCounters, runLoop } from '../pipeline/loop.js';
-import { isLiveSource, StreamSource } from './stream-source.js';
+import { isLiveSource, StreamSource } from '../video/stream-source.js';
 import { checkSource } from './source-check.js';
 import { SourceState } from './source-state.js';
 import type { Predictor } from '../core/predictor.js';
-import { anomalyRegion } from '../stream/live.js';
-import { startStreaming, type Streaming } from '../stream/service.js';
-import { startWhep } from '../stream/whep.js';
+import { anomalyRegion } from '../webrtc/live.js';
+import { startStreaming, type Streaming } from '../webrtc/service.js';
+import { startWhep } from '../webrtc/whep.js';
 import { channelsOf } from '../core/frame.js';
 
 /** Options of `run` as commander parses them. */
@@ -131,7 +131,7 @@ export function clipSettings(c: RuntimeConfig, fps: number, dir: string): ClipSe
 export const RECONNECT_MIN_MS = 500;
 /**
  * Longest wait between reopen attempts (ms): a camera that comes back gives frames within this
- * plus ffmpeg's probe (~0.5 s, stream-source.ts `PROBE_ARGS`), the kind of gap Frigate and
+ * plus ffmpeg's probe (~0.5 s, video/stream-source.ts `PROBE_ARGS`), the kind of gap Frigate and
  * DeepStream users expect; one ffmpeg start per 2 s costs little while a camera is down.
  */
 export const RECONNECT_MAX_MS = 2000;

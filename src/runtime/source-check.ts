@@ -5,7 +5,7 @@
  */
 import { openSource } from '../video/open.js';
 import type { FrameSource, FrameSpec } from '../core/frame.js';
-import { isLiveSource, StreamSource } from './stream-source.js';
+import { isLiveSource, StreamSource } from '../video/stream-source.js';
 
 /**
  * Opens `path`, reads one frame (`[C, H, W]` float32 in [0, 1] at `spec`) and closes it again.

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { SessionManager, SessionRefused } from '../../src/stream/sessions.js';
+import { SessionManager, SessionRefused } from '../../src/webrtc/sessions.js';
 import { CLIP_FRAMES, exitBeforeWrtcCleanup, removeDir, tempDir, Viewer, writeMarkedClip } from './fixtures.js';
 
 after(() => exitBeforeWrtcCleanup());

@@ -8,9 +8,9 @@
  * then reconnects with backoff. `close()` kills ffmpeg.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { VideoInputError } from '../video/errors.js';
-import { ffmpegBinary } from '../video/ffmpeg.js';
-import { frameBytes, interleavedToPlanar } from '../video/pixels.js';
+import { VideoInputError } from './errors.js';
+import { ffmpegBinary } from './ffmpeg.js';
+import { frameBytes, interleavedToPlanar } from './pixels.js';
 import { channelsOf, type Frame, type FrameSource, type FrameSpec } from '../core/frame.js';
 
 /** True for sources this class handles: a URL with a scheme, or a /dev/ device. */

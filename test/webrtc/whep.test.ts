@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { SessionManager } from '../../src/stream/sessions.js';
-import { startWhep, type WhepServer } from '../../src/stream/whep.js';
+import { SessionManager } from '../../src/webrtc/sessions.js';
+import { startWhep, type WhepServer } from '../../src/webrtc/whep.js';
 import { CLIP_FRAMES, exitBeforeWrtcCleanup, inOrder, removeDir, tempDir, Viewer, writeMarkedClip } from './fixtures.js';
 
 const TOKEN = 'whep-token-99';

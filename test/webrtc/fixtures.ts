@@ -9,7 +9,7 @@ import { join } from 'node:path';
 
 import sharp from 'sharp';
 
-import { wrtc, type I420Frame, type IceCandidateInit, type PeerConnection, type VideoSink } from '../../src/stream/wrtc.js';
+import { wrtc, type I420Frame, type IceCandidateInit, type PeerConnection, type VideoSink } from '../../src/webrtc/wrtc.js';
 import { ffmpeg, removeDir, tempDir, writeFrames } from '../video/fixtures.js';
 
 export { removeDir, tempDir };

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCommand } from '../../src/runtime/command.js';
-import { inputArgs, isLiveSource, PROBE_ARGS, StreamSource } from '../../src/runtime/stream-source.js';
+import { inputArgs, isLiveSource, PROBE_ARGS, StreamSource } from '../../src/video/stream-source.js';
 import { VideoInputError } from '../../src/video/errors.js';
 import { quietExport, TINY, tinyWeights } from '../export/fixtures.js';
 import { aedesBroker, freePort } from '../mqtt/brokers.js';

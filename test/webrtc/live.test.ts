@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 
-import { anomalyRegion, drawBox, LiveFeed, toI420, type LiveFrame } from '../../src/stream/live.js';
-import { SessionManager, SessionRefused } from '../../src/stream/sessions.js';
+import { anomalyRegion, drawBox, LiveFeed, toI420, type LiveFrame } from '../../src/webrtc/live.js';
+import { SessionManager, SessionRefused } from '../../src/webrtc/sessions.js';
 import { exitBeforeWrtcCleanup, inOrder, markerOf, Viewer } from './fixtures.js';
 
 after(() => exitBeforeWrtcCleanup());

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { ClipPlayer, findClip, probeClip, UnknownEventError } from '../../src/stream/clip-source.js';
-import { wrtc, type PeerConnection } from '../../src/stream/wrtc.js';
+import { ClipPlayer, findClip, probeClip, UnknownEventError } from '../../src/webrtc/clip-source.js';
+import { wrtc, type PeerConnection } from '../../src/webrtc/wrtc.js';
 import { CLIP_FRAMES, exitBeforeWrtcCleanup, inOrder, removeDir, tempDir, Viewer, writeMarkedClip } from './fixtures.js';
 
 let dir = '';

@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/mqtt/broker.js';
-import { startSignalling, type Signalling } from '../../src/stream/signalling.js';
+import { startSignalling, type Signalling } from '../../src/webrtc/signalling.js';
 import { exitBeforeWrtcCleanup, inOrder, removeDir, tempDir, Viewer, writeMarkedClip } from './fixtures.js';
 
 const DEVICE = 'cam1';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/mqtt/broker.js';
-import { loadOrMakeToken } from '../../src/stream/service.js';
+import { loadOrMakeToken } from '../../src/webrtc/service.js';
 import { startCli } from '../cli-process.js';
 
 const PED2 = path.resolve('../shared/datasets/ucsd_ped2/testing/frames/01');

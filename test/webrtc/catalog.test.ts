@@ -6,9 +6,9 @@ import { after, before, test } from 'node:test';
 import mqtt from 'mqtt';
 
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/mqtt/broker.js';
-import { listClips, parseClipStem, startCatalog } from '../../src/stream/catalog.js';
+import { listClips, parseClipStem, startCatalog } from '../../src/webrtc/catalog.js';
 import { loadProfile } from '../../src/device/profile.js';
-import { sessionSettings } from '../../src/stream/service.js';
+import { sessionSettings } from '../../src/webrtc/service.js';
 import { defaultConfig, REDACTED, redactSecrets } from '../../src/core/runtime-config.js';
 import { Recorder } from '../mqtt/sub.js';
 import { removeDir, tempDir } from './fixtures.js';
