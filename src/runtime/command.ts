@@ -21,6 +21,7 @@ import type { ProviderName } from '../inference/session.js';
 import { BrokerPortError, startEmbeddedBroker, type EmbeddedBroker } from '../mqtt/broker.js';
 import { FileOutboxStore } from '../mqtt/outbox.js';
 import { MqttReporter } from '../mqtt/reporter.js';
+import { TOPICS } from '../mqtt/topics.js';
 import type { Box as CaptionBox } from '../caption/detector.js';
 import { SEMANTIC_CAPTION_EVERY } from '../caption/dataset.js';
 import { CaptionWorker } from '../caption/worker.js';
@@ -342,7 +343,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
           const file = join(clipsDir, `snapshot-${ringNow.time.toISOString().replace(/[:.]/g, '-')}.jpg`);
           await mkdir(clipsDir, { recursive: true });
           await writeJpeg(ringNow, spec, file);
-          await reporter.publishJson('snapshot', { frame: ringNow.index, time: ringNow.time.toISOString(), path: file }, { qos: 1, retain: false });
+          await reporter.publishJson(TOPICS.snapshot, { frame: ringNow.index, time: ringNow.time.toISOString(), path: file }, { qos: 1, retain: false });
         }
       },
     },
@@ -355,8 +356,8 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
       if (ack.ok) await reporter.publishConfigState().catch(() => undefined);
       return ack.ok ? null : (ack.error ?? 'refused');
     },
-    publishState: (st) => reporter.publishJson('learn/state', st, { qos: 1, retain: true }),
-    publishAck: (a) => reporter.publishJson('learn/ack', a, { qos: 1, retain: false }),
+    publishState: (st) => reporter.publishJson(TOPICS.learnState, st, { qos: 1, retain: true }),
+    publishAck: (a) => reporter.publishJson(TOPICS.learnAck, a, { qos: 1, retain: false }),
   }, { dir: join(stateDir, 'learn'), ...o.learn });
   learn = learnService;
   cleanups.push(() => learnService.stop());
@@ -430,9 +431,9 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
 
   let eventChain: Promise<void> = Promise.resolve();
   /** the retained source state (source-state.ts) and the retained event state (Home Assistant's "event active") */
-  const sourceState = new SourceState((m) => reporter.publishJson('source/state', m, { qos: 1, retain: true }));
+  const sourceState = new SourceState((m) => reporter.publishJson(TOPICS.sourceState, m, { qos: 1, retain: true }));
   const eventState = (active: boolean, e: AnomalyEvent | null) =>
-    reporter.publishJson('event/state', { active, id: e?.id ?? null, since: new Date().toISOString() }, { qos: 1, retain: true }).catch(() => undefined);
+    reporter.publishJson(TOPICS.eventState, { active, id: e?.id ?? null, since: new Date().toISOString() }, { qos: 1, retain: true }).catch(() => undefined);
   void eventState(false, null);
   const onEvent = (e: AnomalyEvent): void => {
     if (e.type === 'new') void eventState(true, e);
@@ -552,7 +553,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
           const error = `the change failed to start (${sourceError}); rolled back to the last configuration that started`;
           log.warn({ failed, version, source: sourceNow, model: want }, error);
           await reporter.publishConfigState().catch(() => undefined);
-          await reporter.publishJson('config/ack', { version, ok: false, error }, { qos: 1, retain: false }).catch(() => undefined);
+          await reporter.publishJson(TOPICS.configAck, { version, ok: false, error }, { qos: 1, retain: false }).catch(() => undefined);
           sourceError = undefined;
           restart = new AbortController();
           continue;

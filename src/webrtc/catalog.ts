@@ -14,6 +14,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 
+import { deviceTopic, TOPICS } from '../mqtt/topics.js';
 import { log } from '../util/log.js';
 
 /** One catalog entry. */
@@ -96,7 +97,7 @@ export interface CatalogOptions {
 
 /** Publishes the retained catalog now and whenever the clips folder changes. */
 export function startCatalog(o: CatalogOptions): Catalog {
-  const topic = `sfn/${o.device}/clips`;
+  const topic = deviceTopic(o.device, TOPICS.clips);
   let last = '';
   let running: Promise<void> | null = null;
   const scan = async (): Promise<void> => {

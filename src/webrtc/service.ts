@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { MqttClient } from 'mqtt';
 
 import type { RuntimeConfig } from '../core/runtime-config.js';
+import { webrtcFilter, WEBRTC_LEAVES } from '../mqtt/topics.js';
 import { log } from '../util/log.js';
 import { startCatalog, type Catalog } from './catalog.js';
 import { LiveFeed } from './live.js';
@@ -120,7 +121,7 @@ export async function startStreaming(o: StreamingOptions): Promise<Streaming> {
   const manager = new SessionManager(sessionSettings(o.config, token, profileMax), { clipsDir: o.clipsDir, live });
   const signalling: Signalling = await startSignalling({ client: o.client, device: o.device, manager });
   const catalog = startCatalog({ client: o.client, device: o.device, clipsDir: o.clipsDir });
-  log.info({ max_sessions: manager.current.maxSessions, topic: `sfn/${o.device}/webrtc/+/offer` }, 'webrtc streaming ready');
+  log.info({ max_sessions: manager.current.maxSessions, topic: webrtcFilter(o.device, WEBRTC_LEAVES.offer) }, 'webrtc streaming ready');
   return {
     manager, live, catalog,
     get token() {

@@ -12,6 +12,7 @@
  */
 import type { MqttClient } from 'mqtt';
 
+import { parseWebrtcTopic, webrtcFilter, webrtcTopic, WEBRTC_LEAVES, type WebrtcLeaf } from '../mqtt/topics.js';
 import { log } from '../util/log.js';
 import { parseRequest, SessionManager, SessionRefused } from './sessions.js';
 import type { IceCandidateInit, IceServer } from './wrtc.js';
@@ -76,16 +77,15 @@ export async function startSignalling(opts: SignallingOptions): Promise<Signalli
     }, { clipsDir: opts.clipsDir });
   }
   const m = manager;
-  const base = `sfn/${device}/webrtc`;
   /** sessions opened through this endpoint (so `close` ends only those) */
   const mine = new Set<string>();
 
-  const publish = (session: string, leaf: string, body: unknown): void => {
-    client.publish(`${base}/${session}/${leaf}`, JSON.stringify(body), { qos: 1 });
+  const publish = (session: string, leaf: WebrtcLeaf, body: unknown): void => {
+    client.publish(webrtcTopic(device, session, leaf), JSON.stringify(body), { qos: 1 });
   };
   const refuse = (session: string, error: string): void => {
     log.warn({ session, error }, 'webrtc session refused');
-    publish(session, 'answer', { error });
+    publish(session, WEBRTC_LEAVES.answer, { error });
   };
 
   const onOffer: Handler = async (id, payload) => {
@@ -96,14 +96,14 @@ export async function startSignalling(opts: SignallingOptions): Promise<Signalli
       if (msg.token === undefined || msg.token === '') throw new SessionRefused('missing token: the offer must carry the device\'s streaming token', 401);
       if (!m.tokenOk(msg.token)) throw new SessionRefused('wrong token', 401);
       const sdp = await m.offer(id, { token: msg.token, request: parseRequest(msg), sdp: msg.sdp }, {
-        onCandidate: (c) => publish(id, 'candidate/device', c),
+        onCandidate: (c) => publish(id, WEBRTC_LEAVES.deviceCandidate, c),
         onEnd: (why) => {
           mine.delete(id);
-          if (why !== 'refused') publish(id, 'closed', { reason: why });
+          if (why !== 'refused') publish(id, WEBRTC_LEAVES.closed, { reason: why });
         },
       });
       mine.add(id);
-      publish(id, 'answer', { sdp });
+      publish(id, WEBRTC_LEAVES.answer, { sdp });
     } catch (err) {
       refuse(id, err instanceof SessionRefused ? err.message : `cannot answer the offer: ${(err as Error).message}`);
     }
@@ -123,14 +123,14 @@ export async function startSignalling(opts: SignallingOptions): Promise<Signalli
   const onClose: Handler = (id) => m.end(id, 'closed by viewer');
 
   /** Topic leaf -> handler; the subscriptions are built from it. */
-  const handlers: Record<string, Handler> = { offer: onOffer, candidate: onCandidate, close: onClose };
-  const topics = Object.keys(handlers).map((leaf) => `${base}/+/${leaf}`);
+  const handlers: Record<string, Handler> = { [WEBRTC_LEAVES.offer]: onOffer, [WEBRTC_LEAVES.candidate]: onCandidate, [WEBRTC_LEAVES.close]: onClose };
+  const topics = Object.keys(handlers).map((leaf) => webrtcFilter(device, leaf as WebrtcLeaf));
 
   const onMessage = (topic: string, payload: Buffer): void => {
-    if (!topic.startsWith(`${base}/`)) return;
-    const [id, leaf, ...rest] = topic.slice(base.length + 1).split('/');
-    const h = leaf === undefined || rest.length ? undefined : handlers[leaf];
-    if (!h || id === undefined) return;
+    const t = parseWebrtcTopic(device, topic);
+    const h = t ? handlers[t.leaf] : undefined;
+    if (!h || !t) return;
+    const id = t.session;
     if (!SESSION_ID.test(id)) return;
     Promise.resolve(h(id, payload)).catch((e: Error) => log.warn({ session: id, err: e.message }, 'webrtc signalling failed'));
   };
