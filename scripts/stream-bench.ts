@@ -41,7 +41,7 @@ const PACE = Number(arg('fps', '0')) || 0;
 
 /** Child mode: `--viewers <broker> <device> <n> <kind>`: n receiving peers; prints `receiving` once all get frames. */
 async function viewers(url: string, device: string, n: number, kind: string): Promise<void> {
-  const { wrtc } = await import('../src/stream/wrtc.js');
+  const { wrtc } = await import('../src/webrtc/wrtc.js');
   const w = wrtc();
   const client = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
   const counts = new Array<number>(n).fill(0);
@@ -196,5 +196,5 @@ if (process.argv[2] === '--viewers') {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  process.exit(0); // wrtc may be loaded: leave before its exit-time cleanup (see src/stream/wrtc.ts)
+  process.exit(0); // wrtc may be loaded: leave before its exit-time cleanup (see src/webrtc/wrtc.ts)
 }

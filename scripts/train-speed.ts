@@ -6,7 +6,7 @@
  */
 import { initBackend, tf } from '../src/model/backend.js';
 import { nativeProfile } from '../src/model/native.js';
-import { derived, makeConfig } from '../src/model/config.js';
+import { derived, makeConfig } from '../src/core/model-config.js';
 import { initParams, rng } from '../src/model/sfn.js';
 import { AdamW } from '../src/train/optimizer.js';
 import { trainStep } from '../src/train/step.js';

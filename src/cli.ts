@@ -279,8 +279,8 @@ export function program(): Command {
     .option('--whep-host <addr>', 'listen address of the WHEP endpoint (0.0.0.0 for the local network)', '127.0.0.1')
     .action(async (o) => {
       const { runCommand } = await import('./runtime/command.js');
-      const { isLiveSource } = await import('./runtime/stream-source.js');
-      const { exitBeforeWrtcCleanup } = await import('./stream/wrtc.js');
+      const { isLiveSource } = await import('./video/stream-source.js');
+      const { exitBeforeWrtcCleanup } = await import('./webrtc/wrtc.js');
       try {
         const summary = await runCommand(o);
         // a file or folder that could not be read to its end is a failed run (the summary line says what was scored)

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { program } from '../src/cli.js';
-import { readManifest } from '../src/export/manifest.js';
+import { readManifest } from '../src/core/manifest.js';
 
 const PED2 = path.resolve('../shared/datasets/ucsd_ped2');
 const TINY = JSON.stringify({ height: 32, width: 48, patch: 8, dim: 16, blocks: 1, heads: 2, experts: 4, topK: 2, expertDim: 4 });

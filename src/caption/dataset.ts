@@ -12,7 +12,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 
 import { openSource } from '../video/open.js';
-import type { FrameSpec } from '../video/source.js';
+import type { FrameSpec } from '../core/frame.js';
 import type { Captioner } from './captioner.js';
 import { TEXT_DIM } from './embed.js';
 

@@ -6,7 +6,7 @@
  */
 import os from 'node:os';
 
-import type { FrameSpec } from '../video/source.js';
+import type { FrameSpec } from '../core/frame.js';
 import type { VideoCaptions } from './dataset.js';
 import { CaptionWorker, type CaptionWorkerOptions } from './worker.js';
 

@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
-import type { FrameSpec } from '../video/source.js';
+import type { FrameSpec } from '../core/frame.js';
 import { createCaptioner, type CaptionRequest } from './captioner.js';
 import { CAPTION_SPEC, captionVideo } from './dataset.js';
 

@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
-import type { FrameSpec } from '../video/source.js';
+import type { FrameSpec } from '../core/frame.js';
 import { loaderArgs } from '../util/loader.js';
 import type { CaptionRequest, CaptionResult } from './captioner.js';
 import type { VideoCaptions } from './dataset.js';

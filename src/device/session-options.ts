@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { readManifest } from '../export/manifest.js';
+import { readManifest } from '../core/manifest.js';
 import { createSession, type OpenSession, type ProviderName, type SessionOptions } from '../inference/session.js';
 import { hostFacts } from './detect.js';
 import type { DeviceProfile } from './profile.js';

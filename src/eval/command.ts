@@ -4,12 +4,12 @@
  */
 import { join } from 'node:path';
 
-import { readManifest, writeManifest, type Manifest } from '../export/manifest.js';
+import { readManifest, writeManifest, type Manifest } from '../core/manifest.js';
 import type { ProviderName } from '../inference/session.js';
 import type { CalibrateOptions, SemanticStream } from '../scoring/calibration.js';
 import type { ErrorMeasure } from '../scoring/error.js';
 import { log } from '../util/log.js';
-import { CopyLastPredictor, type Predictor } from './predictor.js';
+import { CopyLastPredictor, type Predictor } from '../core/predictor.js';
 import { evaluateDataset, loadFrameLabels, testVideoNames } from './evaluate.js';
 import { writeReport } from './report.js';
 
@@ -61,7 +61,7 @@ async function boxSource(): Promise<{ boxes: (f: Float32Array, w: number, h: num
  */
 async function semanticFeeds(every: number): Promise<{ stream: (p: Predictor) => SemanticStream; close: () => Promise<void> }> {
   const { CaptionWorker } = await import('../caption/worker.js');
-  const { SemanticFeed } = await import('../runtime/semantic.js');
+  const { SemanticFeed } = await import('../pipeline/semantic.js');
   const worker = await CaptionWorker.start();
   return {
     stream: (p) => {
@@ -104,7 +104,7 @@ export async function runCalibrate(o: { model: string; data: string; fpr?: numbe
   let semantic: CalibrateOptions['semantic'];
   if (m.semantic) {
     const { SEMANTIC_CAPTION_EVERY } = await import('../caption/dataset.js');
-    const { defaultConfig } = await import('../runtime/config.js');
+    const { defaultConfig } = await import('../core/runtime-config.js');
     feeds = await semanticFeeds(SEMANTIC_CAPTION_EVERY);
     semantic = { stream: feeds.stream, every: SEMANTIC_CAPTION_EVERY, weight: defaultConfig().semantic_weight };
   }
@@ -144,8 +144,8 @@ function printOnline(o: EvalCommandOptions, r: import('./online.js').OnlineResul
 async function runOnlineEval(o: EvalCommandOptions): Promise<void> {
   const { OnnxPredictor } = await import('../inference/predictor.js');
   const { evaluateOnline } = await import('./online.js');
-  const { defaultModel } = await import('../runtime/command.js');
-  const { defaultConfig, loadLayer } = await import('../runtime/config.js');
+  const { defaultModel } = await import('../core/default-model.js');
+  const { defaultConfig, loadLayer } = await import('../core/runtime-config.js');
   const cfg = o.config ? (await loadLayer(o.config, defaultConfig())).config : defaultConfig();
   const providers = (o.providers ?? 'tensorrt,cuda,cpu').split(',').map((p) => p.trim()) as ProviderName[];
   if (o.baseline === 'copy-last') return runOnlineBaseline(o, cfg);
@@ -179,7 +179,7 @@ async function runOnlineEval(o: EvalCommandOptions): Promise<void> {
  * normal videos' calibration part (as `calibrate` does a model), replayed through run's loop and
  * detector like a model. The reference a model's online figures must beat.
  */
-async function runOnlineBaseline(o: EvalCommandOptions, cfg: import('../runtime/config.js').RuntimeConfig): Promise<void> {
+async function runOnlineBaseline(o: EvalCommandOptions, cfg: import('../core/runtime-config.js').RuntimeConfig): Promise<void> {
   const { evaluateOnline, calibratedBaseline } = await import('./online.js');
   const p = new CopyLastPredictor({ ...parseSize(o.size), color: 'gray' });
   const normal = o.normal ?? join(o.dataset, 'training', 'frames');

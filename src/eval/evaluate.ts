@@ -12,8 +12,8 @@ import { frameMse, patchMaxMse, ERROR_MEASURES, type ErrorMeasure } from '../sco
 import { CalibratedScorer, type Calibration } from '../scoring/calibration.js';
 import { combineScores, evaluateProtocol } from '../scoring/protocol.js';
 import { cosine } from '../caption/embed.js';
-import { channelsOf, type FrameSpec } from '../video/source.js';
-import { CONTEXT_FRAMES, type Predictor } from './predictor.js';
+import { channelsOf, type FrameSpec } from '../core/frame.js';
+import { CONTEXT_FRAMES, type Predictor } from '../core/predictor.js';
 
 /** Thrown for an unusable dataset folder (missing frames folder or labels, label/frame count mismatch). */
 export class DatasetError extends Error {

@@ -23,17 +23,16 @@
 import { join } from 'node:path';
 
 import { EventDetector, type AnomalyEvent, type DetectorParams } from '../events/detector.js';
-import { detectorParams } from '../runtime/command.js';
-import { defaultConfig, type RuntimeConfig } from '../runtime/config.js';
-import { runLoop } from '../runtime/loop.js';
-import { onlineScoring, type OnlineScoring, type OnlineScoringOptions } from '../runtime/scoring.js';
+import { defaultConfig, type RuntimeConfig } from '../core/runtime-config.js';
+import { runLoop } from '../pipeline/loop.js';
+import { detectorParams, onlineScoring, type OnlineScoring, type OnlineScoringOptions } from '../pipeline/scoring.js';
 import { rocAuc } from '../scoring/auc.js';
 import { QUANTILE_FPRS, calibratePredictor, quantile, robustStats, thresholdAt, type CalibrateOptions, type ScoredModel } from '../scoring/calibration.js';
 import { CausalGaussianSmoother } from '../scoring/smoothing.js';
-import { DEFAULT_SPLIT, clipTargets, splitVideo, type SplitSpec } from '../train/split.js';
-import { channelsOf, type Frame, type FrameSpec } from '../video/source.js';
+import { DEFAULT_SPLIT, clipTargets, splitVideo, type SplitSpec } from '../core/split.js';
+import { channelsOf, type Frame, type FrameSpec } from '../core/frame.js';
 import { loadFrameLabels, objectError, testVideoNames } from './evaluate.js';
-import { CONTEXT_FRAMES, type Predictor } from './predictor.js';
+import { CONTEXT_FRAMES, type Predictor } from '../core/predictor.js';
 
 /** One event as `eval --online` keeps it: span, the frame `new` was emitted at, peak. */
 export interface OnlineEvent {

@@ -3,7 +3,7 @@
  * anomalous object lights up a few windows) and the whole-frame MSE (reported alongside).
  */
 import { frameMse, patchMaxMse, type ErrorMeasure } from '../scoring/error.js';
-import { channelsOf, type FrameSpec } from '../video/source.js';
+import { channelsOf, type FrameSpec } from '../core/frame.js';
 
 /** Patch-max window side and stride, in pixels of the model grid (16 px on the 144x96 Ped2 grid). */
 export const DEFAULT_PATCH = 16;

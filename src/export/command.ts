@@ -10,14 +10,14 @@ import { listVideos, readAllFrames } from '../video/open.js';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ort, type Ort } from '../inference/ort.js';
-import { derived } from '../model/config.js';
+import { derived } from '../core/model-config.js';
 import { TfjsPredictor } from '../model/predictor.js';
 import { rng } from '../model/sfn.js';
-import { loadWeights } from '../train/checkpoint.js';
+import { loadWeights } from '../model/checkpoint.js';
 import { log } from '../util/log.js';
 import { createSession } from '../inference/session.js';
 import { buildGraph, OPSET } from './graph.js';
-import { sha256, writeManifest, type Manifest } from './manifest.js';
+import { sha256, writeManifest, type Manifest } from '../core/manifest.js';
 
 /** Largest accepted |ONNX Runtime - TensorFlow.js| over all output values of the parity clips. */
 export const PARITY_TOLERANCE = 1e-4;

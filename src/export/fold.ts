@@ -3,8 +3,8 @@
  * fewer nodes. Every fold is an exact identity of real arithmetic; in float32 it changes rounding
  * only (well under the 1e-4 parity tolerance). Sums are accumulated in float64, stored as float32.
  */
-import type { SfnConfig } from '../model/config.js';
-import { derived } from '../model/config.js';
+import type { SfnConfig } from '../core/model-config.js';
+import { derived } from '../core/model-config.js';
 
 /** A parameter as read by `loadWeights`: row-major float32 data and its shape. */
 export interface WeightArray {

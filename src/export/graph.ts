@@ -13,7 +13,7 @@
  * Export-time folds (src/export/fold.ts): linear biases into the position embedding, the attention
  * scale 1/sqrt(dh) into W_q/b_q, every SFFM LayerNorm affine into its expert's W1/b1.
  */
-import type { SfnConfig } from '../model/config.js';
+import type { SfnConfig } from '../core/model-config.js';
 import { GraphBuilder, onnx, type IoSpec } from './builder.js';
 import { addRowBias, foldLayerNorm, need, scaled, sizes, type WeightArrays } from './fold.js';
 import { textReadMask } from '../model/sfn.js';

@@ -22,8 +22,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { loadProfile, ProfileError, type DeviceProfile } from '../device/profile.js';
-import { readManifest } from '../export/manifest.js';
-import { defaultConfig, loadLayer } from '../runtime/config.js';
+import { readManifest } from '../core/manifest.js';
+import { defaultConfig, loadLayer } from '../core/runtime-config.js';
 import type { Arch } from './arch.js';
 import { FlashError } from './errors.js';
 import { shipPackages, type ShippedPackage } from './natives.js';
@@ -134,7 +134,7 @@ function render(template: string, values: Record<string, string>): string {
 
 /**
  * Checks a runtime configuration file here, on the host, the way `sfn-edge run --config` checks it
- * on the device (the same schema and layering: `loadLayer` over the defaults, src/runtime/config.ts),
+ * on the device (the same schema and layering: `loadLayer` over the defaults, src/core/runtime-config.ts),
  * so that a configuration the device would refuse at start is never built, signed or shipped.
  * @param what how the file is named in the message (e.g. `--runtime-config bad.json`)
  * @throws FlashError 'input' naming the file and each bad field, or saying that the file is missing.

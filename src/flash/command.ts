@@ -10,7 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadProfile, ProfileError } from '../device/profile.js';
-import { readManifest } from '../export/manifest.js';
+import { readManifest } from '../core/manifest.js';
 import { ARCHES, parseArch, type Arch } from './arch.js';
 import { buildBundle, readBundleInfo } from './bundle.js';
 import { FlashError } from './errors.js';

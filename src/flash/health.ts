@@ -6,6 +6,7 @@
  * it is stopped), and, when the bundle's model sha256 is known, only when it names that model.
  */
 import mqtt, { type MqttClient } from 'mqtt';
+import { deviceTopic, TOPICS } from '../mqtt/topics.js';
 
 /** When the device came up, in seconds after {@link HealthWatch.arm}. */
 export interface Health {
@@ -60,7 +61,7 @@ export class HealthWatch {
       throw new Error(`cannot watch the device's health: MQTT broker ${url} does not answer (${(err as Error).message}); pass --watch-broker <url> as this host reaches the broker`);
     });
     const w = new HealthWatch(client, deviceId, modelSha256);
-    await client.subscribeAsync([`sfn/${deviceId}/availability`, `sfn/${deviceId}/stats`], { qos: 1 });
+    await client.subscribeAsync([deviceTopic(deviceId, TOPICS.availability), deviceTopic(deviceId, TOPICS.stats)], { qos: 1 });
     return w;
   }
 

@@ -1,12 +1,12 @@
 /**
- * A `Predictor` (src/eval/predictor.ts) backed by an exported ONNX model and ONNX Runtime: what
+ * A `Predictor` (src/core/predictor.ts) backed by an exported ONNX model and ONNX Runtime: what
  * `sfn-edge eval --model` and deployments run. The manifest beside the model gives the frame grid
  * and colour mode, and its SHA-256 is checked before the model is loaded.
  */
 import { ort, type Ort } from './ort.js';
-import type { Predictor } from '../eval/predictor.js';
-import { readManifest, type Manifest } from '../export/manifest.js';
-import { channelsOf, type FrameSpec } from '../video/source.js';
+import type { Predictor } from '../core/predictor.js';
+import { readManifest, type Manifest } from '../core/manifest.js';
+import { channelsOf, type FrameSpec } from '../core/frame.js';
 import { createSession, type ProviderName, type SessionOptions } from './session.js';
 
 /** Options of {@link OnnxPredictor.load}. */

@@ -4,7 +4,7 @@
  * normal video is present, fits the model's grid and is sane (finite statistics, enough frames, a
  * threshold above the normal median).
  */
-import { readManifest, type Manifest } from '../export/manifest.js';
+import { readManifest, type Manifest } from '../core/manifest.js';
 import { calibrationOf, MIN_CALIBRATION_FRAMES } from '../scoring/calibration.js';
 
 /** The problems of one manifest (empty = passes). Pure: reads nothing. */

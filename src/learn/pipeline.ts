@@ -17,8 +17,8 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { SfnConfig } from '../model/config.js';
-import { isLiveSource } from '../runtime/stream-source.js';
+import type { SfnConfig } from '../core/model-config.js';
+import { isLiveSource } from '../video/stream-source.js';
 import { listVideos } from '../video/open.js';
 import { modelProblems } from './checks.js';
 import { recordStream, type Recording } from './record.js';

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ffmpegBinary } from '../video/ffmpeg.js';
-import { inputArgs } from '../runtime/stream-source.js';
+import { inputArgs } from '../video/stream-source.js';
 
 /** Options of {@link recordStream}. */
 export interface RecordOptions {

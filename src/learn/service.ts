@@ -25,10 +25,10 @@ import { existsSync, openSync, closeSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readManifest } from '../export/manifest.js';
+import { readManifest } from '../core/manifest.js';
 import { loaderArgs } from '../util/loader.js';
 import { log } from '../util/log.js';
-import type { FrameSpec } from '../video/source.js';
+import type { FrameSpec } from '../core/frame.js';
 import { modelProblems } from './checks.js';
 import { DEFAULT_LEARN_MINUTES, type LearnOptions, type LearnProgress, type LearnResult, type LearnStage } from './pipeline.js';
 

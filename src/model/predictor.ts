@@ -1,13 +1,13 @@
 /**
- * A `Predictor` (see src/eval/predictor.ts) that runs the TensorFlow.js network from a weights file:
+ * A `Predictor` (see src/core/predictor.ts) that runs the TensorFlow.js network from a weights file:
  * used to score training snapshots (AUC-vs-training-time curves) and as the reference side of the
  * ONNX parity test. Deployed inference goes through ONNX Runtime (src/inference/).
  */
-import type { Predictor } from '../eval/predictor.js';
-import { loadWeights } from '../train/checkpoint.js';
-import type { FrameSpec } from '../video/source.js';
+import type { Predictor } from '../core/predictor.js';
+import { loadWeights } from './checkpoint.js';
+import type { FrameSpec } from '../core/frame.js';
 import { initBackend, tf } from './backend.js';
-import { derived, type SfnConfig } from './config.js';
+import { derived, type SfnConfig } from '../core/model-config.js';
 import { patchifyClip, unpatchify, type Grid } from './patchify.js';
 import { disposeParams, forward, paramsFromArrays, type Params } from './sfn.js';
 

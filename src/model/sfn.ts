@@ -22,8 +22,8 @@
  * normal video only, cannot pass the features of unseen content, so the error rises there.
  */
 import { tf } from './backend.js';
-import type { SfnConfig } from './config.js';
-import { derived } from './config.js';
+import type { SfnConfig } from '../core/model-config.js';
+import { derived } from '../core/model-config.js';
 import { nativeActive, nativeAttention } from './native.js';
 import { layerNorm, linear, mm, silu } from './ops.js';
 import { sffm, type Routing, type SffmParams } from './sffm.js';

@@ -7,6 +7,7 @@
  *   event's `new` and `end` (so events shorter than the stats interval are not missed);
  * - the source state (sensor: up / down / reconnecting), read from the retained `source/state`.
  */
+import { deviceTopic, discoveryTopic, TOPICS } from './topics.js';
 
 /** One discovery message: retained config payload on its topic. */
 export interface DiscoveryMessage {
@@ -20,22 +21,21 @@ export interface DiscoveryMessage {
  * @param prefix Home Assistant's discovery prefix (default `homeassistant`).
  */
 export function discoveryMessages(deviceId: string, prefix = 'homeassistant'): DiscoveryMessage[] {
-  const base = `sfn/${deviceId}`;
   const oid = `sfn_${deviceId.replace(/[^a-zA-Z0-9_-]/g, '_')}`;
   const device = { identifiers: [oid], name: `sfn-edge ${deviceId}`, manufacturer: 'sfn-edge', model: 'SFN-Lite' };
-  const common = { availability_topic: `${base}/availability`, payload_available: 'online', payload_not_available: 'offline', device };
+  const common = { availability_topic: deviceTopic(deviceId, TOPICS.availability), payload_available: 'online', payload_not_available: 'offline', device };
   return [
     {
-      topic: `${prefix}/sensor/${oid}/anomaly_score/config`,
-      payload: { ...common, state_topic: `${base}/stats`, name: 'Anomaly score', unique_id: `${oid}_anomaly_score`, value_template: '{{ value_json.score }}', state_class: 'measurement' },
+      topic: discoveryTopic(prefix, 'sensor', oid, 'anomaly_score'),
+      payload: { ...common, state_topic: deviceTopic(deviceId, TOPICS.stats), name: 'Anomaly score', unique_id: `${oid}_anomaly_score`, value_template: '{{ value_json.score }}', state_class: 'measurement' },
     },
     {
-      topic: `${prefix}/binary_sensor/${oid}/event_active/config`,
-      payload: { ...common, state_topic: `${base}/event/state`, name: 'Anomaly event', unique_id: `${oid}_event_active`, value_template: "{{ 'ON' if value_json.active else 'OFF' }}", device_class: 'problem' },
+      topic: discoveryTopic(prefix, 'binary_sensor', oid, 'event_active'),
+      payload: { ...common, state_topic: deviceTopic(deviceId, TOPICS.eventState), name: 'Anomaly event', unique_id: `${oid}_event_active`, value_template: "{{ 'ON' if value_json.active else 'OFF' }}", device_class: 'problem' },
     },
     {
-      topic: `${prefix}/sensor/${oid}/source_state/config`,
-      payload: { ...common, state_topic: `${base}/source/state`, name: 'Camera source', unique_id: `${oid}_source_state`, value_template: '{{ value_json.state }}', json_attributes_topic: `${base}/source/state`, icon: 'mdi:cctv' },
+      topic: discoveryTopic(prefix, 'sensor', oid, 'source_state'),
+      payload: { ...common, state_topic: deviceTopic(deviceId, TOPICS.sourceState), name: 'Camera source', unique_id: `${oid}_source_state`, value_template: '{{ value_json.state }}', json_attributes_topic: deviceTopic(deviceId, TOPICS.sourceState), icon: 'mdi:cctv' },
     },
   ];
 }

@@ -1,23 +1,6 @@
 /**
- * MQTT reporting and remote configuration for one device, under `sfn/<device_id>/`:
- *
- * | topic            | dir | QoS | retained | payload |
- * | ---------------- | --- | --- | -------- | ------- |
- * | `availability`   | out | 1   | yes      | `online`; last will `offline`; republished on every (re)connect |
- * | `events`         | out | 1   | no       | lifecycle JSON (events/detector.ts `AnomalyEvent`), through the on-disk outbox |
- * | `events/<id>/clip` | out | 1 | no       | the clip and snapshot of an event, once both files are complete, through the outbox |
- * | `events/<id>/description` | out | 1 | no | the event's caption (enrichment), through the outbox |
- * | `stats`          | out | 0   | no       | `{fps, skipped_fps, inference_ms, provider, model, ...}` every `stats_interval_s` |
- * | `config/state`   | out | 1   | yes      | `{version, config}`: the applied configuration |
- * | `config/ack`     | out | 1   | no       | `{version, ok, error}` for each `config/set` |
- * | `snapshot`       | out | 1   | no       | `{frame, time, path}`: a JPEG of the newest frame, after `cmd/snapshot` |
- * | `source/state`   | out | 1   | yes      | `{state: up|down|reconnecting, since, reason, source}` on each change (runtime/source-state.ts) |
- * | `event/state`    | out | 1   | yes      | `{active, id, since}`: set on each event's `new` and `end` (Home Assistant's "event active") |
- * | `learn/state`    | out | 1   | yes      | progress of `cmd/learn` (`{state: running, stage, percent, eta_s}`), then its result or error (learn/service.ts) |
- * | `learn/ack`      | out | 1   | no       | `{ok, id, error}` for each `cmd/learn` (refused with the reason while one runs) |
- * | `homeassistant/…/config` | out | 1 | yes | Home Assistant discovery (discovery.ts) |
- * | `config/set`     | in  | 1   |          | a partial configuration (JSON, <= 64 KiB) |
- * | `cmd/<name>`     | in  | 1   |          | commands from the handler table (`snapshot`, `restart-source`, `learn` with `{"minutes": N}`) |
+ * MQTT reporting and remote configuration for one device, under `sfn/<device_id>/`: it publishes
+ * and subscribes to every topic of the table in topics.ts but the WebRTC and catalog ones (src/webrtc).
  *
  * Subscriptions are built from the one handler table (docs/style.md: no topic listed twice). On connect:
  * subscribe, publish the retained `config/state` and the Home Assistant discovery configs
@@ -27,6 +10,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { log } from '../util/log.js';
 import { discoveryMessages } from './discovery.js';
 import { Outbox, type AckPublisher, type OutboxStore } from './outbox.js';
+import { deviceBase, deviceTopic, eventClipTopic, eventDescriptionTopic, suffixOf, TOPICS, type TopicSuffix } from './topics.js';
 
 /** Ack of a configuration change (`config/ack`). */
 export interface ConfigAck {
@@ -120,15 +104,15 @@ export function nodeName(n: { host?: string; hostname?: string; port?: number; p
 }
 
 /** The one handler table: topic suffix -> handler. Subscriptions derive from its keys. */
-export const HANDLERS: Readonly<Record<string, Handler>> = {
-  'config/set': async (r, payload) => {
+export const HANDLERS: Readonly<Partial<Record<TopicSuffix, Handler>>> = {
+  [TOPICS.configSet]: async (r, payload) => {
     const ack = await r.hooks.applyConfig(payload);
     if (ack.ok) await r.publishConfigState();
-    await r.publishJson('config/ack', ack, { qos: 1, retain: false });
+    await r.publishJson(TOPICS.configAck, ack, { qos: 1, retain: false });
   },
-  'cmd/snapshot': async (r, payload) => r.hooks.command('snapshot', payload),
-  'cmd/restart-source': async (r, payload) => r.hooks.command('restart-source', payload),
-  'cmd/learn': async (r, payload) => r.hooks.command('learn', payload),
+  [TOPICS.cmdSnapshot]: async (r, payload) => r.hooks.command('snapshot', payload),
+  [TOPICS.cmdRestartSource]: async (r, payload) => r.hooks.command('restart-source', payload),
+  [TOPICS.cmdLearn]: async (r, payload) => r.hooks.command('learn', payload),
 };
 
 /** The MQTT side of `run` (see the file comment for topics). */
@@ -145,7 +129,7 @@ export class MqttReporter implements AckPublisher {
   private constructor(readonly client: MqttClient, opts: ReporterOptions) {
     this.deviceId = opts.deviceId;
     this.ackTimeoutMs = opts.ackTimeoutMs ?? 30_000;
-    this.base = `sfn/${opts.deviceId}`;
+    this.base = deviceBase(opts.deviceId);
     this.hooks = opts.hooks;
     this.outbox = new Outbox(opts.store, this);
   }
@@ -164,14 +148,13 @@ export class MqttReporter implements AckPublisher {
    * @throws Error at once when the broker refuses the credentials or the TLS handshake fails.
    */
   static async connect(opts: ReporterOptions, timeoutMs = 20_000): Promise<MqttReporter> {
-    const base = `sfn/${opts.deviceId}`;
     const co: IClientOptions = {
       protocolVersion: 4,
       clientId: `sfn-edge-${opts.deviceId}-${process.pid}`,
       clean: true,
       reconnectPeriod: opts.reconnectMs ?? 1000,
       connectTimeout: 10_000,
-      will: { topic: `${base}/availability`, payload: Buffer.from('offline'), qos: 1, retain: true },
+      will: { topic: deviceTopic(opts.deviceId, TOPICS.availability), payload: Buffer.from('offline'), qos: 1, retain: true },
       ...(opts.username !== undefined ? { username: opts.username } : {}),
       ...(opts.password !== undefined ? { password: opts.password } : {}),
       ...(opts.ca ? { ca: opts.ca } : {}),
@@ -272,10 +255,10 @@ export class MqttReporter implements AckPublisher {
     log.info({ node: now, nodes: this.nodeCount }, 'mqtt: connected to broker node');
     this.node = now;
     try {
-      await this.client.subscribeAsync(Object.keys(HANDLERS).map((k) => `${this.base}/${k}`), { qos: 1 });
+      await this.client.subscribeAsync(Object.keys(HANDLERS).map((k) => deviceTopic(this.deviceId, k as TopicSuffix)), { qos: 1 });
       await this.publishConfigState();
       for (const d of discoveryMessages(this.deviceId)) await this.client.publishAsync(d.topic, JSON.stringify(d.payload), { qos: 1, retain: true });
-      await this.client.publishAsync(`${this.base}/availability`, 'online', { qos: 1, retain: true });
+      await this.client.publishAsync(deviceTopic(this.deviceId, TOPICS.availability), 'online', { qos: 1, retain: true });
       log.info({ base: this.base, node: this.node }, 'mqtt: connected, online');
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'mqtt: on-connect publishing failed');
@@ -284,8 +267,9 @@ export class MqttReporter implements AckPublisher {
   }
 
   private async onMessage(topic: string, payload: Buffer): Promise<void> {
-    if (!topic.startsWith(`${this.base}/`)) return;
-    const handler = HANDLERS[topic.slice(this.base.length + 1)];
+    const suffix = suffixOf(this.deviceId, topic);
+    if (suffix === null) return;
+    const handler = HANDLERS[suffix as TopicSuffix];
     if (!handler) return;
     try {
       await handler(this, payload);
@@ -314,18 +298,18 @@ export class MqttReporter implements AckPublisher {
   }
 
   /** Publishes JSON on `sfn/<device>/<suffix>`. */
-  async publishJson(suffix: string, data: unknown, o: { qos: 0 | 1; retain: boolean }): Promise<void> {
-    await this.client.publishAsync(`${this.base}/${suffix}`, JSON.stringify(data), o);
+  async publishJson(suffix: TopicSuffix, data: unknown, o: { qos: 0 | 1; retain: boolean }): Promise<void> {
+    await this.client.publishAsync(deviceTopic(this.deviceId, suffix), JSON.stringify(data), o);
   }
 
   /** Publishes the retained `config/state`. */
   async publishConfigState(): Promise<void> {
-    await this.publishJson('config/state', this.hooks.configState(), { qos: 1, retain: true });
+    await this.publishJson(TOPICS.configState, this.hooks.configState(), { qos: 1, retain: true });
   }
 
   /** Stores an event message in the outbox and sends it when the broker is reachable. */
   async publishEvent(event: unknown): Promise<void> {
-    await this.outbox.enqueue(`${this.base}/events`, JSON.stringify(event));
+    await this.outbox.enqueue(deviceTopic(this.deviceId, TOPICS.events), JSON.stringify(event));
   }
 
   /**
@@ -333,17 +317,17 @@ export class MqttReporter implements AckPublisher {
    * once the MP4 and JPEG it names are complete, so a consumer can fetch them on receipt.
    */
   async publishClip(eventId: string, clip: unknown): Promise<void> {
-    await this.outbox.enqueue(`${this.base}/events/${eventId}/clip`, JSON.stringify(clip));
+    await this.outbox.enqueue(eventClipTopic(this.deviceId, eventId), JSON.stringify(clip));
   }
 
   /** Stores an event's enrichment message (its caption) in the outbox for `events/<id>/description`. */
   async publishDescription(eventId: string, description: unknown): Promise<void> {
-    await this.outbox.enqueue(`${this.base}/events/${eventId}/description`, JSON.stringify(description));
+    await this.outbox.enqueue(eventDescriptionTopic(this.deviceId, eventId), JSON.stringify(description));
   }
 
   /** Publishes a `stats` message (QoS 0; dropped while offline). */
   publishStats(stats: unknown): void {
-    if (this.connected) this.publishJson('stats', stats, { qos: 0, retain: false }).catch(() => undefined);
+    if (this.connected) this.publishJson(TOPICS.stats, stats, { qos: 0, retain: false }).catch(() => undefined);
   }
 
   /**
@@ -353,7 +337,7 @@ export class MqttReporter implements AckPublisher {
   async close(flushMs = 20_000): Promise<boolean> {
     const flushed = await this.outbox.flush(flushMs);
     if (this.connected) {
-      await this.client.publishAsync(`${this.base}/availability`, 'offline', { qos: 1, retain: true }).catch(() => undefined);
+      await this.client.publishAsync(deviceTopic(this.deviceId, TOPICS.availability), 'offline', { qos: 1, retain: true }).catch(() => undefined);
     }
     await this.client.endAsync(!this.connected);
     return flushed;

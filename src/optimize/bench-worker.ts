@@ -8,7 +8,7 @@
  * Every input the model declares is fed (feeds.ts `timingFeeds`): frames `[n, 4*C, H, W]` float32 in
  * [0, 1]; a semantic model's `text` `[n, textDim]` all zeros (the embedding of an empty caption).
  */
-import { readManifest } from '../export/manifest.js';
+import { readManifest } from '../core/manifest.js';
 import { createProfileSession } from '../device/session-options.js';
 import { loadProfile } from '../device/profile.js';
 import { createSession, type ProviderName } from '../inference/session.js';

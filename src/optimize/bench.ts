@@ -12,12 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ort, type Ort } from '../inference/ort.js';
 import { GraphBuilder } from '../export/builder.js';
-import { readManifest } from '../export/manifest.js';
+import { readManifest } from '../core/manifest.js';
 import { detectProfile } from '../device/detect.js';
 import { loadProfile } from '../device/profile.js';
 import { formatTable, listModels } from './models.js';
 import { timingFeeds } from './feeds.js';
-import { defaultVariant } from '../runtime/default-model.js';
+import { defaultVariant } from '../core/default-model.js';
 import { DType, decodeModel, encodeModel, makeTensor, withExtraOutputs } from './onnx-graph.js';
 
 import { loaderArgs } from '../util/loader.js';

@@ -18,21 +18,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { ort } from '../inference/ort.js';
 import { evaluateDataset } from '../eval/evaluate.js';
-import { readManifest, sha256, writeManifest, type Manifest } from '../export/manifest.js';
+import { readManifest, sha256, writeManifest, type Manifest } from '../core/manifest.js';
 import { recalibrate } from '../scoring/calibration.js';
 import { OnnxPredictor } from '../inference/predictor.js';
 import { log } from '../util/log.js';
-import type { FrameSpec } from '../video/source.js';
+import type { FrameSpec } from '../core/frame.js';
+import type { Precision } from '../core/precision.js';
 import { arrayReader, calibrate, CALIBRATION_METHODS, folderClips, makeCalibrator, type CalibrationMethod, type CalibrationReader } from './calibrate.js';
 import { FP16_KEEP, toFloat16, type Fp16Keep } from './fp16.js';
 import { planInt8, quantizeInt8 } from './int8.js';
 import { decodeModel, opsetOf } from './onnx-graph.js';
 import { chooseExperts, pruneExperts, routingStats, type LayerRouting } from './prune.js';
 
-/** Precisions of model variants (folders under models/). */
-export const PRECISIONS = ['fp32', 'fp16', 'int8'] as const;
-/** One of {@link PRECISIONS}. */
-export type Precision = (typeof PRECISIONS)[number];
 
 /**
  * Largest relative error accepted for unpruned variants on the calibration clips:

@@ -4,7 +4,7 @@
  * runs like a frame-only one.
  */
 import { ort, type Ort } from '../inference/ort.js';
-import type { Manifest } from '../export/manifest.js';
+import type { Manifest } from '../core/manifest.js';
 
 /**
  * The feeds of one `session.run` on `n` clips, for timing only.
@@ -13,7 +13,7 @@ import type { Manifest } from '../export/manifest.js';
  *   (default 0.5 everywhere).
  * - `text` (semantic models, `[n, textDim]` float32): all zeros. Zeros are the embedding of an empty
  *   caption (caption/embed.ts `embedCaption([])`: nothing detected, log(1 + 0) = 0 in every slot) and
- *   the feature `run` feeds before its first caption arrives (runtime/semantic.ts), so it is a real
+ *   the feature `run` feeds before its first caption arrives (pipeline/semantic.ts), so it is a real
  *   input of the model, not an out-of-range one. The graph's cost does not depend on the values (the
  *   text path is dense; routing picks top-k experts whatever the values), so the timing is that of
  *   any caption. The caption itself (detector, every K frames, on a worker) is not included.

@@ -1,7 +1,7 @@
 /**
  * `sfn-edge models`: the model variants under a models root (`<root>/<precision>/<name>.onnx`, each
  * with its manifest), checked against their manifests and listed as a table, with the default model
- * (`<root>/default.json`, see runtime/default-model.ts) marked.
+ * (`<root>/default.json`, see core/default-model.ts) marked.
  *
  * ms/frame: the manifest's `benchmark` is written only by `optimize`, for the fp16/int8 variants it
  * builds; `export` writes none, so an fp32 model had none and showed "-". The column therefore takes
@@ -11,9 +11,9 @@
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { readManifest, type Manifest } from '../export/manifest.js';
-import { DEFAULT_MODEL_FILE, defaultModelVariant } from '../runtime/default-model.js';
-import { PRECISIONS, type Precision } from './command.js';
+import { readManifest, type Manifest } from '../core/manifest.js';
+import { DEFAULT_MODEL_FILE, defaultModelVariant } from '../core/default-model.js';
+import { PRECISIONS, type Precision } from '../core/precision.js';
 
 /** One listed variant; `manifest` null and `error` set when it failed its check. */
 export interface ModelEntry {

@@ -1,6 +1,6 @@
 /**
  * `sfn-edge run`: watch a source, score every frame with the model, report events over MQTT, keep
- * clips, take configuration changes over MQTT. See loop.ts (pacing, dropping), clips.ts,
+ * clips, take configuration changes over MQTT. See pipeline/loop.ts (pacing, dropping), pipeline/clips.ts,
  * ../events/detector.ts (scores and events), ../mqtt/reporter.ts (topics).
  *
  * A finite source (image folder, video file) ends the run: the last events are published, the
@@ -11,7 +11,7 @@
 import { hostFacts } from '../device/detect.js';
 import { loadProfile, type DeviceProfile } from '../device/profile.js';
 import { sessionOptionsFor, tensorrtVersion } from '../device/session-options.js';
-import { readManifest } from '../export/manifest.js';
+import { readManifest } from '../core/manifest.js';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -21,32 +21,33 @@ import type { ProviderName } from '../inference/session.js';
 import { BrokerPortError, startEmbeddedBroker, type EmbeddedBroker } from '../mqtt/broker.js';
 import { FileOutboxStore } from '../mqtt/outbox.js';
 import { MqttReporter } from '../mqtt/reporter.js';
+import { TOPICS } from '../mqtt/topics.js';
 import type { Box as CaptionBox } from '../caption/detector.js';
 import { SEMANTIC_CAPTION_EVERY } from '../caption/dataset.js';
 import { CaptionWorker } from '../caption/worker.js';
 import { EventDescriber } from './describe.js';
-import { SemanticFeed } from './semantic.js';
-import { calibrationLine, onlineScoring } from './scoring.js';
-import { defaultModel } from './default-model.js';
+import { SemanticFeed } from '../pipeline/semantic.js';
+import { calibrationLine, onlineScoring } from '../pipeline/scoring.js';
+import { defaultModel } from '../core/default-model.js';
 import { log } from '../util/log.js';
 import { LearnService, type LearnServiceOptions } from '../learn/service.js';
 import { FfmpegSource } from '../video/ffmpeg.js';
 import { openSource } from '../video/open.js';
-import type { FrameSource } from '../video/source.js';
-import { ClipRecorder, FrameRing, writeJpeg, type ClipSettings } from './clips.js';
-import { brokerOf, redactLayer, redactSecrets, type RuntimeConfig } from './config.js';
+import type { FrameSource } from '../core/frame.js';
+import { ClipRecorder, FrameRing, writeJpeg, type ClipSettings } from '../pipeline/clips.js';
+import { brokerOf, redactLayer, redactSecrets, type RuntimeConfig } from '../core/runtime-config.js';
 import { ConfigController } from './controller.js';
 import { RunMetrics } from './health.js';
 import { StatsPublisher } from './stats.js';
-import { newCounters, runLoop } from './loop.js';
-import { isLiveSource, StreamSource } from './stream-source.js';
+import { newCounters, runLoop } from '../pipeline/loop.js';
+import { isLiveSource, StreamSource } from '../video/stream-source.js';
 import { checkSource } from './source-check.js';
 import { SourceState } from './source-state.js';
-import type { Predictor } from '../eval/predictor.js';
-import { anomalyRegion } from '../stream/live.js';
-import { startStreaming, type Streaming } from '../stream/service.js';
-import { startWhep } from '../stream/whep.js';
-import { channelsOf } from '../video/source.js';
+import type { Predictor } from '../core/predictor.js';
+import { anomalyRegion } from '../webrtc/live.js';
+import { startStreaming, type Streaming } from '../webrtc/service.js';
+import { startWhep } from '../webrtc/whep.js';
+import { channelsOf } from '../core/frame.js';
 
 /** Options of `run` as commander parses them. */
 export interface RunOptions {
@@ -109,12 +110,6 @@ export interface RunSummary {
 }
 
 /**
- * The default model (no `--model`, no installed profile variant): the one `models/default.json`
- * names, never chosen by file-name order; see default-model.ts.
- */
-export { defaultModel } from './default-model.js';
-
-/**
  * The model a device profile names (`model.variant`, e.g. `int8/sfn-lite-ped2` ->
  * `models/int8/sfn-lite-ped2.onnx`), or null with a warning when it is not installed here.
  */
@@ -123,15 +118,6 @@ export async function profileModel(profile: DeviceProfile, root = 'models'): Pro
   const ok = await stat(file).then((s) => s.isFile(), () => false);
   if (!ok) log.warn({ profile: profile.name, variant: profile.model.variant, file }, 'the profile\'s model variant is not installed; using the default model');
   return ok ? file : null;
-}
-
-/** Detector parameters from the runtime configuration. */
-export function detectorParams(c: RuntimeConfig): DetectorParams {
-  return {
-    on: c.threshold.on, off: c.threshold.off, minFrames: c.min_duration_frames, sigma: c.smoothing_sigma,
-    updateEvery: c.update_every_frames, window: c.baseline_window, warmup: Math.min(c.baseline_warmup, c.baseline_window),
-    semanticWeight: c.semantic_weight,
-  };
 }
 
 /** Clip settings in frames from the configuration, the frame rate and the folder. */
@@ -146,7 +132,7 @@ export function clipSettings(c: RuntimeConfig, fps: number, dir: string): ClipSe
 export const RECONNECT_MIN_MS = 500;
 /**
  * Longest wait between reopen attempts (ms): a camera that comes back gives frames within this
- * plus ffmpeg's probe (~0.5 s, stream-source.ts `PROBE_ARGS`), the kind of gap Frigate and
+ * plus ffmpeg's probe (~0.5 s, video/stream-source.ts `PROBE_ARGS`), the kind of gap Frigate and
  * DeepStream users expect; one ffmpeg start per 2 s costs little while a camera is down.
  */
 export const RECONNECT_MAX_MS = 2000;
@@ -357,7 +343,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
           const file = join(clipsDir, `snapshot-${ringNow.time.toISOString().replace(/[:.]/g, '-')}.jpg`);
           await mkdir(clipsDir, { recursive: true });
           await writeJpeg(ringNow, spec, file);
-          await reporter.publishJson('snapshot', { frame: ringNow.index, time: ringNow.time.toISOString(), path: file }, { qos: 1, retain: false });
+          await reporter.publishJson(TOPICS.snapshot, { frame: ringNow.index, time: ringNow.time.toISOString(), path: file }, { qos: 1, retain: false });
         }
       },
     },
@@ -370,8 +356,8 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
       if (ack.ok) await reporter.publishConfigState().catch(() => undefined);
       return ack.ok ? null : (ack.error ?? 'refused');
     },
-    publishState: (st) => reporter.publishJson('learn/state', st, { qos: 1, retain: true }),
-    publishAck: (a) => reporter.publishJson('learn/ack', a, { qos: 1, retain: false }),
+    publishState: (st) => reporter.publishJson(TOPICS.learnState, st, { qos: 1, retain: true }),
+    publishAck: (a) => reporter.publishJson(TOPICS.learnAck, a, { qos: 1, retain: false }),
   }, { dir: join(stateDir, 'learn'), ...o.learn });
   learn = learnService;
   cleanups.push(() => learnService.stop());
@@ -445,9 +431,9 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
 
   let eventChain: Promise<void> = Promise.resolve();
   /** the retained source state (source-state.ts) and the retained event state (Home Assistant's "event active") */
-  const sourceState = new SourceState((m) => reporter.publishJson('source/state', m, { qos: 1, retain: true }));
+  const sourceState = new SourceState((m) => reporter.publishJson(TOPICS.sourceState, m, { qos: 1, retain: true }));
   const eventState = (active: boolean, e: AnomalyEvent | null) =>
-    reporter.publishJson('event/state', { active, id: e?.id ?? null, since: new Date().toISOString() }, { qos: 1, retain: true }).catch(() => undefined);
+    reporter.publishJson(TOPICS.eventState, { active, id: e?.id ?? null, since: new Date().toISOString() }, { qos: 1, retain: true }).catch(() => undefined);
   void eventState(false, null);
   const onEvent = (e: AnomalyEvent): void => {
     if (e.type === 'new') void eventState(true, e);
@@ -567,7 +553,7 @@ async function runInner(o: RunOptions, print: (line: string) => void, cleanups: 
           const error = `the change failed to start (${sourceError}); rolled back to the last configuration that started`;
           log.warn({ failed, version, source: sourceNow, model: want }, error);
           await reporter.publishConfigState().catch(() => undefined);
-          await reporter.publishJson('config/ack', { version, ok: false, error }, { qos: 1, retain: false }).catch(() => undefined);
+          await reporter.publishJson(TOPICS.configAck, { version, ok: false, error }, { qos: 1, retain: false }).catch(() => undefined);
           sourceError = undefined;
           restart = new AbortController();
           continue;

@@ -5,7 +5,7 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { redactLayer } from './config.js';
+import { redactLayer } from '../core/runtime-config.js';
 
 /** What `config show` prints (one JSON object on stdout). */
 export interface RemoteConfigView {
@@ -14,7 +14,7 @@ export interface RemoteConfigView {
   present: boolean;
   /** version of the saved layer (+1 per applied config/set) */
   version?: number;
-  /** the saved layer, secrets replaced (config.ts redactLayer) */
+  /** the saved layer, secrets replaced (core/runtime-config.ts redactLayer) */
   layer?: unknown;
   /** the last layer under which the source delivered frames, the roll-back target */
   started?: { version: number; layer: unknown } | null;

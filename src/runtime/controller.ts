@@ -1,6 +1,6 @@
 /**
  * The configuration in force at run time and its layers: defaults <- `--config` file <- remote
- * changes (`config/set`). Remote changes are validated as a whole (config.ts `applyPatch`), applied
+ * changes (`config/set`). Remote changes are validated as a whole (core/runtime-config.ts `applyPatch`), applied
  * to listeners without a restart, and persisted atomically as `{version, layer, started}` in the
  * state folder (mode 0600), so they survive a restart; the `--config` file itself is never rewritten.
  *
@@ -12,7 +12,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { ConfigAck } from '../mqtt/reporter.js';
-import { FILE_ONLY_KEYS, applyPatch, deepMerge, defaultConfig, loadLayer, writeJsonAtomic, type RuntimeConfig } from './config.js';
+import { FILE_ONLY_KEYS, applyPatch, deepMerge, defaultConfig, loadLayer, writeJsonAtomic, type RuntimeConfig } from '../core/runtime-config.js';
 
 /** A remote layer and the version it had. */
 interface Layer {

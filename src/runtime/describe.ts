@@ -18,8 +18,8 @@ import type { CaptionWorker } from '../caption/worker.js';
 import type { AnomalyEvent } from '../events/detector.js';
 import { log } from '../util/log.js';
 import { interleavedToPlanar } from '../video/pixels.js';
-import { channelsOf, type FrameSpec } from '../video/source.js';
-import type { StoredFrame } from './clips.js';
+import { channelsOf, type FrameSpec } from '../core/frame.js';
+import type { StoredFrame } from '../pipeline/clips.js';
 
 /** The payload of `events/<id>/description`. */
 export interface EventDescription {

@@ -4,8 +4,8 @@
  * one (URL, /dev/videoN) with a `StreamSource`, which must deliver a frame within the timeout.
  */
 import { openSource } from '../video/open.js';
-import type { FrameSource, FrameSpec } from '../video/source.js';
-import { isLiveSource, StreamSource } from './stream-source.js';
+import type { FrameSource, FrameSpec } from '../core/frame.js';
+import { isLiveSource, StreamSource } from '../video/stream-source.js';
 
 /**
  * Opens `path`, reads one frame (`[C, H, W]` float32 in [0, 1] at `spec`) and closes it again.

@@ -4,7 +4,7 @@
  * skipped_fps = frames dropped / s, inference_ms = mean model time per call), plus the latest score,
  * whether an event is active, the provider and model, and device health (health.ts).
  */
-import type { LoopCounters } from './loop.js';
+import type { LoopCounters } from '../pipeline/loop.js';
 import { RunMetrics, sampleHealth } from './health.js';
 
 /** What a stats message reads from the running pipeline (it can change during the run). */

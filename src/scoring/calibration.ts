@@ -41,14 +41,14 @@
  */
 import { resolve } from 'node:path';
 
-import { readManifest, writeManifest, type Calibration, type Manifest } from '../export/manifest.js';
-import { CONTEXT_FRAMES, type Predictor } from '../eval/predictor.js';
-import { DEFAULT_SPLIT, clipTargets, splitVideo, type SplitPart, type SplitSpec } from '../train/split.js';
-import { channelsOf, type FrameSpec } from '../video/source.js';
+import { readManifest, writeManifest, type Calibration, type Manifest } from '../core/manifest.js';
+import { CONTEXT_FRAMES, type Predictor } from '../core/predictor.js';
+import { DEFAULT_SPLIT, clipTargets, splitVideo, type SplitPart, type SplitSpec } from '../core/split.js';
+import { channelsOf, type FrameSpec } from '../core/frame.js';
 import { frameMse, patchErrors, patchGrid, type ErrorMeasure } from './error.js';
 import { CausalGaussianSmoother } from './smoothing.js';
 
-export type { Calibration } from '../export/manifest.js';
+export type { Calibration } from '../core/manifest.js';
 
 /** The calibration method this version writes and reads (see the file comment). */
 export const CALIBRATION_METHOD = 'log-median-mad-2';
@@ -215,7 +215,7 @@ export interface CalibrateOptions {
 }
 
 /**
- * One stream of a semantic model as run plays it (runtime/semantic.ts SemanticFeed): every source
+ * One stream of a semantic model as run plays it (pipeline/semantic.ts SemanticFeed): every source
  * frame goes to `onFrame` in order (every K-th is captioned; the latest caption's text feature is
  * the model's text input), `predictor` predicts with that feature, and `errors()` gives the text
  * error `1 - cos(text, text_pred)` of each clip of its last `predict` call.

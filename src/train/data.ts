@@ -3,12 +3,12 @@
  * (4 past frames -> next frame) samples in token layout. Ped2's 16 training videos at 144x96 gray
  * take ~140 MB as float32.
  */
-import type { SfnConfig } from '../model/config.js';
-import { derived } from '../model/config.js';
+import type { SfnConfig } from '../core/model-config.js';
+import { derived } from '../core/model-config.js';
 import { patchifyClip, patchifyInto, type Grid } from '../model/patchify.js';
 import { videoKey, type CaptionFile } from '../caption/dataset.js';
 import { listVideos, readAllFrames } from '../video/open.js';
-import { clipTargets, DEFAULT_SPLIT, splitVideo, type SplitPart, type SplitSpec, type VideoSplit } from './split.js';
+import { clipTargets, DEFAULT_SPLIT, splitVideo, type SplitPart, type SplitSpec, type VideoSplit } from '../core/split.js';
 
 /** Decoded videos: `videos[v][t]` is frame t of video v, `[C, H, W]` float32 in [0, 1]. */
 export interface ClipSet {

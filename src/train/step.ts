@@ -2,7 +2,7 @@
  * One optimisation step of SFN-Lite: forward, losses, gradients of every parameter, AdamW update.
  */
 import { tf } from '../model/backend.js';
-import type { SfnConfig } from '../model/config.js';
+import type { SfnConfig } from '../core/model-config.js';
 import { forward, type Params } from '../model/sfn.js';
 import type { HostBatch } from './data.js';
 import { totalLoss } from './losses.js';

@@ -17,8 +17,8 @@
  * separation" never picks a model that separates these worse than copy-last.
  */
 import { tf } from '../model/backend.js';
-import type { SfnConfig } from '../model/config.js';
-import { derived } from '../model/config.js';
+import type { SfnConfig } from '../core/model-config.js';
+import { derived } from '../core/model-config.js';
 import { forward, type Params } from '../model/sfn.js';
 import { rocAuc } from '../scoring/auc.js';
 import { makeBatch, skipSamples, type ClipSet } from './data.js';

@@ -15,7 +15,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { log } from '../util/log.js';
 import { VideoInputError } from './errors.js';
 import { frameBytes, interleavedToPlanar, validateSpec } from './pixels.js';
-import { channelsOf, type Frame, type FrameSource, type FrameSpec } from './source.js';
+import { channelsOf, type Frame, type FrameSource, type FrameSpec } from '../core/frame.js';
 
 const INSTALL_HINT = 'Install ffmpeg (e.g. `apt-get install -y ffmpeg`) or set SFN_FFMPEG to the path of the ffmpeg binary.';
 const DAMAGED_HINT =

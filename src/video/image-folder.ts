@@ -12,7 +12,7 @@ import { decodeBmp, isBmp } from './bmp.js';
 import { VideoInputError } from './errors.js';
 import { listImageFiles } from './files.js';
 import { interleavedToPlanar, validateSpec } from './pixels.js';
-import { channelsOf, type Frame, type FrameSource, type FrameSpec } from './source.js';
+import { channelsOf, type Frame, type FrameSource, type FrameSpec } from '../core/frame.js';
 
 /** Options of `ImageFolderSource`. */
 export interface ImageFolderOptions {

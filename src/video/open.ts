@@ -9,7 +9,7 @@ import { VideoInputError } from './errors.js';
 import { FfmpegSource } from './ffmpeg.js';
 import { isImageName, isVideoName, listImageFiles, naturalCompare, readFolder } from './files.js';
 import { decodeImage, ImageFolderSource } from './image-folder.js';
-import type { FrameSource, FrameSpec } from './source.js';
+import type { FrameSource, FrameSpec } from '../core/frame.js';
 import { log } from '../util/log.js';
 
 const NOT_FOUND_HINT = 'Check the path (it is resolved against the current directory).';
@@ -18,7 +18,7 @@ const NOT_FOUND_HINT = 'Check the path (it is resolved against the current direc
  * Opens a path as a frame source: a folder is an image sequence (`ImageFolderSource`), a file is a
  * video decoded by ffmpeg (`FfmpegSource`, whatever its extension). Checks the input now, so bad
  * paths fail here rather than on the first frame. Frames come out as `[C, H, W]` float32 in [0, 1]
- * at `spec` (see `source.ts`). The caller must `close()` the source.
+ * at `spec` (see `core/frame.ts`). The caller must `close()` the source.
  *
  * @throws VideoInputError path not found; a single image file (a folder of frames is needed);
  *   folder problems (not readable, no image files); video problems (not a video, no video stream,

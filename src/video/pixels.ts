@@ -2,7 +2,7 @@
  * Pixel-layout helpers shared by the sources: 8-bit interleaved `[H, W, C]` (what decoders emit) to
  * the project's planar float `[C, H, W]` in [0, 1], and frame-spec validation.
  */
-import { COLOR_MODES, channelsOf, type FrameSpec } from './source.js';
+import { COLOR_MODES, channelsOf, type FrameSpec } from '../core/frame.js';
 
 /** `LUT[v] = v / 255` as float32, so conversion is one table load per sample. */
 const LUT = new Float32Array(256);

@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import type { IceServer } from '../stream/wrtc.js';
+import type { IceServer } from '../webrtc/wrtc.js';
 
 /** Where the page's files live (`src/viewer/public`, also when running from `dist/`). */
 export const PUBLIC_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/viewer/public');

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { hostFacts, pickProfile, type HostFacts } from '../../src/device/detect.js';
 import { listProfiles, loadProfile, parseProfile, ProfileError, PROFILES_DIR, profileJsonSchema } from '../../src/device/profile.js';
 import { createProfileSession, engineCacheDir, sessionOptionsFor } from '../../src/device/session-options.js';
-import { readManifest } from '../../src/export/manifest.js';
+import { readManifest } from '../../src/core/manifest.js';
 import { createSession } from '../../src/inference/session.js';
 import { quietExport, TINY, tinyWeights, tmpDir } from '../export/fixtures.js';
 

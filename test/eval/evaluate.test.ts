@@ -6,10 +6,10 @@ import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { DatasetError, evaluateDataset } from '../../src/eval/evaluate.js';
-import { CopyLastPredictor } from '../../src/eval/predictor.js';
+import { CopyLastPredictor } from '../../src/core/predictor.js';
 import { frameMse, patchMaxMse } from '../../src/scoring/error.js';
 import { evaluateProtocol } from '../../src/scoring/protocol.js';
-import type { FrameSpec } from '../../src/video/source.js';
+import type { FrameSpec } from '../../src/core/frame.js';
 
 const spec: FrameSpec = { width: 6, height: 4, color: 'gray' };
 const LEN = 24;

@@ -7,11 +7,11 @@ import { after, before, describe, it } from 'node:test';
 import { evaluateDataset } from '../../src/eval/evaluate.js';
 import { calibratedBaseline, evaluateOnline, labelSegments, percentile } from '../../src/eval/online.js';
 import { onlineTimelineSvg, writeReport } from '../../src/eval/report.js';
-import { CopyLastPredictor } from '../../src/eval/predictor.js';
-import type { Manifest } from '../../src/export/manifest.js';
-import { defaultConfig } from '../../src/runtime/config.js';
+import { CopyLastPredictor } from '../../src/core/predictor.js';
+import type { Manifest } from '../../src/core/manifest.js';
+import { defaultConfig } from '../../src/core/runtime-config.js';
 import { calibratePredictor } from '../../src/scoring/calibration.js';
-import type { FrameSpec } from '../../src/video/source.js';
+import type { FrameSpec } from '../../src/core/frame.js';
 
 const spec: FrameSpec = { width: 24, height: 16, color: 'gray' };
 const L = 24 * 16;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { CONTEXT_FRAMES, CopyLastPredictor } from '../../src/eval/predictor.js';
+import { CONTEXT_FRAMES, CopyLastPredictor } from '../../src/core/predictor.js';
 
 describe('CopyLastPredictor', () => {
   it('returns the last of the 4 input frames of each clip', async () => {

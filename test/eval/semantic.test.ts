@@ -5,12 +5,12 @@ import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { evaluateDataset } from '../../src/eval/evaluate.js';
-import { CopyLastPredictor, type Predictor } from '../../src/eval/predictor.js';
+import { CopyLastPredictor, type Predictor } from '../../src/core/predictor.js';
 import { frameMse } from '../../src/scoring/error.js';
 import { minMaxNormalise } from '../../src/scoring/normalise.js';
 import { combineScores, evaluateProtocol } from '../../src/scoring/protocol.js';
 import { gaussianSmooth } from '../../src/scoring/smoothing.js';
-import type { FrameSpec } from '../../src/video/source.js';
+import type { FrameSpec } from '../../src/core/frame.js';
 
 const spec: FrameSpec = { width: 4, height: 2, color: 'gray' };
 const LABELS: Record<string, number[]> = { '01': [0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0], '02': [0, 0, 0, 0, 0, 1, 1, 1, 0, 0] };

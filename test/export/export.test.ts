@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { maxAbsDiff, PARITY_TOLERANCE } from '../../src/export/command.js';
-import { manifestPathFor, readManifest, sha256 } from '../../src/export/manifest.js';
+import { manifestPathFor, readManifest, sha256 } from '../../src/core/manifest.js';
 import { OnnxPredictor } from '../../src/inference/predictor.js';
 import { TfjsPredictor } from '../../src/model/predictor.js';
 import { maxDiff, quietExport, randomClips, TINY, TINY_RGB, tinyWeights, tmpDir } from './fixtures.js';

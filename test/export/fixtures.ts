@@ -7,9 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { runExport, type ExportOptions, type ExportSummary } from '../../src/export/command.js';
 import { initBackend, tf } from '../../src/model/backend.js';
-import { derived, makeConfig, type SfnConfig } from '../../src/model/config.js';
+import { derived, makeConfig, type SfnConfig } from '../../src/core/model-config.js';
 import { initParams, rng } from '../../src/model/sfn.js';
-import { saveWeights } from '../../src/train/checkpoint.js';
+import { saveWeights } from '../../src/model/checkpoint.js';
 
 /** 16x24 gray, patch 8 (6 tokens), D 16, 2 blocks, 2 heads, 4 experts top-2 of width 4, shared expert. */
 export const TINY: Partial<SfnConfig> = { height: 16, width: 24, patch: 8, dim: 16, blocks: 2, heads: 2, experts: 4, topK: 2, expertDim: 4 };

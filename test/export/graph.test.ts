@@ -3,8 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import fs from 'node:fs/promises';
 import { onnx } from '../../src/export/builder.js';
 import { buildGraph, INPUT_NAME, IR_VERSION, OPSET, OUTPUT_NAME, TEXT_INPUT_NAME, TEXT_OUTPUT_NAME } from '../../src/export/graph.js';
-import { makeConfig } from '../../src/model/config.js';
-import { loadWeights } from '../../src/train/checkpoint.js';
+import { makeConfig } from '../../src/core/model-config.js';
+import { loadWeights } from '../../src/model/checkpoint.js';
 import { TINY, tinyWeights, tmpDir } from './fixtures.js';
 
 describe('buildGraph', () => {

@@ -1,6 +1,6 @@
 /**
  * The runtime configuration a flash ships is checked on the host with `run`'s own schema
- * (src/runtime/config.ts) before anything is built, signed or sent: `flash build` and `flash push`
+ * (src/core/runtime-config.ts) before anything is built, signed or sent: `flash build` and `flash push`
  * with a configuration `run --config` refuses (e.g. `threshold.on: 0.01`) fail at once, naming the
  * file and the field, with no bundle written and no SSH started. The SSH client is a fake `ssh` on
  * PATH that records every call, so "no SSH" is observed, not assumed.

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OnnxPredictor } from '../../src/inference/predictor.js';
 import { TfjsPredictor } from '../../src/model/predictor.js';
-import type { SfnConfig } from '../../src/model/config.js';
+import type { SfnConfig } from '../../src/core/model-config.js';
 import { maxDiff, quietExport, randomClips, TINY, TINY_RGB, tinyWeights, tmpDir } from '../export/fixtures.js';
 
 for (const [label, partial] of [

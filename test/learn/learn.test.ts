@@ -11,7 +11,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { readManifest } from '../../src/export/manifest.js';
+import { readManifest } from '../../src/core/manifest.js';
 import { manifestProblems, modelProblems } from '../../src/learn/checks.js';
 import { runLearnCommand } from '../../src/learn/command.js';
 import { LEARN_STAGES, runLearn, type LearnProgress } from '../../src/learn/pipeline.js';

@@ -15,7 +15,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { readManifest } from '../../src/export/manifest.js';
+import { readManifest } from '../../src/core/manifest.js';
 import { LEARN_STAGES } from '../../src/learn/pipeline.js';
 import { parseLearnRequest, type LearnAck, type LearnState } from '../../src/learn/service.js';
 import { runCommand, type RunSummary } from '../../src/runtime/command.js';

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { initBackend, nativeActive, nativeStatus, tf } from '../../src/model/backend.js';
-import { makeConfig, derived, type SfnConfig } from '../../src/model/config.js';
+import { makeConfig, derived, type SfnConfig } from '../../src/core/model-config.js';
 import { withWasmKernels } from '../../src/model/native.js';
 import { disposeParams, forward, initParams, rng } from '../../src/model/sfn.js';
 import { totalLoss } from '../../src/train/losses.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 
 import { initBackend, tf } from '../../src/model/backend.js';
-import { derived, makeConfig } from '../../src/model/config.js';
+import { derived, makeConfig } from '../../src/core/model-config.js';
 import { disposeParams, forward, initParams } from '../../src/model/sfn.js';
 import { similarityLoss, totalLoss } from '../../src/train/losses.js';
 

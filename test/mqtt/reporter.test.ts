@@ -7,7 +7,7 @@ import { FileOutboxStore, MemoryOutboxStore } from '../../src/mqtt/outbox.js';
 import { BrokerPortError, startEmbeddedBroker } from '../../src/mqtt/broker.js';
 import { HANDLERS, MqttReporter } from '../../src/mqtt/reporter.js';
 import { ConfigController } from '../../src/runtime/controller.js';
-import { defaultConfig } from '../../src/runtime/config.js';
+import { defaultConfig } from '../../src/core/runtime-config.js';
 import { missingTools } from '../tools.js';
 import { aedesBroker, mosquittoBroker, type TestBroker } from './brokers.js';
 import { Recorder } from './sub.js';

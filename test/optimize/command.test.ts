@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { readManifest, sha256, writeManifest } from '../../src/export/manifest.js';
+import { readManifest, sha256, writeManifest } from '../../src/core/manifest.js';
 import { decodeModel, encodeModel } from '../../src/optimize/onnx-graph.js';
 import { runBench } from '../../src/optimize/bench.js';
 import { runOptimize, type OptimizeSummary } from '../../src/optimize/command.js';

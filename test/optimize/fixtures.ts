@@ -2,7 +2,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { derived, type SfnConfig } from '../../src/model/config.js';
+import { derived, type SfnConfig } from '../../src/core/model-config.js';
 import { quietExport, randomClips, TINY, tinyWeights, tmpDir } from '../export/fixtures.js';
 
 export { randomClips, tmpDir, TINY };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { derived } from '../../src/model/config.js';
+import { derived } from '../../src/core/model-config.js';
 import { arrayReader } from '../../src/optimize/calibrate.js';
 import { decodeModel, dimsOf, GraphIndex } from '../../src/optimize/onnx-graph.js';
 import { chooseExperts, pruneExperts, routingStats } from '../../src/optimize/prune.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { derived } from '../../src/model/config.js';
+import { derived } from '../../src/core/model-config.js';
 import { arrayReader, calibrate, makeCalibrator, MinMaxCalibrator, PercentileCalibrator } from '../../src/optimize/calibrate.js';
 import { FP16_KEEP, toFloat16 } from '../../src/optimize/fp16.js';
 import { dequantize, planInt8, quantize, quantizeInt8, quantizePerColumn, ulpsUp } from '../../src/optimize/int8.js';

@@ -8,7 +8,7 @@ import type { CaptionRequest, CaptionResult } from '../../src/caption/captioner.
 import { buildCaption } from '../../src/caption/describe.js';
 import type { CaptionWorker } from '../../src/caption/worker.js';
 import type { AnomalyEvent } from '../../src/events/detector.js';
-import type { StoredFrame } from '../../src/runtime/clips.js';
+import type { StoredFrame } from '../../src/pipeline/clips.js';
 import { EventDescriber, type EventDescription } from '../../src/runtime/describe.js';
 import { interleavedToPlanar } from '../../src/video/pixels.js';
 

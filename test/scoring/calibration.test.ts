@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { CopyLastPredictor } from '../../src/eval/predictor.js';
+import { CopyLastPredictor } from '../../src/core/predictor.js';
 import {
   CALIBRATION_METHOD, CalibratedScorer, calibratePredictor, calibrationOf, quantile, robustStats, thresholdAt, MIN_SCALE, type SemanticStream,
 } from '../../src/scoring/calibration.js';
 import { patchErrors, patchMaxMse } from '../../src/scoring/error.js';
-import { clipTargets, splitVideo } from '../../src/train/split.js';
-import type { FrameSpec } from '../../src/video/source.js';
+import { clipTargets, splitVideo } from '../../src/core/split.js';
+import type { FrameSpec } from '../../src/core/frame.js';
 
 const spec: FrameSpec = { width: 24, height: 16, color: 'gray' };
 const L = 24 * 16;

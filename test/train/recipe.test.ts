@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { makeConfig } from '../../src/model/config.js';
+import { makeConfig } from '../../src/core/model-config.js';
 import { makeBatch, skipSamples, withPart, type ClipSet } from '../../src/train/data.js';
 import { gridFor, scheduleFor } from '../../src/train/recipe.js';
-import { clipTargets, splitVideo } from '../../src/train/split.js';
+import { clipTargets, splitVideo } from '../../src/core/split.js';
 import { dPrime } from '../../src/train/validate.js';
 
 describe('split', () => {

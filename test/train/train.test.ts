@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { loadWeights } from '../../src/train/checkpoint.js';
+import { loadWeights } from '../../src/model/checkpoint.js';
 import { train, type TrainOptions } from '../../src/train/train.js';
 
 const DATA = path.resolve('../shared/datasets/ucsd_ped2/training/frames');

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { FfmpegSource, ffmpegBinary } from '../../src/video/ffmpeg.js';
 import { ImageFolderSource } from '../../src/video/image-folder.js';
 import { frameBytes } from '../../src/video/pixels.js';
-import type { FrameSpec } from '../../src/video/source.js';
+import type { FrameSpec } from '../../src/core/frame.js';
 import {
   assertVideoError, drain, encodeMp4, ffmpeg, garbleMiddle, meanAbsDiff, rejectsVideoError, removeDir, tempDir,
   truncateHalf, writeFrames,

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 
 import { VideoInputError } from '../../src/video/errors.js';
-import type { Frame, FrameSource } from '../../src/video/source.js';
+import type { Frame, FrameSource } from '../../src/core/frame.js';
 
 export const PED2_CLIP = '/work/shared/datasets/ucsd_ped2/training/frames/01';
 export const PED2_TESTING = '/work/shared/datasets/ucsd_ped2/testing/frames';

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 
 import { ImageFolderSource, decodeImage } from '../../src/video/image-folder.js';
-import type { FrameSpec } from '../../src/video/source.js';
+import type { FrameSpec } from '../../src/core/frame.js';
 import { drain, ffmpeg, meanAbsDiff, rejectsVideoError, assertVideoError, removeDir, tempDir, writeFrames } from './fixtures.js';
 
 const GRAY: FrameSpec = { width: 144, height: 96, color: 'gray' };

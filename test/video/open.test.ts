@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { FfmpegSource } from '../../src/video/ffmpeg.js';
 import { ImageFolderSource } from '../../src/video/image-folder.js';
 import { listVideos, openSource, readAllFrames } from '../../src/video/open.js';
-import type { FrameSpec } from '../../src/video/source.js';
+import type { FrameSpec } from '../../src/core/frame.js';
 import {
   PED2_TESTING, encodeMp4, hasPed2, meanAbsDiff, rejectsVideoError, removeDir, tempDir, truncateHalf, writeFrames,
 } from './fixtures.js';

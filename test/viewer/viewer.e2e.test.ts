@@ -22,7 +22,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/mqtt/broker.js';
 import { runCommand, type RunSummary } from '../../src/runtime/command.js';
-import { exitBeforeWrtcCleanup } from '../../src/stream/wrtc.js';
+import { exitBeforeWrtcCleanup } from '../../src/webrtc/wrtc.js';
 import { startViewerServer, type ViewerServer } from '../../src/viewer/server.js';
 import { missingTools } from '../tools.js';
 

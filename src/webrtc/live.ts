@@ -1,0 +1,205 @@
+/**
+ * Live view: the frames the run loop is scoring, as I420 for WebRTC, optionally with the anomaly
+ * region drawn on them. The loop pushes every frame into a `LiveFeed`; it converts a frame only
+ * while someone watches, and at most `maxFps` times a second, so the loop pays nothing without
+ * viewers and little with them. Frames are at the model grid (e.g. 144x96), i.e. what the model sees.
+ */
+import type { FrameSpec } from '../core/frame.js';
+import { wrtc, type I420Frame, type MediaTrack, type VideoSource } from './wrtc.js';
+
+/** A rectangle on the model grid, in pixels. */
+export interface Box {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+/**
+ * `[C, H, W]` float32 in [0, 1] (C = 1 gray or 3 RGB) -> an I420 frame cropped to even width and
+ * height. Gray maps to luma with neutral chroma; RGB uses BT.601 full-range coefficients.
+ * @throws RangeError when `data` is shorter than C*H*W or the grid is smaller than 2x2.
+ */
+export function toI420(data: Float32Array, spec: FrameSpec): I420Frame {
+  const C = spec.color === 'gray' ? 1 : 3;
+  const { width: W, height: H } = spec;
+  if (W < 2 || H < 2) throw new RangeError(`frame ${W}x${H} is too small for I420 (at least 2x2)`);
+  if (data.length < C * W * H) throw new RangeError(`frame data has ${data.length} values, ${C}x${H}x${W} expected`);
+  const w = W - (W % 2);
+  const h = H - (H % 2);
+  const out = new Uint8Array(w * h + 2 * (w / 2) * (h / 2));
+  const u0 = w * h;
+  const v0 = u0 + (w / 2) * (h / 2);
+  const clamp = (v: number): number => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
+  const hw = W * H;
+  if (C === 1) {
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[y * w + x] = clamp((data[y * W + x] as number) * 255);
+    out.fill(128, u0);
+    return { width: w, height: h, data: out };
+  }
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = y * W + x;
+      const r = (data[i] as number) * 255;
+      const g = (data[hw + i] as number) * 255;
+      const b = (data[2 * hw + i] as number) * 255;
+      out[y * w + x] = clamp(0.299 * r + 0.587 * g + 0.114 * b);
+      if (y % 2 === 0 && x % 2 === 0) {
+        const j = (y / 2) * (w / 2) + x / 2;
+        out[u0 + j] = clamp(128 - 0.168736 * r - 0.331264 * g + 0.5 * b);
+        out[v0 + j] = clamp(128 + 0.5 * r - 0.418688 * g - 0.081312 * b);
+      }
+    }
+  }
+  return { width: w, height: h, data: out };
+}
+
+/**
+ * The model-grid window (side `patch` px, stride `patch`) where the prediction error is largest:
+ * the window the patch-max score comes from.
+ * @param pred, target `[C, H, W]` float32 of the same length.
+ * @throws RangeError on a length mismatch.
+ */
+export function anomalyRegion(pred: Float32Array, target: Float32Array, spec: FrameSpec, patch = 16): Box {
+  if (pred.length !== target.length) throw new RangeError(`prediction has ${pred.length} values, the frame ${target.length}`);
+  const C = pred.length / (spec.width * spec.height);
+  const p = Math.max(1, Math.min(patch, spec.width, spec.height));
+  const hw = spec.width * spec.height;
+  let best: Box = { x: 0, y: 0, w: p, h: p };
+  let bestErr = -1;
+  for (let y0 = 0; y0 + p <= spec.height; y0 += p) {
+    for (let x0 = 0; x0 + p <= spec.width; x0 += p) {
+      let s = 0;
+      for (let c = 0; c < C; c++) {
+        for (let y = y0; y < y0 + p; y++) {
+          for (let x = x0; x < x0 + p; x++) {
+            const d = (pred[c * hw + y * spec.width + x] as number) - (target[c * hw + y * spec.width + x] as number);
+            s += d * d;
+          }
+        }
+      }
+      if (s > bestErr) {
+        bestErr = s;
+        best = { x: x0, y: y0, w: p, h: p };
+      }
+    }
+  }
+  return best;
+}
+
+/** Returns a copy of `f` with a red rectangle outline (2 px) around `box` (clipped to the frame). */
+export function drawBox(f: I420Frame, box: Box): I420Frame {
+  const out = new Uint8Array(f.data);
+  const { width: w, height: h } = f;
+  const u0 = w * h;
+  const v0 = u0 + (w / 2) * (h / 2);
+  const x0 = Math.max(0, box.x - 1);
+  const y0 = Math.max(0, box.y - 1);
+  const x1 = Math.min(w - 1, box.x + box.w);
+  const y1 = Math.min(h - 1, box.y + box.h);
+  const paint = (x: number, y: number): void => {
+    out[y * w + x] = 82; // red in BT.601: Y 82, U 90, V 240
+    const j = (y >> 1) * (w / 2) + (x >> 1);
+    out[u0 + j] = 90;
+    out[v0 + j] = 240;
+  };
+  for (let x = x0; x <= x1; x++) for (const y of [y0, y0 + 1, y1 - 1, y1]) if (y >= 0 && y < h) paint(x, y);
+  for (let y = y0; y <= y1; y++) for (const x of [x0, x0 + 1, x1 - 1, x1]) if (x >= 0 && x < w) paint(x, y);
+  return { width: w, height: h, data: out };
+}
+
+/** A live frame as subscribers get it. */
+export interface LiveFrame {
+  frame: I420Frame;
+  /** the anomaly region while an event is active, else null */
+  region: Box | null;
+}
+
+/** Fans the run loop's frames out to live-view players. */
+export class LiveFeed {
+  private readonly subs = new Set<{ fn: (f: LiveFrame) => void; overlay: boolean }>();
+  private last = Number.NEGATIVE_INFINITY;
+  private region: Box | null = null;
+  /** frames converted and delivered so far */
+  delivered = 0;
+
+  /** @param maxFps most frames per second delivered (the loop may run faster when not realtime). */
+  constructor(private maxFps = 15, private readonly clock: () => number = () => performance.now()) {}
+
+  /** Changes the delivery rate limit (frames/s). */
+  setMaxFps(fps: number): void {
+    this.maxFps = fps;
+  }
+
+  /** Whether anyone watches (the loop skips all work otherwise). */
+  get watching(): boolean {
+    return this.subs.size > 0;
+  }
+
+  /** Whether a subscriber wants the anomaly region drawn (the loop computes it only then). */
+  get wantsRegion(): boolean {
+    for (const s of this.subs) if (s.overlay) return true;
+    return false;
+  }
+
+  /** Sets the region shown on overlay subscribers' frames (null: none). */
+  setRegion(box: Box | null): void {
+    this.region = box;
+  }
+
+  /** Offers the newest frame (`[C, H, W]` float32 in [0, 1]); converted only when watched and due. */
+  push(data: Float32Array, spec: FrameSpec): void {
+    if (this.subs.size === 0) return;
+    const now = this.clock();
+    if (now - this.last < 1000 / this.maxFps) return;
+    this.last = now;
+    const frame = toI420(data, spec);
+    this.delivered++;
+    for (const s of this.subs) s.fn({ frame, region: this.region });
+  }
+
+  /** Adds a subscriber; returns its removal. */
+  subscribe(fn: (f: LiveFrame) => void, overlay = false): () => void {
+    const s = { fn, overlay };
+    this.subs.add(s);
+    return () => this.subs.delete(s);
+  }
+}
+
+/** Plays the live feed into its own WebRTC track (same start/stop contract as `ClipPlayer`). */
+export class LivePlayer {
+  readonly track: MediaTrack;
+  private readonly source: VideoSource;
+  private unsubscribe: (() => void) | undefined;
+  private stopped = false;
+  private sent = 0;
+
+  /** @throws Error when WebRTC cannot be loaded. */
+  constructor(private readonly feed: LiveFeed, private readonly overlay = false) {
+    this.source = new (wrtc().nonstandard.RTCVideoSource)();
+    this.track = this.source.createTrack();
+  }
+
+  /** Frames pushed to the track so far. */
+  get framesSent(): number {
+    return this.sent;
+  }
+
+  /** Starts forwarding live frames. Idempotent. */
+  start(): void {
+    if (this.unsubscribe || this.stopped) return;
+    this.unsubscribe = this.feed.subscribe(({ frame, region }) => {
+      this.source.onFrame(this.overlay && region ? drawBox(frame, region) : frame);
+      this.sent++;
+    }, this.overlay);
+  }
+
+  /** Stops forwarding and ends the track. Idempotent. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.track.stop();
+  }
+}
