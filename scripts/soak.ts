@@ -26,8 +26,10 @@ const o = new Command()
   .option('--warmup <min>', 'minutes left out of the slope', Number, 10)
   .option('--video <file>', 'video served in a loop (default: Ped2 test videos 01-04 made into an mp4)')
   .option('--out <file>', 'result file', 'bench/soak.json')
+  .option('--config <file>', "run's --config (e.g. captions, clips or streaming off, to tell which part grows)")
+  .option('--env <k=v>', "an environment variable for run (repeatable), e.g. SFN_ORT_CPU_ARENA=0", (v: string, a: string[]) => [...a, v], [] as string[])
   .parse()
-  .opts<{ minutes: number; every: number; warmup: number; video?: string; out: string }>();
+  .opts<{ minutes: number; every: number; warmup: number; video?: string; out: string; config?: string; env: string[] }>();
 
 const freePort = () => new Promise<number>((resolve) => {
   const s = net.createServer().listen(0, '127.0.0.1', () => {
@@ -58,6 +60,31 @@ async function heapMb(port: number): Promise<[number, number] | null> {
   const h = get('nodejs_heap_size_used_bytes');
   const e = get('nodejs_external_memory_bytes');
   return Number.isFinite(h) && Number.isFinite(e) ? [+h.toFixed(1), +e.toFixed(1)] : null;
+}
+
+/** [anonymous MB, file-backed MB, threads] of `pid`, from /proc/<pid>/smaps_rollup and status */
+async function memParts(pid: number): Promise<[number, number, number] | null> {
+  const roll = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => null);
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => null);
+  const kb = (t: string | null, k: string) => Number(t?.match(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm'))?.[1] ?? NaN);
+  const rss = kb(roll, 'Rss');
+  const anon = kb(roll, 'Anonymous');
+  const threads = Number(status?.match(/^Threads:\s+(\d+)/m)?.[1] ?? NaN);
+  return Number.isFinite(rss) && Number.isFinite(anon) ? [+(anon / 1024).toFixed(1), +((rss - anon) / 1024).toFixed(1), threads] : null;
+}
+
+/** Rss (kB) of each mapping of `pid` by its name (path, [heap], [anon:...] or the address range of an unnamed one) */
+async function mappings(pid: number): Promise<Map<string, number>> {
+  const text = await readFile(`/proc/${pid}/smaps`, 'utf8').catch(() => '');
+  const out = new Map<string, number>();
+  let name = '';
+  for (const line of text.split('\n')) {
+    const head = /^([0-9a-f]+-[0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) name = head[2] || `anon ${head[1]}`;
+    const m = /^Rss:\s+(\d+) kB/.exec(line);
+    if (m) out.set(name, (out.get(name) ?? 0) + Number(m[1]));
+  }
+  return out;
 }
 
 async function rssMb(pid: number): Promise<number | null> {
@@ -102,8 +129,9 @@ camera();
 await sleep(500);
 
 const metricsPort = await freePort();
-const run = spawn(process.execPath, ['bin/sfn-edge.js', 'run', '--source', url, '--metrics-port', String(metricsPort), '--embedded-port', '0', '--ws-port', '0', '--state-dir', path.join(dir, 'state'), '--clips', path.join(dir, 'clips'), '--device-id', 'soak'], {
-  stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SFN_LOG_LEVEL: 'info' },
+const extraEnv = Object.fromEntries(o.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+const run = spawn(process.execPath, ['bin/sfn-edge.js', 'run', ...(o.config ? ['--config', path.resolve(o.config)] : []), '--source', url, '--metrics-port', String(metricsPort), '--embedded-port', '0', '--ws-port', '0', '--state-dir', path.join(dir, 'state'), '--clips', path.join(dir, 'clips'), '--device-id', 'soak'], {
+  stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SFN_LOG_LEVEL: 'info', ...extraEnv },
 });
 let events = 0;
 run.stderr!.on('data', (b: Buffer) => {
@@ -113,15 +141,25 @@ const t0 = Date.now();
 const samples: [number, number][] = [];
 /** [s, heap used MB, external MB] */
 const heap: [number, number, number][] = [];
+/** [s, anonymous MB, file-backed MB, threads] */
+const parts: [number, number, number, number][] = [];
+let mapsAtWarmup: Map<string, number> | null = null;
 const end = t0 + o.minutes * 60_000;
 while (Date.now() < end && run.exitCode === null) {
   const r = await rssMb(run.pid!);
   const s = +((Date.now() - t0) / 1000).toFixed(1);
   if (r !== null) samples.push([s, +r.toFixed(1)]);
+  const p = await memParts(run.pid!);
+  if (p) parts.push([s, ...p]);
+  if (!mapsAtWarmup && s >= o.warmup * 60) mapsAtWarmup = await mappings(run.pid!);
   const h = await heapMb(metricsPort);
   if (h) heap.push([s, ...h]);
   await sleep(o.every * 1000);
 }
+const mapsAtEnd = await mappings(run.pid!);
+/** the mappings whose Rss grew most between the warm-up and the end, MB */
+const grown = [...mapsAtEnd].map(([k, v]) => [k, +((v - (mapsAtWarmup?.get(k) ?? 0)) / 1024).toFixed(1)] as [string, number])
+  .sort((a, b) => b[1] - a[1]).slice(0, 8);
 const exitedEarly = run.exitCode !== null;
 stopping = true;
 run.kill('SIGTERM');
@@ -143,10 +181,13 @@ const result = {
   heap_slope_mb_per_min: slopeAfter(heap.map(([s, h]) => [s, h])),
   external_slope_mb_per_min: slopeAfter(heap.map(([s, , e]) => [s, e])),
   heap_mb_last: heap.at(-1)?.[1] ?? null, external_mb_last: heap.at(-1)?.[2] ?? null,
+  anon_slope_mb_per_min: slopeAfter(parts.map(([s, a]) => [s, a])), file_slope_mb_per_min: slopeAfter(parts.map(([s, , f]) => [s, f])),
+  anon_mb_last: parts.at(-1)?.[1] ?? null, file_mb_last: parts.at(-1)?.[2] ?? null, threads_first: parts[1]?.[3] ?? null, threads_last: parts.at(-1)?.[3] ?? null,
+  grown_mappings_mb: grown, config: o.config ?? null, env: extraEnv,
   events_logged: events, video, machine: `${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''}`,
-  samples, heap,
+  samples, heap, parts,
 };
 await writeFile(o.out, `${JSON.stringify(result)}\n`);
-const { samples: _s, heap: _h, ...summary } = result;
+const { samples: _s, heap: _h, parts: _p, ...summary } = result;
 console.log(JSON.stringify(summary));
 await rm(dir, { recursive: true, force: true });

@@ -230,9 +230,55 @@ export function centerNetToOnnx(nodes: TfNode[], weights: Map<string, GraphWeigh
     }
   };
 
-  g.output(value(CENTERNET_OUTPUTS.keypoints), { name: 'keypoints', shape: [1, 80, height / 4, width / 4] });
-  g.output(value(CENTERNET_OUTPUTS.wh), { name: 'wh', shape: [1, 4, height / 4, width / 4] });
+  const kp = value(CENTERNET_OUTPUTS.keypoints);
+  const wh = value(CENTERNET_OUTPUTS.wh);
+  g.output(kp, { name: 'keypoints', shape: [1, 80, height / 4, width / 4] });
+  g.output(wh, { name: 'wh', shape: [1, 4, height / 4, width / 4] });
+  // The peaks, picked inside the graph as decodeCenterNet does: a cell that equals the max of its
+  // 3x3 neighbourhood (same class) keeps its score, any other gets -1; the K best of all classes
+  // and cells, with their box offsets. The caption worker fetches only these (a few KB) instead of
+  // the 5.5 MB heatmap, which it would copy into a fresh ArrayBuffer on every call.
+  const hw = (height / 4) * (width / 4);
+  const k = Math.min(CENTERNET_PEAKS, 80 * hw);
+  const pooled = g.op('MaxPool', 'peaks/pool', [kp], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], strides: [1, 1] });
+  const only = g.op('Where', 'peaks/only', [g.op('Equal', 'peaks/is_max', [kp, pooled]), kp, g.scalar(-1)]);
+  const [scores, index] = g.node('TopK', 'peaks/top', [g.op('Reshape', 'peaks/flat', [only, g.ints([1, -1])]), g.ints([k])], { axis: -1, largest: 1, sorted: 1 }, 2) as [string, string];
+  const cell = g.op('Reshape', 'peaks/cell', [g.op('Mod', 'peaks/mod', [index, g.ints([hw])]), g.ints([-1])]);
+  g.output(scores, { name: 'peak_scores', shape: [1, k] });
+  g.output(index, { name: 'peak_index', shape: [1, k], elemType: 7 });
+  g.output(g.op('Gather', 'peaks/wh', [g.op('Reshape', 'peaks/wh_flat', [wh, g.ints([1, 4, hw])]), cell], { axis: 2 }), { name: 'peak_wh', shape: [1, 4, k] });
   return g.build({ graphName: 'centernet', opset: 17, irVersion: 8, producer: 'sfn-edge', producerVersion: '0', doc: 'COCO CenterNet (MobileNetV3) from @vladmandic/human, converted by sfn-edge' });
+}
+
+/** Peaks the converted graph picks (outputs `peak_scores`, `peak_index`, `peak_wh`). */
+export const CENTERNET_PEAKS = 100;
+
+/** The graph outputs {@link decodePeaks} reads: a few KB per call. */
+export const CENTERNET_PEAK_OUTPUTS = ['peak_scores', 'peak_index', 'peak_wh'] as const;
+
+/**
+ * Boxes from the graph's own peak picking, the same as {@link decodeCenterNet} on the full outputs
+ * (the same peaks, scores at least `minScore`, best first, ties in class-row-column order).
+ * @param scores `[K]` peak scores (-1 for cells that are not peaks), best first
+ * @param index `[K]` flat indices `class * h * w + y * w + x` into the heatmap
+ * @param wh `[4, K]` box offsets (left, top, right, bottom) at those cells
+ * @param w heatmap width (input width / 4)
+ * @param h heatmap height
+ */
+export function decodePeaks(scores: Float32Array, index: BigInt64Array, wh: Float32Array, h: number, w: number, minScore: number): RawDetection[] {
+  const K = scores.length;
+  const hw = h * w;
+  const out: RawDetection[] = [];
+  for (let i = 0; i < K; i++) {
+    const v = scores[i]!;
+    if (v < minScore || v < 0) continue;
+    const flat = Number(index[i]!);
+    const o = flat % hw;
+    const x = o % w;
+    const y = (o - x) / w;
+    out.push({ cls: Math.floor(flat / hw), score: v, x1: 4 * x - wh[i]!, y1: 4 * y - wh[K + i]!, x2: 4 * x + wh[2 * K + i]!, y2: 4 * y + wh[3 * K + i]! });
+  }
+  return out;
 }
 
 /** One decoded box before non-maximum suppression: class index, score, corners in input pixels. */

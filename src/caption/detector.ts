@@ -14,7 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { ort, type Ort } from '../inference/ort.js';
 
 import { createSession, type ProviderName } from '../inference/session.js';
-import { centerNetToOnnx, CENTERNET_ONNX_INPUT, decodeCenterNet, nonMaxSuppression, readGraphWeights } from './centernet-onnx.js';
+import { CENTERNET_ONNX_INPUT, CENTERNET_PEAK_OUTPUTS, centerNetToOnnx, decodePeaks, nonMaxSuppression, readGraphWeights } from './centernet-onnx.js';
 import { COCO_LABELS } from './coco.js';
 
 /** A box in normalised image coordinates: `[x, y, w, h]`, top-left origin, each in [0, 1]. */
@@ -121,10 +121,11 @@ export class CenterNetDetector {
       rgb = new Float32Array(3 * plane);
       for (let c = 0; c < 3; c++) rgb.set(frame, c * plane);
     }
-    const out = await this.session.run({ [CENTERNET_ONNX_INPUT]: new ort.Tensor('float32', rgb, [1, 3, height, width]) });
-    const kp = out.keypoints!;
-    const [, , h, w] = kp.dims as number[];
-    const raw = decodeCenterNet(kp.data as Float32Array, out.wh!.data as Float32Array, h!, w!, minScore);
+    // only the peaks the graph picked: fetching the heatmap would copy 5.5 MB into a new
+    // ArrayBuffer per call, garbage that piles up in the idle worker and fragments its malloc arena
+    const out = await this.session.run({ [CENTERNET_ONNX_INPUT]: new ort.Tensor('float32', rgb, [1, 3, height, width]) }, [...CENTERNET_PEAK_OUTPUTS]);
+    const S4 = DETECTOR_INPUT / 4;
+    const raw = decodePeaks(out.peak_scores!.data as Float32Array, out.peak_index!.data as BigInt64Array, out.peak_wh!.data as Float32Array, S4, S4, minScore);
     const kept = nonMaxSuppression(raw, opts.iou ?? 0.5, opts.maxDetections ?? 50);
     const S = DETECTOR_INPUT;
     return kept.map((r) => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 
-import { centerNetToOnnx, decodeCenterNet, nonMaxSuppression, readGraphWeights } from '../../src/caption/centernet-onnx.js';
+import { CENTERNET_PEAK_OUTPUTS, centerNetToOnnx, decodeCenterNet, decodePeaks, nonMaxSuppression, readGraphWeights } from '../../src/caption/centernet-onnx.js';
 import { CAPTION_SPEC } from '../../src/caption/dataset.js';
 import { centerNetFolder } from '../../src/caption/detector.js';
 import { initBackend, tf } from '../../src/model/backend.js';
@@ -61,6 +61,31 @@ test('the ONNX conversion of CenterNet matches the TensorFlow.js graph on a Ped2
   }
   assert.ok(found >= 5, `expected objects on the frame, found ${found} cells`);
   assert.ok(whDiff < 0.5, `box offsets differ by ${whDiff} px where objects are`);
+});
+
+test("the graph's own peaks decode to the boxes decodeCenterNet finds in the full heatmap, fetched alone", async () => {
+  const folder = centerNetFolder();
+  const json = JSON.parse(readFileSync(join(folder, 'centernet.json'), 'utf8'));
+  const bytes = centerNetToOnnx(json.modelTopology.node, readGraphWeights(json.weightsManifest, readFileSync(join(folder, 'centernet.bin'))), 512, 512);
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+  const frames = await readAllFrames(PED2_01, CAPTION_SPEC);
+  const { width: W, height: H } = CAPTION_SPEC;
+  try {
+    for (const f of [0, 90, 170]) {
+      const feeds = { image: new ort.Tensor('float32', frames[f]!, [1, 3, H, W]) };
+      const full = await session.run(feeds);
+      const peaks = await session.run(feeds, [...CENTERNET_PEAK_OUTPUTS]);
+      assert.deepEqual(Object.keys(peaks).sort(), [...CENTERNET_PEAK_OUTPUTS].sort(), 'only the peak outputs are fetched');
+      for (const minScore of [0.05, 0.2]) {
+        const want = decodeCenterNet(full.keypoints!.data as Float32Array, full.wh!.data as Float32Array, 128, 128, minScore);
+        const got = decodePeaks(peaks.peak_scores!.data as Float32Array, peaks.peak_index!.data as BigInt64Array, peaks.peak_wh!.data as Float32Array, 128, 128, minScore);
+        assert.ok(want.length > 0, `frame ${f}: expected peaks at ${minScore}`);
+        assert.deepEqual(got, want, `frame ${f}, min score ${minScore}`);
+      }
+    }
+  } finally {
+    await session.release();
+  }
 });
 
 test('float16 weights are widened exactly; a truncated weights file and an unknown op are refused by name', () => {
