@@ -27,8 +27,7 @@ import { defaultConfig, type RuntimeConfig } from '../core/runtime-config.js';
 import { runLoop } from '../pipeline/loop.js';
 import { detectorParams, onlineScoring, type OnlineScoring, type OnlineScoringOptions } from '../pipeline/scoring.js';
 import { rocAuc } from '../scoring/auc.js';
-import { QUANTILE_FPRS, calibratePredictor, quantile, robustStats, thresholdAt, type CalibrateOptions, type ScoredModel } from '../scoring/calibration.js';
-import { CausalGaussianSmoother } from '../scoring/smoothing.js';
+import { calibratePredictor, robustStats, smoothedStats, thresholdAt, type CalibrateOptions, type ScoredModel } from '../scoring/calibration.js';
 import { DEFAULT_SPLIT, clipTargets, splitVideo, type SplitSpec } from '../core/split.js';
 import { channelsOf, type Frame, type FrameSpec } from '../core/frame.js';
 import { loadFrameLabels, objectError, testVideoNames } from './evaluate.js';
@@ -154,12 +153,7 @@ async function objectScoring(
     perVideo.push(r);
   }
   const st = robustStats(perVideo.flat());
-  const smoothed: number[] = [];
-  for (const v of perVideo) {
-    const sm = new CausalGaussianSmoother(cfg.smoothing_sigma);
-    for (const x of v) smoothed.push(sm.push((x - st.loc) / st.scale));
-  }
-  const stats = { ...st, on_at_fpr: quantile(smoothed, 0.99), max: Math.max(...smoothed), quantiles: QUANTILE_FPRS.map((q) => [q, quantile(smoothed, 1 - q)] as [number, number]) };
+  const stats = { ...st, ...smoothedStats(perVideo.map((v) => v.map((x) => (x - st.loc) / st.scale)), cfg.smoothing_sigma, 0.01) };
   const known = new Map<Float32Array, [number, number, number, number][]>();
   const scoring: OnlineScoring = {
     calibrated: true,

@@ -316,8 +316,12 @@ function textStats(v: number[]): { loc: number; scale: number } {
   return { loc, scale: Math.max(1.4826 * median(dev), 0.05 * Math.abs(loc), 1e-6) };
 }
 
-/** Statistics of a smoothed score over the calibration frames: threshold at `fpr`, max and quantiles. */
-function smoothedStats(perVideo: number[][], sigma: number, fpr: number): Omit<Calibration['measures']['mse'], 'loc' | 'scale'> {
+/**
+ * Statistics of a score over the calibration frames once causally smoothed (sigma, frames) per
+ * video: the threshold at per-frame false-alarm rate `fpr`, the max and the quantile table
+ * (6 significant digits, as the manifest stores them).
+ */
+export function smoothedStats(perVideo: number[][], sigma: number, fpr: number): Omit<Calibration['measures']['mse'], 'loc' | 'scale'> {
   const smoothed: number[] = [];
   for (const v of perVideo) {
     const sm = new CausalGaussianSmoother(sigma);
