@@ -24,7 +24,7 @@ import { trainStep, type StepStats } from './step.js';
 export interface TrainOptions {
   /** folder of normal videos (image-sequence subfolders or video files) */
   data: string;
-  /** output folder: checkpoint.{json,bin}, snapshots/epoch-NNN.{json,bin}, history.jsonl, weights.{json,bin} */
+  /** output folder: checkpoint.{json,bin}, snapshots/epoch-NNN.{json,bin} and snapshots/result-SSSSSS.{json,bin} (each validation step that became the result), history.jsonl, validation.jsonl, weights.{json,bin} */
   out: string;
   /** passes over the training clips; default: the recipe's schedule sized to the data (`recipe.ts`) */
   epochs?: number;
@@ -205,7 +205,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (typeof m.bestStep === 'number' && m.bestValidation) best = { step: m.bestStep, v: m.bestValidation as ValidationResult };
   }
   const validation = await fs.open(path.join(o.out, 'validation.jsonl'), 'a');
-  const runValidation = async (atStep: number) => {
+  const runValidation = async (atStep: number, seconds: number) => {
     if (!vs) return;
     const v = validate(params, config, full, vs);
     await validation.write(JSON.stringify({ step: atStep, ...v }) + '\n');
@@ -216,9 +216,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (better) {
       best = { step: atStep, v };
       await saveWeights(bestFile, config, paramsToMap(params), { ...meta(), step: atStep, validation: v });
+      // what `train` would return if stopped here: kept for the AUC-against-training-time curve of
+      // the recipe's result (scripts/auc-curve.sh ... result); step 0 is copy-last and needs no file
+      if (atStep > 0) await saveWeights(path.join(o.out, 'snapshots', `result-${String(atStep).padStart(6, '0')}`), config, paramsToMap(params), { ...meta(), step: atStep, seconds, validation: v });
     }
   };
-  if (startStep === 0) await runValidation(0);
+  if (startStep === 0) await runValidation(0, priorSeconds);
 
   const t0 = performance.now();
   let lastLog = t0;
@@ -257,7 +260,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           `train: step ${step} of ${totalSteps} (${pct.toFixed(1)} %), ${sps.toFixed(1)} samples/s, ${eta === null ? 'ETA -' : `ETA ${Math.round(eta)} s`}`);
       }
       const epochEnd = step % stepsPerEpoch === 0;
-      if (step % schedule.validateEvery === 0 || step === totalSteps) await runValidation(step);
+      if (step % schedule.validateEvery === 0 || step === totalSteps) await runValidation(step, seconds);
       if (epochEnd || step % o.checkpointEvery === 0 || step === stopAt) await save(step, seconds);
       if (epochEnd) {
         const ep = String(step / stepsPerEpoch).padStart(3, '0');

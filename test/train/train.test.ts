@@ -77,6 +77,12 @@ describe('train (tiny network, 2 Ped2 training videos)', { skip: !(await fs.stat
     const w = await loadWeights(path.join(a, 'weights'));
     assert.equal(w.header.meta.step, bestVal.step);
     assert.deepEqual(await weightsOf(path.join(a, 'weights')), await weightsOf(path.join(a, 'best')));
+    // every validation step the rule chose (after step 0) is kept as snapshots/result-SSSSSS: the result of a run stopped there
+    let running = -Infinity;
+    const chosen = val.filter((v) => (v.separation >= running ? ((running = v.separation), true) : false)).map((v) => v.step).filter((s) => s > 0);
+    const kept = (await fs.readdir(path.join(a, 'snapshots')).catch(() => [] as string[])).filter((f) => f.startsWith('result-') && f.endsWith('.json')).map((f) => Number(f.slice(7, 13)));
+    assert.deepEqual(kept.sort((x, y) => x - y), chosen);
+    if (chosen.length) assert.deepEqual(await weightsOf(path.join(a, 'snapshots', `result-${String(chosen.at(-1)).padStart(6, '0')}`)), await weightsOf(path.join(a, 'best')));
     // trained on the train part only: the held-back tail of each video is not in the history's samples
     const meta = w.header.meta as Record<string, unknown>;
     assert.equal(meta.holdBack, true);
@@ -88,6 +94,7 @@ describe('train (tiny network, 2 Ped2 training videos)', { skip: !(await fs.stat
     const val = (await fs.readFile(path.join(a, 'validation.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { step: number; separation: number });
     assert.ok(val.length >= 2 && val.every((v) => v.separation === val[0]!.separation), 'weights unchanged: every validation equal');
     assert.equal(r.chosenStep, 4);
+    assert.equal((await loadWeights(path.join(a, 'snapshots', 'result-000004'))).header.meta.step, 4, 'the chosen step is kept as a result snapshot');
   });
 
   it('rejects a data folder with no videos, naming it', async () => {
