@@ -41,14 +41,16 @@ export interface CaptionResult {
 /** A captioner. Calls may be slow (tens to hundreds of ms): run them off the frame loop (worker.ts). */
 export interface Captioner {
   readonly name: string;
-  /** @throws RangeError on frames of the wrong size */
+  /** @throws RangeError on frames of the wrong size; Error after `close()` */
   caption(req: CaptionRequest): Promise<CaptionResult>;
+  /** Releases the model. Safe to call twice. */
   close(): Promise<void>;
 }
 
 /** The default captioner: detector + motion + template (see the file comment). */
 export class DetectorCaptioner implements Captioner {
   readonly name = 'detector';
+  private closed = false;
   private constructor(private readonly detector: CenterNetDetector) {}
 
   /** Loads the detector (`modelDir`: a folder with centernet.json/.bin; default: the packaged one). */
@@ -56,7 +58,9 @@ export class DetectorCaptioner implements Captioner {
     return new DetectorCaptioner(await CenterNetDetector.load(modelDir ? { dir: modelDir } : {}));
   }
 
+  /** @throws RangeError on frames of the wrong size; Error after `close()`. */
   async caption(req: CaptionRequest): Promise<CaptionResult> {
+    if (this.closed) throw new Error('the detector captioner was closed');
     const t0 = performance.now();
     const { frame, prev, width, height } = req;
     if (prev && prev.length !== frame.length) throw new RangeError(`previous frame has ${prev.length} values, the frame ${frame.length}`);
@@ -66,7 +70,10 @@ export class DetectorCaptioner implements Captioner {
     return { text: structured.text, structured, embedding: embedCaption(objects), ms: performance.now() - t0, captioner: this.name };
   }
 
+  /** Releases the detector's session. Safe to call twice. */
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.detector.dispose();
   }
 }

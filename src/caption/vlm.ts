@@ -57,6 +57,7 @@ type ImageToText = (image: unknown, opts?: object) => Promise<Array<{ generated_
 /** Captions with a local VLM (see the file comment). */
 export class VlmCaptioner implements Captioner {
   readonly name = 'vlm';
+  private closed = false;
   private constructor(
     private readonly pipe: ImageToText,
     private readonly RawImage: new (data: Uint8ClampedArray, w: number, h: number, c: number) => unknown,
@@ -85,20 +86,29 @@ export class VlmCaptioner implements Captioner {
     }
   }
 
+  /** @throws RangeError on frames of the wrong size; Error after `close()`. */
   async caption(req: CaptionRequest): Promise<CaptionResult> {
+    if (this.closed) throw new Error('the vlm captioner was closed');
     const t0 = performance.now();
-    const { frame, width, height } = req;
+    const { frame, prev, width, height } = req;
     const plane = width * height;
     const C = frame.length / plane;
     if (C !== 1 && C !== 3) throw new RangeError(`frame has ${frame.length} values, expected 1 or 3 planes of ${width}x${height}`);
+    if (prev && prev.length !== frame.length) throw new RangeError(`previous frame has ${prev.length} values, the frame ${frame.length}`);
     const rgb = new Uint8ClampedArray(plane * 3);
     for (let i = 0; i < plane; i++) for (let c = 0; c < 3; c++) rgb[i * 3 + c] = Math.round(255 * frame[(C === 1 ? 0 : c) * plane + i]!);
     const out = await this.pipe(new this.RawImage(rgb, width, height, 3), { max_new_tokens: 32 });
-    const text = (out[0]?.generated_text ?? '').trim();
-    const objects = objectsFromText(text);
-    const structured = { ...buildCaption(objects, req.anomalyBox), text };
+    const generated = (out[0]?.generated_text ?? '').trim();
+    const objects = objectsFromText(generated);
+    const built = buildCaption(objects, req.anomalyBox);
+    // an empty generation falls back to the template's caption, so a caption is never empty
+    const text = generated || built.text;
+    const structured = { ...built, text };
     return { text, structured, embedding: embedCaption(objects), ms: performance.now() - t0, captioner: this.name };
   }
 
-  async close(): Promise<void> {}
+  /** Marks the captioner closed (the pipeline holds no session to release). Safe to call twice. */
+  async close(): Promise<void> {
+    this.closed = true;
+  }
 }

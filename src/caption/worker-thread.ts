@@ -23,7 +23,7 @@ try {
       const r = m.video ? await captionVideo(captioner, m.video.path, m.video.every, m.video.spec ?? CAPTION_SPEC) : await captioner.caption(m.req!);
       port.postMessage({ id: m.id, result: r });
     } catch (err) {
-      port.postMessage({ id: m.id, error: (err as Error).message });
+      port.postMessage({ id: m.id, error: (err as Error).message, errorName: (err as Error).name });
     }
   });
   port.postMessage({ ready: true });

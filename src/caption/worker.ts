@@ -14,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 
 import type { FrameSpec } from '../core/frame.js';
 import { loaderArgs } from '../util/loader.js';
-import type { CaptionRequest, CaptionResult } from './captioner.js';
+import type { CaptionRequest, CaptionResult, Captioner } from './captioner.js';
 import type { VideoCaptions } from './dataset.js';
 
 /** Options of {@link CaptionWorker.start}. */
@@ -53,7 +53,7 @@ function workerEntry(): { entry: URL | string; eval: boolean } {
 }
 
 /** A captioner in a worker thread (see the file comment). */
-export class CaptionWorker {
+export class CaptionWorker implements Captioner {
   private nextId = 1;
   /** set when the worker thread died or was closed: later requests reject at once */
   private dead: Error | null = null;
@@ -65,12 +65,15 @@ export class CaptionWorker {
   private constructor(
     private readonly worker: Worker,
     private readonly maxQueue: number,
+    /** `worker:<captioner>`, e.g. `worker:detector` */
+    readonly name: string,
   ) {
-    worker.on('message', (m: { id: number; result?: CaptionResult | VideoCaptions; error?: string }) => {
+    worker.on('message', (m: { id: number; result?: CaptionResult | VideoCaptions; error?: string; errorName?: string }) => {
       const p = this.running;
       if (!p || p.id !== m.id) return;
       this.running = null;
-      if (m.error !== undefined) p.reject(new Error(`captioner: ${m.error}`));
+      // the error's class does not cross the thread: a RangeError (wrong frame size) is rebuilt as one
+      if (m.error !== undefined) p.reject(m.errorName === 'RangeError' ? new RangeError(`captioner: ${m.error}`) : new Error(`captioner: ${m.error}`));
       else {
         this.counts.done += 1;
         p.resolve(m.result!);
@@ -108,7 +111,7 @@ export class CaptionWorker {
       worker.on('message', onMsg);
       worker.once('error', reject);
     });
-    return new CaptionWorker(worker, o.maxQueue ?? 8);
+    return new CaptionWorker(worker, o.maxQueue ?? 8, `worker:${o.captioner ?? 'detector'}`);
   }
 
   /** True while a caption is being made. */
@@ -136,6 +139,18 @@ export class CaptionWorker {
       this.queue.push({ id: this.nextId++, req, resolve, reject });
       this.pump();
     });
+  }
+
+  /**
+   * The {@link Captioner} call: one `event` request, awaited. Lets a worker stand wherever a
+   * captioner does (the shared contract, test/caption/captioner-contract.ts).
+   * @throws (rejects) RangeError on frames of the wrong size; Error when the captioner fails, the
+   *   worker died or was closed, or the request was dropped from a full queue.
+   */
+  async caption(req: CaptionRequest): Promise<CaptionResult> {
+    const r = await this.request(req, 'event');
+    if (!r) throw new Error(`captioner: request dropped, ${this.maxQueue} requests already queued`);
+    return r;
   }
 
   /**
