@@ -136,7 +136,7 @@ function printOnline(o: EvalCommandOptions, r: import('./online.js').OnlineResul
   process.stdout.write(
     `${model} online (${s.calibrated ? 'calibrated' : 'running baseline'}, ${s.measure}, on ${s.threshold.on} / off ${s.threshold.off}): micro AUC ${s.micro_auc} | ` +
       `segments detected ${s.detected}/${s.segments} | latency p50 ${s.latency_frames_p50} p90 ${s.latency_frames_p90} frames | ` +
-      `anomalous frames in events ${(100 * s.anomalous_frames_in_events).toFixed(1)}% | false events/hour ${s.false_events_per_hour} (${s.false_events_check} in ${s.check_frames} check frames) | false events on test ${s.false_events_test}\n`,
+      `anomalous frames in events ${(100 * s.anomalous_frames_in_events).toFixed(1)}% | false events/hour ${s.false_events_per_hour} (${s.false_events_check} in ${s.check_frames} check frames; 95 % upper bound ${s.false_events_per_hour_upper95}/hour) | false events on test ${s.false_events_test}\n`,
   );
 }
 

@@ -58,6 +58,31 @@ export interface OnlineVideo {
   segments: { start: number; end: number; latency: number | null }[];
 }
 
+/**
+ * Exact one-sided upper confidence bound on a Poisson mean after observing `k` events: the λ at
+ * which P(X <= k; λ) = 1 - conf (Garwood 1936; equal to chi2_{conf}(2k + 2) / 2). Found by
+ * bisection on the Poisson CDF, to 1e-9. k = 0, conf 0.95 gives 2.9957 (= -ln 0.05).
+ * @throws RangeError for k not a non-negative integer or conf not in (0, 1).
+ */
+export function poissonUpper(k: number, conf = 0.95): number {
+  if (!(Number.isInteger(k) && k >= 0)) throw new RangeError(`events must be a non-negative integer, got ${k}`);
+  if (!(conf > 0 && conf < 1)) throw new RangeError(`confidence must be in (0, 1), got ${conf}`);
+  const cdf = (lam: number) => {
+    let term = Math.exp(-lam);
+    let sum = term;
+    for (let i = 1; i <= k; i++) sum += (term *= lam / i);
+    return sum;
+  };
+  let lo = 0;
+  let hi = k + 10 + 10 * Math.sqrt(k + 1);
+  for (let it = 0; it < 200 && hi - lo > 1e-9; it++) {
+    const mid = (lo + hi) / 2;
+    if (cdf(mid) > 1 - conf) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
 /** The `online` object of `eval --online --json`. */
 export interface OnlineSummary {
   micro_auc: number;
@@ -67,6 +92,12 @@ export interface OnlineSummary {
   latency_frames_p90: number | null;
   anomalous_frames_in_events: number;
   false_events_per_hour: number | null;
+  /**
+   * One-sided 95 % upper bound on the false-event rate per hour (exact Poisson bound for the
+   * events counted in `check_hours`): what the check part can actually vouch for. 0 events in
+   * 25 s of video still allows 423 per hour; showing <= 1 per hour needs >= 3 h with none.
+   */
+  false_events_per_hour_upper95: number | null;
   /** details */
   false_events_check: number | null;
   check_hours: number | null;
@@ -342,6 +373,7 @@ export async function evaluateOnline(predictor: Predictor, manifest: ScoredModel
     latency_frames_p90: percentile(lat, 0.9),
     anomalous_frames_in_events: r4(covered / Math.max(1, anomalous)),
     false_events_per_hour: check && hours ? +(check.events / hours).toFixed(2) : null,
+    false_events_per_hour_upper95: check && hours ? +(poissonUpper(check.events, 0.95) / hours).toFixed(2) : null,
     false_events_check: check?.events ?? null,
     check_hours: hours === null ? null : r4(hours),
     check_frames: check?.frames ?? null,

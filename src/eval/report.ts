@@ -191,7 +191,7 @@ ${row('online micro AUC', fmt(s.micro_auc))}
 ${row('segments detected', `${s.detected} of ${s.segments}`)}
 ${row('latency p50 / p90 (frames)', `${s.latency_frames_p50 ?? '–'} / ${s.latency_frames_p90 ?? '–'}`)}
 ${row('anomalous frames inside events', `${(100 * s.anomalous_frames_in_events).toFixed(1)}%`)}
-${row('false events per hour (check part of normal video)', `${s.false_events_per_hour ?? '–'} (${s.false_events_check ?? '–'} in ${s.check_frames ?? '–'} frames)`)}
+${row('false events per hour (check part of normal video)', `${s.false_events_per_hour ?? '–'} (${s.false_events_check ?? '–'} in ${s.check_frames ?? '–'} frames; 95 % upper bound ${s.false_events_per_hour_upper95 ?? '–'})`)}
 ${row('events on test frames with no anomaly', String(s.false_events_test))}
 </table>`;
 }

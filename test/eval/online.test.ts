@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { evaluateDataset } from '../../src/eval/evaluate.js';
-import { calibratedBaseline, evaluateOnline, labelSegments, percentile } from '../../src/eval/online.js';
+import { calibratedBaseline, evaluateOnline, labelSegments, percentile, poissonUpper } from '../../src/eval/online.js';
 import { onlineTimelineSvg, writeReport } from '../../src/eval/report.js';
 import { CopyLastPredictor } from '../../src/core/predictor.js';
 import type { Manifest } from '../../src/core/manifest.js';
@@ -94,8 +94,19 @@ describe('evaluateOnline', () => {
     assert.equal(s.false_events_check, 0);
     assert.equal(s.false_events_per_hour, 0);
     assert.equal(s.check_frames, 2 * 16);
+    // 0 events in 32 frames at 10 fps: the 95 % bound is -ln(0.05) events over 3.2 s
+    assert.ok(Math.abs(s.false_events_per_hour_upper95! - (2.9957 * 3600) / 3.2) < 1, String(s.false_events_per_hour_upper95));
     assert.equal(s.threshold.fpr, 0.01);
     assert.equal(r.videos[0]!.frames[0], 4, 'scores from the first full clip');
+  });
+
+  it('poissonUpper: the exact one-sided Poisson bound (chi-square table values)', () => {
+    assert.ok(Math.abs(poissonUpper(0) - 2.9957) < 1e-4);
+    assert.ok(Math.abs(poissonUpper(1) - 4.7439) < 1e-4);
+    assert.ok(Math.abs(poissonUpper(5) - 10.5130) < 1e-4);
+    assert.ok(Math.abs(poissonUpper(0, 0.99) - 4.6052) < 1e-4);
+    assert.throws(() => poissonUpper(-1), RangeError);
+    assert.throws(() => poissonUpper(1, 1), RangeError);
   });
 
   it('calibratedBaseline calibrates a predictor with no manifest (copy-last) as calibrate would a model', async () => {
