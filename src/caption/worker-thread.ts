@@ -7,11 +7,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { FrameSpec } from '../core/frame.js';
 import { createCaptioner, type CaptionRequest } from './captioner.js';
 import { CAPTION_SPEC, captionVideo } from './dataset.js';
+import { niceThisThread } from '../util/priority.js';
 
 const port = parentPort!;
-const { captioner: name, modelDir } = workerData as { captioner: string; modelDir?: string };
+const { captioner: name, modelDir, nice } = workerData as { captioner: string; modelDir?: string; nice?: number };
 
 try {
+  // before the model loads, so that ONNX Runtime's threads, created by this one, inherit it
+  if (nice) niceThisThread(nice);
   const captioner = await createCaptioner(name, modelDir ? { modelDir } : {});
   port.on('message', async (m: { id: number; req?: CaptionRequest; video?: { path: string; every: number; spec?: FrameSpec } } | 'close') => {
     if (m === 'close') {

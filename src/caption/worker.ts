@@ -17,6 +17,9 @@ import { loaderArgs } from '../util/loader.js';
 import type { CaptionRequest, CaptionResult, Captioner } from './captioner.js';
 import type { VideoCaptions } from './dataset.js';
 
+/** Default nice value of a caption worker thread (see CaptionWorkerOptions.nice). */
+export const CAPTION_NICE = 10;
+
 /** Options of {@link CaptionWorker.start}. */
 export interface CaptionWorkerOptions {
   /** captioner name (captioner.ts registry): 'detector' (default) or 'vlm' */
@@ -25,6 +28,12 @@ export interface CaptionWorkerOptions {
   modelDir?: string;
   /** most event captions waiting (default 8) */
   maxQueue?: number;
+  /**
+   * nice value of the worker thread and of the ONNX Runtime threads it starts (default 10), so
+   * captions yield the CPU to the frame loop when both want it (util/priority.ts); 0 keeps the
+   * loop's priority
+   */
+  nice?: number;
 }
 
 /** A whole video captioned inside the worker (decoded there too): see {@link CaptionWorker.captionVideo}. */
@@ -97,7 +106,7 @@ export class CaptionWorker implements Captioner {
    */
   static async start(o: CaptionWorkerOptions = {}): Promise<CaptionWorker> {
     const { entry, eval: isEval } = workerEntry();
-    const worker = new Worker(entry, { eval: isEval, workerData: { captioner: o.captioner ?? 'detector', modelDir: o.modelDir }, execArgv: loaderArgs() });
+    const worker = new Worker(entry, { eval: isEval, workerData: { captioner: o.captioner ?? 'detector', modelDir: o.modelDir, nice: o.nice ?? CAPTION_NICE }, execArgv: loaderArgs() });
     await new Promise<void>((resolve, reject) => {
       const onMsg = (m: { ready?: boolean; failed?: string }) => {
         worker.off('message', onMsg);

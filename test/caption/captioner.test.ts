@@ -9,7 +9,8 @@ import { CAPTION_SPEC } from '../../src/caption/dataset.js';
 import { centerNetFolder } from '../../src/caption/detector.js';
 import { TEXT_DIM } from '../../src/caption/embed.js';
 import { checkVlmFolder, objectsFromText } from '../../src/caption/vlm.js';
-import { CaptionWorker } from '../../src/caption/worker.js';
+import { CAPTION_NICE, CaptionWorker } from '../../src/caption/worker.js';
+import { threadNices } from '../util/threads.js';
 import { readAllFrames } from '../../src/video/open.js';
 
 const PED2_01 = '../shared/datasets/ucsd_ped2/testing/frames/01';
@@ -78,6 +79,13 @@ test('the caption worker does not block the frame loop; periodic requests are dr
   }
   const r = await p;
   assert.ok(r && r.text.length > 0);
+  // the worker thread and the ONNX Runtime threads it started run at CAPTION_NICE; the main thread keeps its priority
+  if (process.platform === 'linux') {
+    const nices = threadNices();
+    const lowered = [...nices.values()].filter((n) => n === CAPTION_NICE).length;
+    assert.ok(lowered >= 1, `no thread at nice ${CAPTION_NICE}: ${JSON.stringify([...nices])}`);
+    assert.notEqual(nices.get(process.pid), CAPTION_NICE);
+  }
   assert.ok(ticks > 10, `the main thread ran only ${ticks} turns during a caption`);
   assert.equal(worker.counts.done, 1);
   assert.ok(r.embedding instanceof Float32Array && r.embedding.length === TEXT_DIM);
