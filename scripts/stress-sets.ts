@@ -18,14 +18,19 @@
  * - `ped2-wide`: Ped2 centre-cropped to 16:9 (360 x 202), training and test, same labels: another
  *   aspect ratio (the recipe matches the grid to it: 152 x 88... see `gridFor`).
  *
+ * - `ped2-h264`: every training and test video as a camera would send it: encoded with ffmpeg's
+ *   H.264 defaults (libx264, CRF 23, yuv420p, 10 fps) and decoded back to PNG frames, same labels.
+ *   A model trained on Ped2's JPEG frames meets compression artefacts it never saw.
+ *
  * Usage: node --import tsx scripts/stress-sets.ts [ped2 root] [out folder] [sets, comma-separated; default all]
  * Frames are symlinked where they are unchanged; ped2-wide re-encodes JPEGs with sharp (~1 min).
  */
+import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 
-const [root = '../shared/datasets/ucsd_ped2', out = '/work/tmp/stress', only = 'ped2-3,ped2-speed,ped2-local,ped2-wide'] = process.argv.slice(2);
+const [root = '../shared/datasets/ucsd_ped2', out = '/work/tmp/stress', only = 'ped2-3,ped2-speed,ped2-local,ped2-wide,ped2-h264'] = process.argv.slice(2);
 const sets = only.split(',');
 const ped2 = resolve(root);
 const train = join(ped2, 'training/frames');
@@ -121,4 +126,25 @@ if (sets.includes('ped2-wide')) {
   for (const v of (await readdir(test)).sort()) await crop(join(test, v), join(dst, 'testing/frames', v));
   await writeFile(join(dst, 'test_frame_labels.json'), await readFile(join(ped2, 'test_frame_labels.json')));
 }
+// ped2-h264: each video through H.264 at ffmpeg's defaults and back (PNG, lossless)
+if (sets.includes('ped2-h264')) {
+  const dst = join(out, 'ped2-h264');
+  for (const part of ['training', 'testing']) {
+    const src = join(ped2, part, 'frames');
+    for (const v of (await readdir(src)).sort()) {
+      const dir = join(dst, part, 'frames', v);
+      await mkdir(dir, { recursive: true });
+      const first = (await jpgs(join(src, v)))[0]!;
+      const ext = first.slice(first.lastIndexOf('.'));
+      const digits = first.length - ext.length;
+      const mp4 = join(dst, `${part}-${v}.mp4`);
+      const ff = (args: string[]) => execFileSync('ffmpeg', ['-hide_banner', '-nostdin', '-v', 'error', '-y', ...args]);
+      ff(['-framerate', '10', '-start_number', String(Number(first.slice(0, digits))), '-i', join(src, v, `%0${digits}d${ext}`), '-c:v', 'libx264', '-pix_fmt', 'yuv420p', mp4]);
+      ff(['-i', mp4, '-start_number', '0', join(dir, `%0${digits}d.png`)]);
+      await rm(mp4);
+    }
+  }
+  await symlink(join(ped2, 'test_frame_labels.json'), join(dst, 'test_frame_labels.json'));
+}
+
 process.stdout.write(`${JSON.stringify({ out, sets })}\n`);
