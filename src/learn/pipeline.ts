@@ -84,6 +84,26 @@ export interface LearnResult {
   run: string;
 }
 
+/**
+ * The step at which an earlier `learn` into `trainDir` stopped, when its checkpoint trained on the
+ * same file or folder (`data`, not modified since), at the same grid: `learn` then continues that
+ * training (train's `--resume`) instead of starting over. null when there is nothing to continue.
+ * Never throws: an unreadable checkpoint means starting over.
+ */
+export async function resumableTraining(trainDir: string, data: string, grid?: Pick<SfnConfig, 'width' | 'height' | 'color'>): Promise<number | null> {
+  try {
+    const file = path.join(trainDir, 'checkpoint.json');
+    const [ck, dataStat, ckStat] = await Promise.all([fs.readFile(file, 'utf8'), fs.stat(data), fs.stat(file)]);
+    const h = JSON.parse(ck) as { config?: Partial<SfnConfig>; meta?: { data?: string; step?: number } };
+    if (h.meta?.data !== path.resolve(data) || typeof h.meta.step !== 'number') return null;
+    if (dataStat.mtimeMs > ckStat.mtimeMs) return null;
+    if (grid && (h.config?.width !== grid.width || h.config?.height !== grid.height || h.config?.color !== grid.color)) return null;
+    return h.meta.step;
+  } catch {
+    return null;
+  }
+}
+
 /** Reports progress with an ETA from the stage's own rate. */
 class StageClock {
   private t0 = performance.now();
@@ -154,8 +174,11 @@ export async function runLearn(o: LearnOptions): Promise<LearnResult> {
   const tr = new StageClock('train', o.onProgress);
   tr.report(0, 'loading clips');
   const trainDir = path.join(out, 'train');
-  await fs.rm(trainDir, { recursive: true, force: true });
-  const topts = await trainDefaults(data, trainDir, { ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}) });
+  // a file or folder learned before into this folder, and interrupted: continue its training
+  const resumeAt = recording ? null : await resumableTraining(trainDir, data, o.grid);
+  if (resumeAt === null) await fs.rm(trainDir, { recursive: true, force: true });
+  else tr.report(0, `continuing the training in ${trainDir} from step ${resumeAt} (same data); delete that folder to start over`);
+  const topts = await trainDefaults(data, trainDir, { ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}), ...(resumeAt !== null ? { resume: true } : {}) });
   if (o.grid) topts.model = { ...topts.model, ...o.grid };
   let trained;
   try {

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { readManifest } from '../../src/core/manifest.js';
 import { manifestProblems, modelProblems } from '../../src/learn/checks.js';
 import { runLearnCommand } from '../../src/learn/command.js';
-import { LEARN_STAGES, runLearn, type LearnProgress } from '../../src/learn/pipeline.js';
+import { LEARN_STAGES, resumableTraining, runLearn, type LearnProgress } from '../../src/learn/pipeline.js';
 import { recordStream } from '../../src/learn/record.js';
 import { readAllFrames } from '../../src/video/open.js';
 import { freePort } from '../mqtt/brokers.js';
@@ -79,6 +79,23 @@ describe('sfn-edge learn', { skip: !HAVE_PED2 && 'Ped2 not available' }, () => {
     assert.match(manifestProblems({ ...m8, calibration: { ...cal, patch: { ...cal.patch, rows: cal.patch.rows + 1 } } }).join(), /does not fit the 144x96 model grid/);
     assert.match(manifestProblems({ ...m8, calibration: { ...cal, measures: { ...cal.measures, mse: { ...cal.measures.mse, on_at_fpr: Number.NaN } } } }).join(), /mse statistics are not finite/);
     assert.match(manifestProblems({ ...m8, calibration: { ...cal, measures: { ...cal.measures, 'patch-max': { ...cal.measures['patch-max'], on_at_fpr: -0.5 } } } }).join(), /patch-max threshold .* not above the normal median/);
+  });
+
+  it('a second learn into the same folder continues the interrupted training instead of starting over', async () => {
+    const out = path.join(dir, 'cam'); // the folder the first test learned into, with 2 steps
+    assert.equal(await resumableTraining(path.join(out, 'train'), video), 2);
+    const seen: LearnProgress[] = [];
+    const r = await runLearnCommand({ source: video, out, maxSteps: 4, progress: false, onProgress: (p) => seen.push(p) }, () => undefined);
+    assert.equal(r.train.steps, 4);
+    assert.ok(seen.some((p) => p.stage === 'train' && /continuing the training in .* from step 2 \(same data\)/.test(p.detail)), 'says it continues');
+    assert.match(await fs.readFile(path.join(out, 'train.log'), 'utf8'), /resumed from checkpoint/);
+    // nothing to continue: other data, data changed since, another grid, no checkpoint
+    assert.equal(await resumableTraining(path.join(out, 'train'), path.join(dir, 'other.mp4')), null);
+    assert.equal(await resumableTraining(path.join(out, 'train'), video, { width: 96, height: 64, color: 'gray' }), null);
+    assert.equal(await resumableTraining(path.join(dir, 'nowhere'), video), null);
+    const later = new Date(Date.now() + 60_000);
+    await fs.utimes(video, later, later);
+    assert.equal(await resumableTraining(path.join(out, 'train'), video), null);
   });
 
   it('records the first seconds of a stream with ffmpeg (stream copy) into a readable file', async () => {
