@@ -125,7 +125,7 @@ export function program(): Command {
 
   p.command('eval')
     .description('frame-level AUC (micro and macro) of a model on a labelled data set (Ped2 layout)')
-    .option('--model <file>', 'ONNX model (manifest beside it)')
+    .option('--model <file>', 'ONNX model (manifest beside it); default: the one models/default.json names, as run')
     .option('--weights <file>', 'TensorFlow.js weights (.json) from `train` instead of an ONNX model')
     .requiredOption('--dataset <folder>', 'data set root with testing/frames/NN and test_frame_labels.json')
     .addOption(new Option('--baseline <name>', 'evaluate a trivial predictor instead of a model').choices(['copy-last']))

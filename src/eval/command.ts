@@ -197,10 +197,19 @@ function parseSize(s: string): { width: number; height: number } {
   return { width: Number(m[1]), height: Number(m[2]) };
 }
 
-/** Creates the predictor the options ask for. Throws when none or several are given. */
+/**
+ * Creates the predictor the options ask for: `--model`, `--weights` or `--baseline copy-last`;
+ * with none of them, the model `run` would use (models/default.json), as `eval --online` does.
+ * @throws Error when several are given, or no default model is configured.
+ */
 export async function predictorFor(o: EvalCommandOptions): Promise<Predictor> {
   const given = [o.model, o.weights, o.baseline].filter((x) => x !== undefined).length;
-  if (given !== 1) throw new Error('give exactly one of --model <file.onnx>, --weights <file.json> or --baseline copy-last');
+  if (given > 1) throw new Error('give only one of --model <file.onnx>, --weights <file.json> or --baseline copy-last');
+  if (given === 0) {
+    const { defaultModel } = await import('../core/default-model.js');
+    o = { ...o, model: await defaultModel() };
+    log.info({ model: o.model }, "no --model given: evaluating the model run would use");
+  }
   if (o.baseline === 'copy-last') return new CopyLastPredictor({ ...parseSize(o.size), color: 'gray' });
   if (o.weights) {
     const { TfjsPredictor } = await import('../model/predictor.js');

@@ -22,3 +22,17 @@ describe('CopyLastPredictor', () => {
     await assert.rejects(p.predict(clips, 3), /need 3/);
   });
 });
+
+describe('eval picks its predictor', () => {
+  it('with no --model, --weights or --baseline: the model run would use; several: refused', async () => {
+    const { predictorFor } = await import('../../src/eval/command.js');
+    const { defaultModel } = await import('../../src/core/default-model.js');
+    const p = await predictorFor({ dataset: 'unused', size: '144x96', providers: 'cpu' } as Parameters<typeof predictorFor>[0]);
+    try {
+      assert.equal(p.name, (await import('node:path')).basename(await defaultModel(), '.onnx'));
+    } finally {
+      await (p as { dispose?: () => Promise<void> }).dispose?.();
+    }
+    await assert.rejects(predictorFor({ dataset: 'unused', size: '144x96', model: 'a.onnx', baseline: 'copy-last' } as Parameters<typeof predictorFor>[0]), /give only one of --model/);
+  });
+});
