@@ -182,7 +182,15 @@ export class MqttReporter implements AckPublisher {
     client.on('message', (topic, payload) => {
       void r.onMessage(topic, payload);
     });
-    client.on('error', (err) => log.warn({ err: err.message, url: nodes.length > 1 ? nodeName(client.options) : opts.url }, 'mqtt: connection error'));
+    // the same error on every retry (once a second while the broker is away) is logged when it
+    // first appears or changes, then at most once a minute with how often it repeated
+    const errorLog = new RepeatLimiter(60_000);
+    client.on('error', (err) => {
+      const url = nodes.length > 1 ? nodeName(client.options) : opts.url;
+      const repeated = errorLog.take(`${url} ${err.message}`);
+      if (repeated !== null) log.warn({ err: err.message, url, ...(repeated > 0 ? { repeated } : {}) }, repeated > 0 ? `mqtt: connection error (${repeated} more since the last report)` : 'mqtt: connection error');
+    });
+    client.on('connect', () => errorLog.reset());
     client.on('offline', () => log.warn({ url: opts.url }, 'mqtt: offline, reconnecting'));
     // A TCP connection that the broker closes or resets before its CONNACK is most often a plain
     // mqtt:// client on a TLS listener (Mosquitto resets it), or a port that is not MQTT: say so
@@ -341,5 +349,41 @@ export class MqttReporter implements AckPublisher {
     }
     await this.client.endAsync(!this.connected);
     return flushed;
+  }
+}
+
+/**
+ * Lets a repeating log line through when it first appears or changes, then at most once per
+ * `everyMs` (ms), counting the repeats it held back. Pure apart from the clock (`now`, ms).
+ */
+export class RepeatLimiter {
+  private key: string | null = null;
+  private last = 0;
+  private held = 0;
+  constructor(private readonly everyMs: number, private readonly now: () => number = Date.now) {}
+
+  /** @returns null to hold this line back, else how many repeats were held back before it (0 for a new line). */
+  take(key: string): number | null {
+    const t = this.now();
+    if (key !== this.key) {
+      this.key = key;
+      this.last = t;
+      this.held = 0;
+      return 0;
+    }
+    if (t - this.last < this.everyMs) {
+      this.held += 1;
+      return null;
+    }
+    const n = this.held;
+    this.last = t;
+    this.held = 0;
+    return n;
+  }
+
+  /** Forgets the last line (e.g. once connected), so the next error is reported at once. */
+  reset(): void {
+    this.key = null;
+    this.held = 0;
   }
 }

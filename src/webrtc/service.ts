@@ -108,7 +108,8 @@ export async function startStreaming(o: StreamingOptions): Promise<Streaming> {
     const on = sessionSettings(c, generated, profileMax).maxSessions > 0;
     if (on) {
       warned = true;
-      if (o.tokenFile) log.warn({ token_file: o.tokenFile, made: generatedMade }, `streaming.token is not configured: viewers must present the token ${generatedMade ? 'made for' : 'kept for'} this device; read it from ${o.tokenFile} (or set streaming.token in the configuration to choose one)`);
+      // a token made now is news (warn, once); one kept from an earlier run is not (info)
+      if (o.tokenFile) log[generatedMade ? 'warn' : 'info']({ token_file: o.tokenFile, made: generatedMade }, `streaming.token is not configured: viewers must present the token ${generatedMade ? 'made for' : 'kept for'} this device; read it from ${o.tokenFile} (or set streaming.token in the configuration to choose one)`);
       else log.warn('streaming.token is not configured: a token was made for this run and is kept only in memory; set streaming.token in the configuration so that viewers can present it');
     } else if (!noted) {
       noted = true;

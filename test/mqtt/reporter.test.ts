@@ -165,3 +165,22 @@ describe('embedded broker', () => {
     assert.deepEqual(Object.keys(HANDLERS).sort(), ['cmd/learn', 'cmd/restart-source', 'cmd/snapshot', 'config/set']);
   });
 });
+
+describe('RepeatLimiter (connection errors while the broker is away)', () => {
+  it('passes a new or changed line at once, then one per interval with the count held back', async () => {
+    const { RepeatLimiter } = await import('../../src/mqtt/reporter.js');
+    let t = 0;
+    const r = new RepeatLimiter(60_000, () => t);
+    assert.equal(r.take('ECONNREFUSED'), 0);
+    for (let i = 1; i <= 34; i++) {
+      t = i * 1000;
+      assert.equal(r.take('ECONNREFUSED'), null, `retry ${i} held back`);
+    }
+    t = 60_000;
+    assert.equal(r.take('ECONNREFUSED'), 34);
+    t = 61_000;
+    assert.equal(r.take('ECONNRESET'), 0, 'a different error is reported at once');
+    r.reset();
+    assert.equal(r.take('ECONNRESET'), 0, 'after a connection, the next error is reported at once');
+  });
+});
