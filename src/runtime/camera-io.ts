@@ -12,7 +12,7 @@ import type { Predictor } from '../core/predictor.js';
 import type { AnomalyEvent } from '../events/detector.js';
 import type { OnnxPredictor } from '../inference/predictor.js';
 import { LearnService } from '../learn/service.js';
-import type { CommandName, MqttReporter } from '../mqtt/reporter.js';
+import type { CommandName, ReportChannel } from '../mqtt/scope.js';
 import { TOPICS } from '../mqtt/topics.js';
 import { writeJpeg } from '../pipeline/clips.js';
 import { recorderListener, ringListener } from '../pipeline/listeners.js';
@@ -29,7 +29,8 @@ import { StatsPublisher } from './stats.js';
 
 /** The device-wide parts a camera is attached to. */
 export interface CameraWiring {
-  reporter: MqttReporter;
+  /** where the camera publishes: the device's reporter (`--source` alone) or the camera's scope */
+  reporter: ReportChannel;
   /** registers the handler of `cmd/<name>` */
   onCommand(name: CommandName, fn: (payload: Buffer) => Promise<void>): void;
   streaming: Streaming;
@@ -69,7 +70,7 @@ export class CameraIo {
     void this.eventState(false, null);
     // a clip is announced once its MP4 and JPEG are closed, after the event's `end` (same outbox, in order)
     cam.recorder.onWritten = (c) => {
-      const msg = { event_id: c.id, device_id: cam.o.deviceId, video: c.video, snapshot: c.snapshot, frames: c.frames, first_frame: c.first_frame, last_frame: c.last_frame, video_bytes: c.video_bytes, snapshot_bytes: c.snapshot_bytes, fps: cam.fps };
+      const msg = { event_id: c.id, device_id: cam.o.deviceId, ...this.cameraField, video: c.video, snapshot: c.snapshot, frames: c.frames, first_frame: c.first_frame, last_frame: c.last_frame, video_bytes: c.video_bytes, snapshot_bytes: c.snapshot_bytes, fps: cam.fps };
       this.chain(() => r.publishClip(c.id, msg), 'outbox: cannot store a clip announcement');
     };
   }
@@ -121,11 +122,16 @@ export class CameraIo {
     return this.w.reporter.publishJson(TOPICS.eventState, { active, id: e?.id ?? null, since: new Date().toISOString() }, { qos: 1, retain: true }).catch(() => undefined);
   }
 
+  /** `{camera_id}` in the messages of a camera on its own topics (none for `--source` alone, as before) */
+  private get cameraField(): { camera_id?: string } {
+    return this.cam.o.scoped ? { camera_id: this.cam.o.id } : {};
+  }
+
   /** A lifecycle message: the event state, the message through the outbox, the describer. */
   onEvent(e: AnomalyEvent): void {
     if (e.type === 'new') void this.eventState(true, e);
     else if (e.type === 'end') void this.eventState(false, e);
-    const msg = { ...e, device_id: this.cam.o.deviceId, source: this.cam.sourceNow };
+    const msg = { ...e, device_id: this.cam.o.deviceId, ...this.cameraField, source: this.cam.sourceNow };
     log.info({ type: e.type, id: e.id, start: e.start.frame, last: e.last.frame, peak: +e.peak.score.toFixed(2) }, 'event');
     this.chain(() => this.w.reporter.publishEvent(msg), 'outbox: cannot store an event');
     this.describer?.onEvent(e);

@@ -51,8 +51,10 @@ export function clipSettings(c: RuntimeConfig, fps: number, dir: string): ClipSe
 
 /** What one camera is given. */
 export interface CameraOptions {
-  /** the camera's id (`cam0` for `--source` alone) */
+  /** the camera's id (`cam0` for `--source` alone, or `--camera-id`) */
   id: string;
+  /** on its own topics `sfn/<device>/<id>/` (messages then carry `camera_id`); false: the device's topics */
+  scoped: boolean;
   deviceId: string;
   /** the source when the configuration names none (`--source`) */
   source: string;

@@ -17,13 +17,15 @@ import { readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { defaultModel } from '../core/default-model.js';
-import { brokerOf, redactLayer } from '../core/runtime-config.js';
+import { brokerOf, redactLayer, redactSecrets, type RuntimeConfig } from '../core/runtime-config.js';
 import { loadProfile, type DeviceProfile } from '../device/profile.js';
 import type { ProviderName } from '../inference/session.js';
 import type { LearnServiceOptions } from '../learn/service.js';
 import { log } from '../util/log.js';
 import { BrokerService } from './broker-service.js';
-import { CameraPipeline, type CameraResult } from './camera.js';
+import { ReporterScope, type CommandName, type ReportChannel, type RuntimeHooks } from '../mqtt/scope.js';
+import { CameraPipeline, type CameraOptions, type CameraResult } from './camera.js';
+import { cameraPlans, followDevice, reportFailed, type CameraPlan, type FailedCamera } from './cameras.js';
 import { CaptionsService } from './captions-service.js';
 import { ConfigController } from './controller.js';
 import { MetricsService } from './metrics-service.js';
@@ -36,7 +38,10 @@ export { clipSettings, RECONNECT_MAX_MS, RECONNECT_MIN_MS } from './camera.js';
 
 /** Options of `run` as commander parses them. */
 export interface RunOptions {
-  source: string;
+  /** the one camera's source (`--source`); required unless the configuration has a `cameras` list */
+  source?: string;
+  /** `--camera-id`: the one camera of `--source` on its own topics `sfn/<device>/<id>/` (default: `cam0` on the device's topics) */
+  cameraId?: string;
   /** a file or folder source plays again from its start when it ends, until SIGINT/SIGTERM (live sources reconnect anyway) */
   loop?: boolean;
   /** ONNX model file; default: the device profile's installed `model.variant`, else the one `models/default.json` names */
@@ -92,6 +97,10 @@ export interface RunSummary {
   source_error?: string;
   /** times a live source was reopened */
   reconnects: number;
+  /** with a `cameras` list (or `--camera-id`): each camera's own summary, by id (the fields above are totals) */
+  cameras?: Record<string, RunSummary>;
+  /** cameras that did not start, and why */
+  failed_cameras?: { id: string; error: string }[];
 }
 
 /**
@@ -184,42 +193,165 @@ export async function runCommand(o: RunOptions, print: (line: string) => void = 
   }
 }
 
-/** Starts the services in order (see the file comment), plays the camera, ends the run in order. */
+/** A started camera and where it publishes. */
+interface Running {
+  plan: CameraPlan;
+  camera: CameraPipeline;
+  channel: ReportChannel;
+  onCommand: (name: CommandName, fn: (payload: Buffer) => Promise<void>) => void;
+  streaming?: StreamingService;
+}
+
+/** Starts the services in order (see the file comment), plays the cameras, ends the run in order. */
 async function runServices(o: RunOptions, print: (line: string) => void, group: ServiceGroup): Promise<RunSummary> {
   const s = await runSettings(o);
-  const { controller, stateDir, clipsDir, deviceId } = s;
+  const plans = await cameraPlans({ ...(o.source !== undefined ? { source: o.source } : {}), ...(o.cameraId !== undefined ? { cameraId: o.cameraId } : {}), device: s.controller, clipsDir: s.clipsDir, stateDir: s.stateDir });
   const host = await group.start(new ModelHost({ profile: s.profile, providers: s.providers, batchSize: s.realtime ? 1 : Math.max(1, o.batch ?? 4) }));
-  const camera = await group.start(new CameraPipeline(host, {
-    id: 'cam0', deviceId, source: o.source, model: s.modelPath, controller, realtime: s.realtime, loop: o.loop === true,
-    ...(o.fps ? { fps: o.fps } : {}), ...(o.batch ? { batch: o.batch } : {}), clipsDir, stateDir, ...(o.learn ? { learn: o.learn } : {}),
-  }));
+  const failed: FailedCamera[] = [];
+  const cameras = await startCameras(group, plans, (p) => new CameraPipeline(host, cameraOptions(o, s, p)), failed);
   const auth = s.creds.password !== undefined ? { username: s.creds.username ?? 'sfn', password: s.creds.password } : undefined;
   const broker = await group.start(new BrokerService({
     ...(s.url ? { url: s.url } : {}), ...(o.embeddedPort !== undefined ? { embeddedPort: o.embeddedPort } : {}), ...(o.wsPort !== undefined ? { wsPort: o.wsPort } : {}), ...(auth ? { auth } : {}),
   }));
   const reporter = await group.start(new ReporterService({
-    url: () => broker.url, deviceId, stateDir, controller, ...s.creds, ...(o.ca ? { ca: o.ca } : {}), ...(o.cert ? { cert: o.cert } : {}), ...(o.key ? { key: o.key } : {}),
+    url: () => broker.url, deviceId: s.deviceId, stateDir: s.stateDir, controller: s.controller, deviceIsCamera: !plans[0]!.scoped,
+    ...s.creds, ...(o.ca ? { ca: o.ca } : {}), ...(o.cert ? { cert: o.cert } : {}), ...(o.key ? { key: o.key } : {}),
   }));
-  const streaming = await group.start(new StreamingService({
-    client: () => reporter.reporter.client, deviceId, clipsDir, stateDir, config: () => controller.current.streaming,
-    ...(s.profile ? { profileMaxSessions: s.profile.streaming.maxSessions } : {}), ...(o.whepPort !== undefined ? { whepPort: o.whepPort } : {}), ...(o.whepHost ? { whepHost: o.whepHost } : {}),
-  }));
-  controller.onChange((c) => streaming.configure(c.streaming));
-  const captions = await group.start(new CaptionsService(() => controller.current.captions));
+  const running = await openChannels(reporter, plans, cameras, failed);
+  if (s.controller.current.cameras) followDevice(s.controller, plans, (id) => void running.find((r) => r.plan.id === id)?.channel.publishConfigState().catch(() => undefined));
+  for (const [i, r] of running.entries()) r.streaming = await group.start(streamingFor(o, s, reporter, r, i === 0));
+  const captions = await group.start(new CaptionsService(() => captionsOf(plans)));
   const metrics = await group.start(new MetricsService(o.metricsPort));
-  await group.start(camera.runner({
-    reporter: reporter.reporter, onCommand: (n, f) => reporter.onCommand(n, f), streaming: streaming.streaming, captions: captions.worker, metrics: metrics.metrics,
-  }));
-  await group.start(signals(o.signal, () => camera.abort()));
+  const live: Running[] = [];
+  for (const r of running) {
+    const wiring = { reporter: r.channel, onCommand: r.onCommand, streaming: r.streaming!.streaming, captions: r.plan.controller.current.captions.enabled ? captions.worker : null, metrics: metrics.metrics };
+    const err = running.length > 1 ? await group.startIsolated(r.camera.runner(wiring)) : await group.start(r.camera.runner(wiring)).then(() => null);
+    if (err) await failCamera(r, err, failed);
+    else live.push(r);
+  }
+  await group.start(signals(o.signal, () => live.forEach((r) => r.camera.abort())));
+  return finishRun(live, failed, reporter, print);
+}
+
+/**
+ * Starts each camera's model and source; with several cameras, one that fails is left out (its
+ * error in `failed`) and the others go on; the one camera of `--source` alone fails the run.
+ * @throws the camera's error with one camera, or Error when no camera of several started.
+ */
+async function startCameras(group: ServiceGroup, plans: readonly CameraPlan[], make: (p: CameraPlan) => CameraPipeline, failed: FailedCamera[]): Promise<CameraPipeline[]> {
+  if (plans.length === 1) return [await group.start(make(plans[0]!))];
+  const out: CameraPipeline[] = [];
+  for (const p of plans) {
+    const cam = make(p);
+    const err = await group.startIsolated(cam);
+    if (err) failed.push({ id: p.id, error: err.message });
+    else out.push(cam);
+  }
+  if (out.length === 0) throw new Error(`no camera started: ${failed.map((f) => `${f.id}: ${f.error}`).join('; ')}`);
+  return out;
+}
+
+/** The camera options of plan `p`. */
+function cameraOptions(o: RunOptions, s: RunSettings, p: CameraPlan): CameraOptions {
+  return {
+    id: p.id, scoped: p.scoped, deviceId: s.deviceId, source: p.source, model: s.modelPath, controller: p.controller, realtime: s.realtime, loop: o.loop === true,
+    ...(o.fps ? { fps: o.fps } : {}), ...(o.batch ? { batch: o.batch } : {}), clipsDir: p.clipsDir, stateDir: p.stateDir, ...(o.learn ? { learn: o.learn } : {}),
+  };
+}
+
+/** Where each camera publishes (the device's topics, or its own scope); failed cameras are announced offline. */
+async function openChannels(reporter: ReporterService, plans: readonly CameraPlan[], cameras: readonly CameraPipeline[], failed: readonly FailedCamera[]): Promise<Running[]> {
+  const out: Running[] = [];
+  for (const plan of plans) {
+    const camera = cameras.find((c) => c.o.id === plan.id);
+    if (!plan.scoped) {
+      if (camera) out.push({ plan, camera, channel: reporter.reporter, onCommand: (n, f) => reporter.onCommand(n, f) });
+      continue;
+    }
+    const commands = new Map<CommandName, (payload: Buffer) => Promise<void>>();
+    const scope = await reporter.reporter.addScope(plan.id, cameraHooks(plan.controller, commands), camera !== undefined);
+    const f = failed.find((x) => x.id === plan.id);
+    if (f) await reportFailed(scope, f, plan.controller.current.source ?? plan.source);
+    if (camera) out.push({ plan, camera, channel: scope, onCommand: (n, fn) => commands.set(n, fn) });
+  }
+  return out;
+}
+
+/** A camera that failed after its model and source opened (its runner): left out, reported offline. */
+async function failCamera(r: Running, err: Error, failed: FailedCamera[]): Promise<void> {
+  const f = { id: r.plan.id, error: err.message };
+  failed.push(f);
+  if (r.channel instanceof ReporterScope) await reportFailed(r.channel, f, r.camera.sourceNow);
+}
+
+/** The streaming service of one camera, on its topics, clips folder and token file; the WHEP endpoint (one per process) goes with the first camera. */
+function streamingFor(o: RunOptions, s: RunSettings, reporter: ReporterService, r: Running, first: boolean): StreamingService {
+  const c = r.plan.controller;
+  const svc = new StreamingService({
+    name: r.plan.scoped ? `streaming ${r.plan.id}` : 'streaming', client: () => reporter.reporter.client, deviceId: r.channel.scope, clipsDir: r.plan.clipsDir, stateDir: r.plan.stateDir,
+    config: () => c.current.streaming, ...(s.profile ? { profileMaxSessions: s.profile.streaming.maxSessions } : {}),
+    ...(o.whepPort !== undefined && first ? { whepPort: o.whepPort } : {}), ...(o.whepHost ? { whepHost: o.whepHost } : {}),
+  });
+  c.onChange((next) => svc.configure(next.streaming));
+  return svc;
+}
+
+/** `config/set` and `cmd/<name>` of a camera on its own topics. */
+function cameraHooks(c: ConfigController, commands: Map<CommandName, (payload: Buffer) => Promise<void>>): RuntimeHooks {
+  return {
+    configState: () => {
+      const st = c.state();
+      return { version: st.version, config: redactSecrets(st.config) };
+    },
+    applyConfig: async (p) => {
+      const ack = await c.apply(p);
+      if (ack.ok) log.info({ version: ack.version, file: c.file, layer: redactLayer(c.remoteLayer) }, `config/set applied (version ${ack.version})`);
+      else log.warn({ version: ack.version, error: ack.error }, `config/set refused: ${ack.error}`);
+      return ack;
+    },
+    command: async (name, payload) => {
+      await commands.get(name)?.(payload);
+    },
+  };
+}
+
+/** The captioner settings of the device's one caption worker: the first camera with captions on (else the first camera's). */
+function captionsOf(plans: readonly CameraPlan[]): RuntimeConfig['captions'] {
+  const on = plans.find((p) => p.controller.current.captions.enabled) ?? plans[0]!;
+  return on.controller.current.captions;
+}
+
+/** Plays every camera to its end, then waits for clips and messages, flushes the outbox and prints the summary line. */
+async function finishRun(live: readonly Running[], failed: readonly FailedCamera[], reporter: ReporterService, print: (line: string) => void): Promise<RunSummary> {
   const t0 = Date.now();
-  await camera.run();
-  const result = await camera.finish();
+  await Promise.all(live.map((r) => r.camera.run().catch((err: unknown) => {
+    // a camera's run only throws on a bug (sources fail inside it): the others go on
+    log.error({ camera: r.plan.id, err: (err as Error).message }, 'camera pipeline stopped');
+  })));
+  const results: CameraResult[] = [];
+  for (const r of live) results.push(await r.camera.finish());
   // viewers are told their sessions closed (`closed` {reason: shutdown}) before the connection ends
-  await streaming.closeSessions().catch(() => undefined);
+  for (const r of live) await r.streaming?.closeSessions().catch(() => undefined);
   const flushed = await reporter.close(20_000);
-  const summary = summaryOf(result, flushed, (Date.now() - t0) / 1000);
+  const seconds = (Date.now() - t0) / 1000;
+  const summary = live.length === 1 && failed.length === 0 && !live[0]!.plan.scoped
+    ? summaryOf(results[0]!, flushed, seconds)
+    : camerasSummary(live.map((r, i) => [r.plan.id, summaryOf(results[i]!, flushed, seconds)]), failed, flushed);
   print(JSON.stringify(summary));
   return summary;
+}
+
+/** The summary line of several cameras: totals, each camera's own summary, and the cameras that failed. */
+function camerasSummary(each: [string, RunSummary][], failed: readonly FailedCamera[], flushed: boolean): RunSummary {
+  const first = each[0]?.[1];
+  const sum = (k: 'frames' | 'scored' | 'skipped' | 'events' | 'messages' | 'fps' | 'reconnects') => +each.reduce((a, [, x]) => a + x[k], 0).toFixed(2);
+  return {
+    source: each.map(([, x]) => x.source).join(','), model: first?.model ?? '', provider: first?.provider ?? '', frames: sum('frames'), scored: sum('scored'), skipped: sum('skipped'),
+    events: sum('events'), messages: sum('messages'), fps: sum('fps'), inference_ms: first?.inference_ms ?? 0, clips: each.flatMap(([, x]) => x.clips),
+    outbox_flushed: flushed, reconnects: sum('reconnects'), cameras: Object.fromEntries(each), ...(failed.length ? { failed_cameras: [...failed] } : {}),
+    // one camera (`--camera-id`): its source error is the run's (cli.ts fails a file read short)
+    ...(each.length === 1 && first?.source_error !== undefined ? { source_error: first.source_error } : {}),
+  };
 }
 
 /** SIGINT, SIGTERM and `signal` call `stop` while the service runs. */

@@ -12,6 +12,7 @@ import { readManifest } from '../core/manifest.js';
 import { OnnxPredictor } from '../inference/predictor.js';
 import type { ProviderName } from '../inference/session.js';
 import type { FrameSpec } from '../core/frame.js';
+import { log } from '../util/log.js';
 import type { Service } from './services.js';
 
 /** How the host loads models. */
@@ -89,6 +90,12 @@ export class ModelHost implements Service {
 
   private async load(file: string): Promise<OnnxPredictor> {
     this.loads += 1;
+    const p = await this.openSession(file);
+    log.info({ model: file, provider: p.provider, sessions: this.loads }, 'model host: ONNX Runtime session opened (shared by every camera on this model)');
+    return p;
+  }
+
+  private async openSession(file: string): Promise<OnnxPredictor> {
     const { profile, providers, batchSize } = this.o;
     if (!profile) return OnnxPredictor.load(file, { providers, batchSize });
     // the device profile decides providers, threads and TensorRT options (engine cache keyed by

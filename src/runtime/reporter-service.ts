@@ -25,6 +25,8 @@ export interface ReporterServiceOptions {
   cert?: string;
   key?: string;
   controller: ConfigController;
+  /** the device's topics serve the one camera (`--source` alone; default true), see MqttReporter's option */
+  deviceIsCamera?: boolean;
 }
 
 /** The MQTT side of `run` as a service (see the file comment). */
@@ -53,7 +55,7 @@ export class ReporterService implements Service {
   async start(): Promise<void> {
     const { controller: c, ...o } = this.o;
     this.r = await MqttReporter.connect({
-      url: o.url(), deviceId: o.deviceId, store: await FileOutboxStore.open(join(o.stateDir, 'outbox')),
+      url: o.url(), deviceId: o.deviceId, ...(o.deviceIsCamera !== undefined ? { deviceIsCamera: o.deviceIsCamera } : {}), store: await FileOutboxStore.open(join(o.stateDir, 'outbox')),
       ...(o.username !== undefined ? { username: o.username } : {}),
       ...(o.password !== undefined ? { password: o.password } : {}),
       ...(o.ca ? { ca: await readFile(o.ca) } : {}),

@@ -46,6 +46,23 @@ export class ServiceGroup {
     return s;
   }
 
+  /**
+   * Starts `s` after the ones already started; when it fails, it is left out and the group goes on
+   * (one camera's failure never stops the others).
+   * @returns null, or the error its start threw (logged).
+   */
+  async startIsolated(s: Service): Promise<Error | null> {
+    if (this.stopping) throw new Error(`cannot start ${s.name}: the group is stopping`);
+    try {
+      await s.start();
+    } catch (err) {
+      log.error({ service: s.name, err: (err as Error).message }, 'service failed to start; the others go on without it');
+      return err instanceof Error ? err : new Error(String(err));
+    }
+    this.started.push(s);
+    return null;
+  }
+
   /** Starts each of `services` in order (see {@link start}). */
   async startAll(services: readonly Service[]): Promise<void> {
     for (const s of services) await this.start(s);

@@ -12,6 +12,8 @@ import type { Service } from './services.js';
 
 /** What the streaming service needs. */
 export interface StreamingServiceOptions {
+  /** for logs (default `streaming`) */
+  name?: string;
   /** the connected client (read at start, after the reporter started) */
   client: () => MqttClient;
   deviceId: string;
@@ -27,11 +29,13 @@ export interface StreamingServiceOptions {
 
 /** Streaming as a service (see the file comment). */
 export class StreamingService implements Service {
-  readonly name = 'streaming';
+  readonly name: string;
   private s: Streaming | null = null;
   private whep: { close(): Promise<void> | void } | null = null;
 
-  constructor(private readonly o: StreamingServiceOptions) {}
+  constructor(private readonly o: StreamingServiceOptions) {
+    this.name = o.name ?? 'streaming';
+  }
 
   /** The running streaming side. @throws Error before `start()`. */
   get streaming(): Streaming {

@@ -37,6 +37,19 @@ describe('ServiceGroup', () => {
     await assert.rejects(g.start(recording(log, 'late')), /stopping/);
   });
 
+  it('an isolated start that fails is left out, the group goes on and later stops the rest in reverse', async () => {
+    const log: string[] = [];
+    const g = new ServiceGroup();
+    await g.start(recording(log, 'broker'));
+    assert.equal(await g.startIsolated(recording(log, 'cam1')), null);
+    const err = await g.startIsolated(recording(log, 'cam2', true));
+    assert.match(err?.message ?? '', /cam2 cannot start/);
+    assert.equal(await g.startIsolated(recording(log, 'cam3')), null);
+    assert.deepEqual(g.running, ['broker', 'cam1', 'cam3']);
+    await g.stop();
+    assert.deepEqual(log.slice(4), ['stop cam3', 'stop cam1', 'stop broker']);
+  });
+
   it('a failing stop is logged and the others still stop', async () => {
     const log: string[] = [];
     const g = new ServiceGroup();
