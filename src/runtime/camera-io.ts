@@ -48,6 +48,8 @@ export class CameraIo {
   /** normalised anomaly box of recent scored frames (the caption's anomaly region) */
   readonly regions = new Map<number, [number, number, number, number]>();
   lastScore: number | null = null;
+  /** the model host's view of each model this camera ran (one batcher membership per model) */
+  private readonly views = new Map<OnnxPredictor, Predictor>();
   private eventChain: Promise<void> = Promise.resolve();
 
   /** @throws Error when the camera's model has a semantic branch and the captioner is off. */
@@ -150,9 +152,14 @@ export class CameraIo {
     return new SemanticFeed(this.w.captions, p.spec, p.textDim, every, !this.cam.o.realtime);
   }
 
-  /** The predictor the loop uses: the camera's semantic feed wraps a semantic model. */
+  /** The predictor the loop uses: the model host's view of `p` (batched with other cameras on it), wrapped by the camera's semantic feed for a semantic model. */
   predictorFor(p: OnnxPredictor): Predictor {
-    return this.cam.semantic ? this.cam.semantic.wrap(p) : p;
+    let view = this.views.get(p);
+    if (!view) {
+      view = this.cam.host.viewOf(p);
+      this.views.set(p, view);
+    }
+    return this.cam.semantic ? this.cam.semantic.wrap(view) : view;
   }
 
   /** The loop's listeners, in order: semantic feed, live view, ring, recorder, caption scheduler, scores. */

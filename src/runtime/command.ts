@@ -29,7 +29,7 @@ import { cameraPlans, followDevice, reportFailed, type CameraPlan, type FailedCa
 import { CaptionsService } from './captions-service.js';
 import { ConfigController } from './controller.js';
 import { MetricsService } from './metrics-service.js';
-import { ModelHost } from './model-host.js';
+import { ModelHost, type ModelHostOptions } from './model-host.js';
 import { ReporterService } from './reporter-service.js';
 import { service, ServiceGroup, type Service } from './services.js';
 import { StreamingService } from './streaming-service.js';
@@ -206,7 +206,7 @@ interface Running {
 async function runServices(o: RunOptions, print: (line: string) => void, group: ServiceGroup): Promise<RunSummary> {
   const s = await runSettings(o);
   const plans = await cameraPlans({ ...(o.source !== undefined ? { source: o.source } : {}), ...(o.cameraId !== undefined ? { cameraId: o.cameraId } : {}), device: s.controller, clipsDir: s.clipsDir, stateDir: s.stateDir });
-  const host = await group.start(new ModelHost({ profile: s.profile, providers: s.providers, batchSize: s.realtime ? 1 : Math.max(1, o.batch ?? 4) }));
+  const host = await group.start(new ModelHost(hostOptions(o, s, plans.length)));
   const failed: FailedCamera[] = [];
   const cameras = await startCameras(group, plans, (p) => new CameraPipeline(host, cameraOptions(o, s, p)), failed);
   const auth = s.creds.password !== undefined ? { username: s.creds.username ?? 'sfn', password: s.creds.password } : undefined;
@@ -231,6 +231,16 @@ async function runServices(o: RunOptions, print: (line: string) => void, group: 
   }
   await group.start(signals(o.signal, () => live.forEach((r) => r.camera.abort())));
   return finishRun(live, failed, reporter, print);
+}
+
+/**
+ * How the model host loads: one camera, `--batch` clips per call (1 in realtime); several cameras,
+ * their clips in one call, up to 16, each waiting at most one frame interval (inference/batcher.ts).
+ */
+function hostOptions(o: RunOptions, s: RunSettings, cameras: number): ModelHostOptions {
+  const perCamera = s.realtime ? 1 : Math.max(1, o.batch ?? 4);
+  if (cameras === 1) return { profile: s.profile, providers: s.providers, batchSize: perCamera };
+  return { profile: s.profile, providers: s.providers, batchSize: Math.min(16, perCamera * cameras), batchWaitMs: 1000 / (o.fps || 25) };
 }
 
 /**

@@ -9,7 +9,9 @@ import { hostFacts } from '../device/detect.js';
 import type { DeviceProfile } from '../device/profile.js';
 import { sessionOptionsFor, tensorrtVersion } from '../device/session-options.js';
 import { readManifest } from '../core/manifest.js';
+import { ClipBatcher } from '../inference/batcher.js';
 import { OnnxPredictor } from '../inference/predictor.js';
+import type { Predictor } from '../core/predictor.js';
 import type { ProviderName } from '../inference/session.js';
 import type { FrameSpec } from '../core/frame.js';
 import { log } from '../util/log.js';
@@ -22,6 +24,11 @@ export interface ModelHostOptions {
   providers: ProviderName[];
   /** clips per predict call */
   batchSize: number;
+  /**
+   * batch the clips of the cameras that share a model into one predict call, each waiting at most
+   * this long (ms; one frame interval), inference/batcher.ts; unset: every camera calls on its own
+   */
+  batchWaitMs?: number;
 }
 
 interface Entry {
@@ -33,6 +40,7 @@ interface Entry {
 export class ModelHost implements Service {
   readonly name = 'model host';
   private readonly sessions = new Map<string, Entry>();
+  private readonly batchers = new Map<OnnxPredictor, ClipBatcher>();
   /** sessions created so far (a second camera on the same model creates none) */
   loads = 0;
 
@@ -70,6 +78,26 @@ export class ModelHost implements Service {
     }
   }
 
+  /**
+   * A camera's view of `p`: with {@link ModelHostOptions.batchWaitMs}, a member of the one batcher
+   * of `p` (its clips go in one call with the other cameras' on the same model); else `p` itself.
+   */
+  viewOf(p: OnnxPredictor): Predictor {
+    const wait = this.o.batchWaitMs;
+    if (wait === undefined) return p;
+    let b = this.batchers.get(p);
+    if (!b) {
+      b = new ClipBatcher(p, wait, p.batchSize);
+      this.batchers.set(p, b);
+    }
+    return b.member();
+  }
+
+  /** The batcher of `p`, when there is one (its call and clip counts). */
+  batcherOf(p: OnnxPredictor): ClipBatcher | undefined {
+    return this.batchers.get(p);
+  }
+
   /** Gives back one hold of `p`; the last one disposes of its session. */
   async release(p: OnnxPredictor): Promise<void> {
     const key = resolve(p.modelPath);
@@ -78,14 +106,24 @@ export class ModelHost implements Service {
     e.refs -= 1;
     if (e.refs > 0) return;
     this.sessions.delete(key);
+    this.dropBatcher(p);
     await p.dispose();
   }
 
   /** Disposes of every session still held. */
   async stop(): Promise<void> {
+    for (const p of [...this.batchers.keys()]) this.dropBatcher(p);
     const all = [...this.sessions.values()];
     this.sessions.clear();
     for (const e of all) await e.loading.then((p) => p.dispose(), () => undefined);
+  }
+
+  /** Forgets the batcher of `p`, logging what it batched. */
+  private dropBatcher(p: OnnxPredictor): void {
+    const b = this.batchers.get(p);
+    if (!b) return;
+    this.batchers.delete(p);
+    log.info({ model: p.modelPath, calls: b.counts.calls, clips: b.counts.clips, clips_per_call: b.counts.calls ? +(b.counts.clips / b.counts.calls).toFixed(2) : 0 }, 'model host: clips of the cameras on this model, batched');
   }
 
   private async load(file: string): Promise<OnnxPredictor> {

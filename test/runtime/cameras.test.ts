@@ -4,7 +4,8 @@
  * fourth camera whose model file is missing (a bad configuration), against a real broker
  * (Mosquitto when installed, else the embedded aedes broker in the test process).
  *
- * - the three cameras share one ONNX Runtime session (one "session opened" log record);
+ * - the three cameras share one ONNX Runtime session (one "session opened" log record), their
+ *   clips batched into shared predict calls (the batcher's counts are logged at the end);
  * - events arrive under each camera's topics `sfn/<device>/<camera>/events`, with `camera_id`;
  * - the device and each running camera are `online`; the bad one is `offline`, with its reason on
  *   its retained `source/state`, and the others run;
@@ -117,6 +118,9 @@ describe('three cameras in one process (real ffmpeg HTTP sources, real broker)',
       assert.deepEqual(Object.keys(summary.cameras).sort(), [...CAMS].sort());
       assert.deepEqual(summary.failed_cameras.map((f) => f.id), ['broken']);
       await sub.waitFor('every camera offline', () => CAMS.every((c) => on(c, 'availability').at(-1)?.text === 'offline'), 10_000);
+      const batched = run.records('model host: clips of the cameras on this model, batched').find((r) => r.model === model) as { calls: number; clips: number } | undefined;
+      assert.ok(batched && batched.calls > 0, 'the shared model went through the batcher');
+      t.diagnostic(`batcher: ${batched.clips} clips in ${batched.calls} calls`);
     } finally {
       run.child.kill('SIGKILL');
       for (const id of [...cams.keys()]) await killCamera(id);
