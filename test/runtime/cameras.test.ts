@@ -9,6 +9,8 @@
  * - events arrive under each camera's topics `sfn/<device>/<camera>/events`, with `camera_id`;
  * - the device and each running camera are `online`; the bad one is `offline`, with its reason on
  *   its retained `source/state`, and the others run;
+ * - `config/set` on a camera changes that camera only; on the device it changes the device-wide
+ *   values of every camera (and refuses a camera's `model`);
  * - one camera's source is killed: its `source/state` goes down and it reconnects, while the other
  *   two keep scoring (their stats count on) and sending events;
  * - SIGTERM ends the run with exit 0, every camera's availability `offline`.
@@ -98,6 +100,20 @@ describe('three cameras in one process (real ffmpeg HTTP sources, real broker)',
       } finally {
         await ha.close();
       }
+
+      // config/set per camera and for the device: a camera's own change stays its own; a device-wide one reaches every camera
+      await sub.client.publishAsync(`sfn/${device}/${CAMS[0]}/config/set`, JSON.stringify({ update_every_frames: 7 }), { qos: 1 });
+      await sub.waitFor('camera ack', () => on(CAMS[0], 'config/ack').some((m) => (JSON.parse(m.text) as { ok: boolean }).ok));
+      await sub.client.publishAsync(`sfn/${device}/config/set`, JSON.stringify({ baseline_window: 60 }), { qos: 1 });
+      await sub.waitFor('device ack', () => sub.on(`sfn/${device}/config/ack`).length >= 1);
+      await sub.client.publishAsync(`sfn/${device}/config/set`, JSON.stringify({ model: model }), { qos: 1 });
+      await sub.waitFor('device acks', () => sub.on(`sfn/${device}/config/ack`).length >= 2);
+      const acks = sub.on(`sfn/${device}/config/ack`).map((m) => JSON.parse(m.text) as { ok: boolean; error: string | null });
+      assert.equal(acks[0]!.ok, true, acks[0]!.error ?? '');
+      assert.match(acks[1]!.error ?? '', /model: a camera's/);
+      const cfg = (c: string) => (JSON.parse(on(c, 'config/state').at(-1)!.text) as { config: { baseline_window: number; update_every_frames: number } }).config;
+      await sub.waitFor('device-wide change in every camera', () => CAMS.every((c) => cfg(c).baseline_window === 60));
+      assert.deepEqual(CAMS.map((c) => cfg(c).update_every_frames), [7, 5, 5]);
 
       // kill one camera's source: it goes down and reconnects; the other two go on
       const killed = CAMS[1];
