@@ -254,7 +254,8 @@ export function program(): Command {
 
   p.command('run')
     .description('watch a source, score every frame, report anomaly events over MQTT, keep clips')
-    .requiredOption('--source <src>', 'image-sequence folder or video file (live URLs / /dev/video* reconnect with backoff)')
+    .option('--source <src>', 'image-sequence folder or video file (live URLs / /dev/video* reconnect with backoff); the one camera (required unless the --config file has a `cameras` list)')
+    .option('--camera-id <id>', 'put the one camera of --source on its own topics sfn/<device>/<id>/... (default: cam0 on the device\'s topics sfn/<device>/...)')
     .option('--model <file>', 'ONNX model (manifest beside it); default: the one models/default.json names')
     .option('--broker <url>', 'MQTT broker, e.g. mqtt://host:1883 or mqtts://host:8883; several nodes of a cluster: repeat the flag or separate with commas, and the device moves to another node when its node goes (default: embedded aedes on 127.0.0.1)', (v: string, prev?: string) => (prev ? `${prev},${v}` : v))
     .option('--device-id <id>', 'device id in topics sfn/<id>/... (default: hostname)')

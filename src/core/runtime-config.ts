@@ -15,11 +15,12 @@ import { z } from 'zod';
 /** Largest accepted `config/set` payload, in bytes. */
 export const MAX_CONFIG_BYTES = 64 * 1024;
 
-const Thresholds = z.object({
+const ThresholdValues = z.object({
   on: z.number().min(0.1).max(1000).default(4).describe('start an event when the smoothed score (robust z, see events/baseline.ts) reaches this'),
   off: z.number().min(0).max(1000).default(2).describe('end the event when the smoothed score falls below this (hysteresis; must be <= on)'),
   fpr: z.number().gt(0).max(0.5).nullable().default(0.01).describe('calibrated models (manifest calibration): on = the smoothed score exceeded by this share of the calibration frames (per-frame false-alarm rate on normal video), off = the score exceeded by 10x that share; null: on/off as given, in robust SDs of the calibrated normal score. Ignored without calibration'),
-}).strict().refine((t) => t.off <= t.on, { message: 'threshold.off must be <= threshold.on' });
+}).strict();
+const Thresholds = ThresholdValues.refine((t) => t.off <= t.on, { message: 'threshold.off must be <= threshold.on' });
 
 const Clips = z.object({
   enabled: z.boolean().default(true).describe('write an MP4 clip (H.264 baseline) and a JPEG snapshot of the peak frame per event'),
@@ -60,7 +61,40 @@ const BrokerUrl = z.string().max(2048).regex(/^(mqtts?|tcp|ssl|wss?):\/\/[^\s,/]
 /** Configuration keys a `config/set` may not change (controller.ts refuses them), with the reason. */
 export const FILE_ONLY_KEYS: Readonly<Record<string, string>> = {
   broker: 'set in the --config file only; a remote message cannot move the device to another broker',
+  cameras: "set in the --config file only; change one camera's values on sfn/<device>/<camera>/config/set",
 };
+
+/**
+ * The same object with every key optional and without its default (a camera's own values over the
+ * device-wide ones: a key it does not set takes the device's value, not the schema's default).
+ */
+function overridesOf<T extends z.ZodRawShape>(o: z.ZodObject<T>, what: string) {
+  const shape = Object.fromEntries(Object.entries(o.shape).map(([k, v]) => {
+    const s = v as z.ZodType;
+    const inner = s instanceof z.ZodDefault ? (s.unwrap() as z.ZodType) : s;
+    return [k, (inner instanceof z.ZodOptional ? inner : inner.optional()).describe(s.description ?? k)];
+  }));
+  return z.object(shape).strict().describe(`this camera's ${what} (unset keys: the device-wide value)`);
+}
+
+/** Words that cannot be camera ids: the first level of the device's own topics (mqtt/topics.ts). */
+export const RESERVED_CAMERA_IDS: readonly string[] = ['availability', 'events', 'stats', 'config', 'snapshot', 'source', 'event', 'learn', 'cmd', 'clips', 'webrtc'];
+
+/** One camera of the device: its id, its source, and its own values over the device-wide ones. */
+export const CameraSchema = z.object({
+  id: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'a camera id: 1-64 of a-z, A-Z, 0-9, _ and -')
+    .refine((id) => !RESERVED_CAMERA_IDS.includes(id), { message: `a camera id cannot be one of ${RESERVED_CAMERA_IDS.join(', ')} (topic names of the device)` })
+    .describe('the camera\'s id: its topics are sfn/<device>/<id>/..., its clips go to <clips>/<id>/'),
+  source: z.string().min(1).max(2048).describe('frame source (folder, file, URL, /dev/videoN)'),
+  model: z.string().min(1).max(2048).optional().describe('ONNX model file (default: the device-wide model); cameras with the same model share one ONNX Runtime session'),
+  threshold: overridesOf(ThresholdValues, 'thresholds').optional(),
+  clips: overridesOf(Clips, 'clip recording').optional(),
+  captions: overridesOf(Captions, 'captions').optional(),
+  streaming: overridesOf(Streaming, 'streaming').optional(),
+}).strict();
+
+/** One entry of `cameras`. */
+export type CameraConfig = z.infer<typeof CameraSchema>;
 
 /** The configuration schema (strict at every level). */
 export const RuntimeConfigSchema = z.object({
@@ -79,12 +113,27 @@ export const RuntimeConfigSchema = z.object({
   streaming: Streaming.default({ enabled: true, ice_servers: [], session_timeout_s: 600, live_fps: 15, loop_clips: false }).describe('WebRTC streaming of flagged clips and the live view (src/stream)'),
   broker: z.union([BrokerUrl, z.array(BrokerUrl).min(1).max(16)]).optional().describe('MQTT broker URL, or the nodes of one broker cluster: the device connects to one and moves to the next when its node goes away. Set in the --config file only: config/set refuses it, so no remote message can move the device to another broker (default: --broker, else the embedded broker)'),
   model: z.string().min(1).max(2048).optional().describe('ONNX model file (manifest beside it) with the same grid and colour mode, e.g. the fp16 or int8 variant; loaded and checked before it is acknowledged (default: --model)'),
+  cameras: z.array(CameraSchema).min(1).max(32).optional().describe('the cameras of the device, each its own pipeline in the one process, with the values above as defaults (a camera sets its own source, model, threshold, clips, captions, streaming). Set in the --config file only. Unset: one camera from --source, on the device\'s own topics'),
 }).strict()
   .refine((c) => c.baseline_warmup <= c.baseline_window, { message: 'baseline_warmup must be <= baseline_window', path: ['baseline_warmup'] })
+  .refine((c) => new Set((c.cameras ?? []).map((k) => k.id)).size === (c.cameras ?? []).length, { message: 'camera ids must be distinct', path: ['cameras'] })
   .describe('sfn-edge runtime configuration (sfn/<device>/config/set takes any part of it)');
 
 /** The validated configuration. */
 export type RuntimeConfig = z.infer<typeof RuntimeConfigSchema>;
+
+/**
+ * A camera's configuration: the device-wide values (`device`, without `cameras`) with the camera's
+ * own source, model, threshold, clips, captions and streaming over them, validated as a whole.
+ * @throws Error `cameras.<id>: ...` when the merged values are invalid (e.g. its threshold.off above the device's on).
+ */
+export function cameraConfig(device: RuntimeConfig, cam: CameraConfig): RuntimeConfig {
+  const { cameras: _all, ...base } = device;
+  const { id, ...own } = cam;
+  const r = RuntimeConfigSchema.safeParse(deepMerge(base as Record<string, unknown>, own as Record<string, unknown>));
+  if (!r.success) throw new Error(`cameras.${id}: ${describeIssues(r.error)}`);
+  return r.data;
+}
 
 /** The defaults. */
 export function defaultConfig(): RuntimeConfig {
@@ -106,7 +155,7 @@ export function redactLayer(v: unknown): unknown {
 
 /**
  * A copy of `c` fit to publish (`config/state` is retained and readable by every client of the
- * broker): the streaming token and TURN credentials are replaced by {@link REDACTED}.
+ * broker): the streaming token and TURN credentials (the device's and each camera's) are replaced by {@link REDACTED}.
  */
 export function redactSecrets(c: RuntimeConfig): RuntimeConfig {
   const s = c.streaming;
@@ -117,6 +166,7 @@ export function redactSecrets(c: RuntimeConfig): RuntimeConfig {
       ...(s.token !== undefined ? { token: REDACTED } : {}),
       ice_servers: s.ice_servers.map((i) => (i.credential !== undefined ? { ...i, credential: REDACTED } : i)),
     },
+    ...(c.cameras ? { cameras: redactLayer(c.cameras) as CameraConfig[] } : {}),
   };
 }
 

@@ -10,27 +10,10 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { log } from '../util/log.js';
 import { discoveryMessages } from './discovery.js';
 import { Outbox, type AckPublisher, type OutboxStore } from './outbox.js';
+import { ReporterScope, type ReportChannel, type RuntimeHooks } from './scope.js';
 import { deviceBase, deviceTopic, eventClipTopic, eventDescriptionTopic, suffixOf, TOPICS, type TopicSuffix } from './topics.js';
 
-/** Ack of a configuration change (`config/ack`). */
-export interface ConfigAck {
-  version: number;
-  ok: boolean;
-  error: string | null;
-}
-
-/** Commands taken on `cmd/<name>`. */
-export type CommandName = 'snapshot' | 'restart-source' | 'learn';
-
-/** What the reporter needs from the runtime. */
-export interface RuntimeHooks {
-  /** the applied configuration and its version (for `config/state`) */
-  configState(): { version: number; config: unknown };
-  /** validates and applies a `config/set` payload (nothing changes when refused) */
-  applyConfig(payload: Buffer): Promise<ConfigAck>;
-  /** runs a command from `cmd/<name>`; unknown names never reach it */
-  command(name: CommandName, payload: Buffer): Promise<void>;
-}
+export type { CommandName, ConfigAck, ReportChannel, RuntimeHooks } from './scope.js';
 
 /** Connection options. */
 export interface ReporterOptions {
@@ -52,9 +35,15 @@ export interface ReporterOptions {
   reconnectMs?: number;
   store: OutboxStore;
   hooks: RuntimeHooks;
+  /**
+   * the device's own topics serve a camera (`--source` alone): Home Assistant discovery and all of
+   * the handler table (default true); false: the cameras are scopes ({@link MqttReporter.addScope})
+   * and the device takes only `config/set`
+   */
+  deviceIsCamera?: boolean;
 }
 
-type Handler = (r: MqttReporter, payload: Buffer) => Promise<void>;
+type Handler = (r: ReportChannel, payload: Buffer) => Promise<void>;
 
 /** What to tell the user when the broker at `url` closes connections before answering CONNECT. */
 export function closedBeforeConnack(url: string): string {
@@ -116,7 +105,7 @@ export const HANDLERS: Readonly<Partial<Record<TopicSuffix, Handler>>> = {
 };
 
 /** The MQTT side of `run` (see the file comment for topics). */
-export class MqttReporter implements AckPublisher {
+export class MqttReporter implements AckPublisher, ReportChannel {
   readonly base: string;
   readonly outbox: Outbox;
   readonly hooks: RuntimeHooks;
@@ -126,8 +115,14 @@ export class MqttReporter implements AckPublisher {
   nodeCount = 1;
   /** the node of the current (or last) connection, `protocol://host:port`; null before the first */
   node: string | null = null;
+  /** the topic scope of the device's own topics: its id */
+  readonly scope: string;
+  private readonly deviceIsCamera: boolean;
+  private readonly scopes = new Map<string, ReporterScope>();
   private constructor(readonly client: MqttClient, opts: ReporterOptions) {
     this.deviceId = opts.deviceId;
+    this.scope = opts.deviceId;
+    this.deviceIsCamera = opts.deviceIsCamera ?? true;
     this.ackTimeoutMs = opts.ackTimeoutMs ?? 30_000;
     this.base = deviceBase(opts.deviceId);
     this.hooks = opts.hooks;
@@ -257,16 +252,41 @@ export class MqttReporter implements AckPublisher {
     return r;
   }
 
+  /** The handler-table suffixes the device's own topics take (see {@link ReporterOptions.deviceIsCamera}). */
+  private get deviceSuffixes(): string[] {
+    return this.deviceIsCamera ? Object.keys(HANDLERS) : [TOPICS.configSet];
+  }
+
+  /**
+   * Adds camera `camera`'s topics (`sfn/<device>/<camera>/`, scope.ts); subscribed and announced at
+   * once when connected, and on every reconnect.
+   * @throws Error when the camera has a scope already.
+   */
+  async addScope(camera: string, hooks: RuntimeHooks, available = true): Promise<ReporterScope> {
+    if (this.scopes.has(camera)) throw new Error(`camera ${camera} has a scope already`);
+    const s = new ReporterScope(this.client, this.outbox, this.deviceId, camera, hooks);
+    s.available = available;
+    this.scopes.set(camera, s);
+    if (this.connected) await this.subscribeScope(s).catch((err: unknown) => log.warn({ err: (err as Error).message, camera }, 'mqtt: camera subscribe failed'));
+    return s;
+  }
+
+  private async subscribeScope(s: ReporterScope): Promise<void> {
+    await this.client.subscribeAsync(Object.keys(HANDLERS).map((k) => deviceTopic(s.scope, k as TopicSuffix)), { qos: 1 });
+    await s.announce();
+  }
+
   private async onConnect(): Promise<void> {
     const now = nodeName(this.client.options);
     if (this.node !== null && this.node !== now) log.warn({ from: this.node, to: now }, 'mqtt: moved to another broker node');
     log.info({ node: now, nodes: this.nodeCount }, 'mqtt: connected to broker node');
     this.node = now;
     try {
-      await this.client.subscribeAsync(Object.keys(HANDLERS).map((k) => deviceTopic(this.deviceId, k as TopicSuffix)), { qos: 1 });
+      await this.client.subscribeAsync(this.deviceSuffixes.map((k) => deviceTopic(this.deviceId, k as TopicSuffix)), { qos: 1 });
       await this.publishConfigState();
-      for (const d of discoveryMessages(this.deviceId)) await this.client.publishAsync(d.topic, JSON.stringify(d.payload), { qos: 1, retain: true });
+      if (this.deviceIsCamera) for (const d of discoveryMessages(this.deviceId)) await this.client.publishAsync(d.topic, JSON.stringify(d.payload), { qos: 1, retain: true });
       await this.client.publishAsync(deviceTopic(this.deviceId, TOPICS.availability), 'online', { qos: 1, retain: true });
+      for (const s of this.scopes.values()) await this.subscribeScope(s);
       log.info({ base: this.base, node: this.node }, 'mqtt: connected, online');
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'mqtt: on-connect publishing failed');
@@ -277,10 +297,14 @@ export class MqttReporter implements AckPublisher {
   private async onMessage(topic: string, payload: Buffer): Promise<void> {
     const suffix = suffixOf(this.deviceId, topic);
     if (suffix === null) return;
-    const handler = HANDLERS[suffix as TopicSuffix];
+    const slash = suffix.indexOf('/');
+    const scope = slash > 0 ? this.scopes.get(suffix.slice(0, slash)) : undefined;
+    const rest = scope ? suffix.slice(slash + 1) : suffix;
+    if (!scope && !this.deviceSuffixes.includes(rest)) return;
+    const handler = HANDLERS[rest as TopicSuffix];
     if (!handler) return;
     try {
-      await handler(this, payload);
+      await handler(scope ?? this, payload);
     } catch (err) {
       log.error({ err: (err as Error).message, topic }, 'mqtt: handler failed');
     }
@@ -344,6 +368,7 @@ export class MqttReporter implements AckPublisher {
    */
   async close(flushMs = 20_000): Promise<boolean> {
     const flushed = await this.outbox.flush(flushMs);
+    for (const s of this.scopes.values()) await s.setAvailable(false).catch(() => undefined);
     if (this.connected) {
       await this.client.publishAsync(deviceTopic(this.deviceId, TOPICS.availability), 'offline', { qos: 1, retain: true }).catch(() => undefined);
     }

@@ -24,6 +24,15 @@
  * | `webrtc/<session>/{offer,candidate,close}` | in | 1 | | a viewer's WebRTC signalling (webrtc/signalling.ts) |
  * | `webrtc/<session>/{answer,candidate/device,closed}` | out | 1 | no | the device's side of it |
  *
+ * **Cameras.** A device with a `cameras` list (core/runtime-config.ts) runs one pipeline per
+ * camera; each camera's topics are the rows above under `sfn/<device>/<camera>/` instead of
+ * `sfn/<device>/` ({@link cameraScope}: the functions here take the scope `<device>/<camera>` where
+ * they take a device). The device keeps `availability` (with the last will) and
+ * `config/{set,state,ack}` for the device-wide values; each camera has its own `availability`
+ * (`online` while its pipeline runs, `offline` when it failed to start or the run ended), its own
+ * `config/*`, `cmd/*`, events, states, stats, clip catalog and WebRTC sessions, and its own Home
+ * Assistant device. `--source` alone (no `cameras`, no `--camera-id`) is one camera on the
+ * device's own topics, as before.
  */
 
 /** The first level of every device topic. */
@@ -53,6 +62,14 @@ export type TopicSuffix = (typeof TOPICS)[keyof typeof TOPICS];
 /** `sfn/<device>`, the prefix of every topic of the device. */
 export function deviceBase(device: string): string {
   return `${TOPIC_ROOT}/${device}`;
+}
+
+/**
+ * The topic scope of a camera: `<device>/<camera>`, so that `deviceTopic(cameraScope(d, c), s)` is
+ * `sfn/<d>/<c>/<s>` (see the file comment).
+ */
+export function cameraScope(device: string, camera: string): string {
+  return `${device}/${camera}`;
 }
 
 /** `sfn/<device>/<suffix>`. */

@@ -1,6 +1,9 @@
 /**
  * The run loop: frames -> sliding clip of 4 past frames -> predictor -> per-frame error -> event
- * detector -> lifecycle messages (+ clip recordings).
+ * detector -> lifecycle messages. Every frame that arrives, every scored frame (one record: index,
+ * time, pixels, prediction, region, scores) and every lifecycle message go to the `listeners`
+ * (record.ts): the frame ring, the clip recorder (listeners.ts), the live view, the caption
+ * scheduler, the semantic feed.
  *
  * Two pacing modes:
  * - as fast as possible (`realtime: false`): every frame is scored, clips go to the predictor in
@@ -16,7 +19,7 @@ import type { AnomalyEvent, EventDetector } from '../events/detector.js';
 import { frameError, pickError } from '../events/score.js';
 import type { ErrorMeasure } from '../scoring/error.js';
 import { channelsOf, type Frame } from '../core/frame.js';
-import { toInterleavedU8, type ClipRecorder, type FrameRing } from './clips.js';
+import { arrivedFrame, scoredFrame, type FrameListener } from './record.js';
 
 /** Counters of a run (also what `stats` reports). */
 export interface LoopCounters {
@@ -53,9 +56,9 @@ export interface LoopOptions {
   paceByClock: boolean;
   /** clips per predict call when not realtime (default 4) */
   batch?: number;
-  ring?: FrameRing;
-  recorder?: ClipRecorder;
-  /** receives every lifecycle message, in order (`clip: {recording: true}` while a clip is recorded) */
+  /** get every frame, every scored frame's record and every lifecycle message, in list order (record.ts) */
+  listeners?: readonly FrameListener[];
+  /** receives every lifecycle message, in order, after the listeners (so `clip: {recording: true}` is set while a clip is recorded) */
   onEvent: (e: AnomalyEvent) => void;
   /** receives every scored frame's score (for traces, online AUC measurements) */
   onScore?: (frame: number, raw: number, score: number) => void;
@@ -99,24 +102,15 @@ export async function runLoop(o: LoopOptions): Promise<LoopCounters> {
   let inflight: Promise<void> | null = null;
   let pending: Job | null = null;
   let failure: unknown = null;
-  const open = new Map<string, number>();
+  const listeners = o.listeners ?? [];
+  const onFrame = listeners.filter((l) => l.frame);
+  const onScored = listeners.filter((l) => l.scored);
+  const onEvent = listeners.filter((l) => l.event);
 
   const emit = (e: AnomalyEvent): void => {
     c.messages += 1;
-    if (o.recorder && (e.type !== 'new' || o.recorder.enabled)) {
-      if (e.type === 'new') {
-        c.events += 1;
-        o.recorder.start(e.id, e.start.frame, new Date(e.start.time));
-        open.set(e.id, e.start.frame);
-        e.clip = { recording: true };
-      } else if (open.has(e.id)) {
-        e.clip = { recording: true };
-        if (e.type === 'end') {
-          o.recorder.stop(e.id, e.end?.frame ?? e.last.frame, e.peak.frame);
-          open.delete(e.id);
-        } else o.recorder.peak(e.id, e.peak.frame);
-      }
-    } else if (e.type === 'new') c.events += 1;
+    if (e.type === 'new') c.events += 1;
+    for (const l of onEvent) l.event!(e);
     o.onEvent(e);
   };
 
@@ -135,6 +129,10 @@ export async function runLoop(o: LoopOptions): Promise<LoopCounters> {
       const step = o.detector.push(j.frame, j.time, raw, sem && sem.length === jobs.length ? sem[i] : undefined);
       c.scored += 1;
       o.onScore?.(j.frame, raw, step.score);
+      if (onScored.length) {
+        const r = scoredFrame({ index: j.frame, time: j.time, pixels: j.target, prediction: p, raw, score: step.score, inEvent: o.detector.inEvent }, spec);
+        for (const l of onScored) l.scored!(r);
+      }
       for (const e of step.events) emit(e);
     });
   };
@@ -171,10 +169,12 @@ export async function runLoop(o: LoopOptions): Promise<LoopCounters> {
     }
     const time = now();
     c.frames += 1;
-    if (o.ring || o.recorder) {
-      const stored = { index: f.index, time, pixels: toInterleavedU8(f.data, spec) };
-      o.ring?.push(stored);
-      o.recorder?.frame(stored);
+    if (onFrame.length) {
+      const a = arrivedFrame(f.index, time, f.data, spec);
+      for (const l of onFrame) {
+        const w = l.frame!(a);
+        if (w) await w;
+      }
     }
     ctx.push(f.data);
     if (ctx.length > CONTEXT_FRAMES + 1) ctx.shift();

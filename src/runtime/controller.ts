@@ -27,7 +27,7 @@ export class ConfigController {
 
   private constructor(
     private config: RuntimeConfig,
-    private readonly fileConfig: RuntimeConfig,
+    private fileConfig: RuntimeConfig,
     private remote: Record<string, unknown>,
     private ver: number,
     private readonly persistPath: string | null,
@@ -41,6 +41,14 @@ export class ConfigController {
    */
   static async open(configFile: string | undefined, persistPath: string | null): Promise<{ controller: ConfigController; warning?: string }> {
     const fileConfig = configFile ? (await loadLayer(configFile, defaultConfig())).config : defaultConfig();
+    return ConfigController.over(fileConfig, persistPath);
+  }
+
+  /**
+   * The same layers over `base` instead of a file (a camera's configuration: the device-wide values
+   * with the camera's own, core/runtime-config.ts `cameraConfig`), with its own persisted remote layer.
+   */
+  static async over(fileConfig: RuntimeConfig, persistPath: string | null): Promise<{ controller: ConfigController; warning?: string }> {
     let warning: string | undefined;
     if (persistPath) {
       try {
@@ -180,6 +188,26 @@ export class ConfigController {
 
   private async persist(version: number, layer: Record<string, unknown>): Promise<void> {
     if (this.persistPath) await writeJsonAtomic(this.persistPath, { version, layer, ...(this.started ? { started: this.started } : {}) });
+  }
+
+  /**
+   * Replaces the layer below the remote one (a camera's base after a device-wide change) and
+   * re-applies the remote layer over it; listeners get the result. A remote layer that no longer
+   * fits the new base is kept aside: the base alone is in force, and the reason is returned.
+   * @returns null, or why the remote layer could not be re-applied.
+   */
+  rebase(base: RuntimeConfig): string | null {
+    this.fileConfig = base;
+    const r = applyPatch(JSON.stringify(this.remote), base);
+    this.config = r.ok ? r.config : base;
+    for (const l of this.listeners) {
+      try {
+        l(this.config);
+      } catch {
+        // the base was validated as a whole; a listener's complaint is not fatal here
+      }
+    }
+    return r.ok ? null : r.error;
   }
 
   /** The file layer's configuration (without remote changes). */

@@ -5,15 +5,12 @@
  * viewers and little with them. Frames are at the model grid (e.g. 144x96), i.e. what the model sees.
  */
 import type { FrameSpec } from '../core/frame.js';
+import type { Box } from '../pipeline/region.js';
 import { wrtc, type I420Frame, type MediaTrack, type VideoSource } from './wrtc.js';
 
-/** A rectangle on the model grid, in pixels. */
-export interface Box {
-  x: number;
-  y: number;
-  w: number;
-  h: number;
-}
+export type { Box } from '../pipeline/region.js';
+/** The anomaly region of a prediction: moved to pipeline/region.ts (the scored-frame record computes it); kept here for callers of the live view. */
+export { anomalyRegion } from '../pipeline/region.js';
 
 /**
  * `[C, H, W]` float32 in [0, 1] (C = 1 gray or 3 RGB) -> an I420 frame cropped to even width and
@@ -52,39 +49,6 @@ export function toI420(data: Float32Array, spec: FrameSpec): I420Frame {
     }
   }
   return { width: w, height: h, data: out };
-}
-
-/**
- * The model-grid window (side `patch` px, stride `patch`) where the prediction error is largest:
- * the window the patch-max score comes from.
- * @param pred, target `[C, H, W]` float32 of the same length.
- * @throws RangeError on a length mismatch.
- */
-export function anomalyRegion(pred: Float32Array, target: Float32Array, spec: FrameSpec, patch = 16): Box {
-  if (pred.length !== target.length) throw new RangeError(`prediction has ${pred.length} values, the frame ${target.length}`);
-  const C = pred.length / (spec.width * spec.height);
-  const p = Math.max(1, Math.min(patch, spec.width, spec.height));
-  const hw = spec.width * spec.height;
-  let best: Box = { x: 0, y: 0, w: p, h: p };
-  let bestErr = -1;
-  for (let y0 = 0; y0 + p <= spec.height; y0 += p) {
-    for (let x0 = 0; x0 + p <= spec.width; x0 += p) {
-      let s = 0;
-      for (let c = 0; c < C; c++) {
-        for (let y = y0; y < y0 + p; y++) {
-          for (let x = x0; x < x0 + p; x++) {
-            const d = (pred[c * hw + y * spec.width + x] as number) - (target[c * hw + y * spec.width + x] as number);
-            s += d * d;
-          }
-        }
-      }
-      if (s > bestErr) {
-        bestErr = s;
-        best = { x: x0, y: y0, w: p, h: p };
-      }
-    }
-  }
-  return best;
 }
 
 /** Returns a copy of `f` with a red rectangle outline (2 px) around `box` (clipped to the frame). */
