@@ -13,6 +13,7 @@
  */
 import os from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
+import { RESERVED_CAMERA_IDS } from '../core/runtime-config.js';
 import { log } from '../util/log.js';
 import { BatchWriter } from './batch.js';
 import { clipSchema, descriptionSchema, eventSchema, sourceStateSchema } from './schemas.js';
@@ -46,9 +47,16 @@ function timeOf(t: string, nowMs: number): number {
   return Number.isFinite(ms) ? ms : nowMs;
 }
 
+/** The camera a message names: `camera_id` (a camera on its own topics) or `camera`. */
 function cameraOf(o: Record<string, unknown>): string | null {
-  return typeof o['camera'] === 'string' ? o['camera'] : null;
+  for (const k of ['camera_id', 'camera']) if (typeof o[k] === 'string') return o[k] as string;
+  return null;
 }
+
+/** Handler keys that a camera on its own topics (`sfn/<device>/<camera>/<key>`) also publishes and the collector stores per camera. */
+export const CAMERA_KEYS: readonly string[] = ['events', 'events/+/description', 'events/+/clip'];
+/** First words of the device's own topics: never camera ids (the runtime refuses them as ids). */
+const DEVICE_WORDS = new Set(RESERVED_CAMERA_IDS);
 
 /** The one handler table: topic pattern under `sfn/+/` -> handler. Subscriptions derive from its keys. */
 export const COLLECT_HANDLERS: Readonly<Record<string, Handler>> = {
@@ -74,14 +82,24 @@ export const COLLECT_HANDLERS: Readonly<Record<string, Handler>> = {
   'source/state': (_device, _id, payload) => ({ device: { field: 'source_state', value: JSON.stringify(sourceStateSchema.parse(json(payload))) } }),
 };
 
-/** Splits `sfn/<device>/<rest>` into the handler key and its parts, or null for other topics. */
-export function route(topic: string): { key: string; device: string; eventId: string | null } | null {
+/**
+ * Splits `sfn/<device>/<rest>` or `sfn/<device>/<camera>/<rest>` into the handler key and its
+ * parts, or null for other topics. A camera's availability and source state are not routed (the
+ * store keeps those per device).
+ */
+export function route(topic: string): { key: string; device: string; eventId: string | null; camera: string | null } | null {
   const parts = topic.split('/');
   if (parts.length < 3 || parts[0] !== 'sfn' || !parts[1]) return null;
   const device = parts[1];
-  const rest = parts.slice(2);
-  if (rest.length === 3 && rest[0] === 'events' && rest[1]) return { key: `events/+/${rest[2]}`, device, eventId: rest[1] };
-  return { key: rest.join('/'), device, eventId: null };
+  let rest = parts.slice(2);
+  let camera: string | null = null;
+  if (rest.length >= 2 && !DEVICE_WORDS.has(rest[0]!)) {
+    camera = rest[0]!;
+    rest = rest.slice(1);
+  }
+  const r = rest.length === 3 && rest[0] === 'events' && rest[1] ? { key: `events/+/${rest[2]}`, device, eventId: rest[1], camera } : { key: rest.join('/'), device, eventId: null, camera };
+  if (camera !== null && !CAMERA_KEYS.includes(r.key)) return null;
+  return r;
 }
 
 export interface CollectorOptions {
@@ -130,9 +148,9 @@ export class Collector {
     this.writer = new BatchWriter(opts.store);
   }
 
-  /** The subscription topics, one per handler. */
+  /** The subscription topics: one per handler, and the camera-scoped ones (`sfn/+/+/<key>`) of {@link CAMERA_KEYS}. */
   topics(): string[] {
-    return Object.keys(COLLECT_HANDLERS).map((k) => `$share/${this.opts.group}/sfn/+/${k}`);
+    return [...Object.keys(COLLECT_HANDLERS).map((k) => `$share/${this.opts.group}/sfn/+/${k}`), ...CAMERA_KEYS.map((k) => `$share/${this.opts.group}/sfn/+/+/${k}`)];
   }
 
   /** Transactions committed and the rows they held. */
@@ -204,6 +222,7 @@ export class Collector {
       for (let attempt = 1; ; attempt++) {
         try {
           if ('row' in parsed) {
+            if (r.camera !== null) parsed.row.camera = r.camera; // the topic names the camera
             if (await this.writer.write(parsed.row)) this.stats.stored++;
             else this.stats.duplicates++;
           } else await this.opts.store.putDevice(r.device, parsed.device.field, parsed.device.value, now);

@@ -57,6 +57,27 @@ describe('collector (Mosquitto, SQLite)', { skip: missingTools('mosquitto') }, (
     }
   });
 
+  it("stores a camera's events from its own topics (sfn/<device>/<camera>/...), with the camera the topic names", async () => {
+    const store = new SqliteStore(path.join(dir, 'cams.db'));
+    const c = new Collector({ broker: broker.url, group: 'g3', store, clientId: 'cams', connections: 2 });
+    await c.start();
+    try {
+      await pub.publishAsync('sfn/dev1/door/events', JSON.stringify({ ...eventMsg('c1', 0), camera_id: 'door' }), { qos: 1 });
+      await pub.publishAsync('sfn/dev1/yard/events', JSON.stringify(eventMsg('c2', 0)), { qos: 1 });
+      await pub.publishAsync('sfn/dev1/yard/events/c2/clip', JSON.stringify({ event_id: 'c2', device_id: 'dev1', video: '/x.mp4', snapshot: '/x.jpg' }), { qos: 1 });
+      await pub.publishAsync('sfn/dev1/events', JSON.stringify(eventMsg('c3', 0)), { qos: 1 });
+      await pub.publishAsync('sfn/dev1/yard/config/set', '{}', { qos: 1 }); // not the collector's
+      await until(() => c.stats.stored >= 4);
+      assert.equal((await store.event('c1'))[0]?.camera, 'door');
+      assert.equal((await store.event('c2')).find((r) => r.kind === 'event')?.camera, 'yard');
+      assert.equal((await store.event('c3'))[0]?.camera, null, "the device's own topic: no camera");
+      assert.ok(c.topics().includes('$share/g3/sfn/+/+/events'));
+    } finally {
+      await c.stop();
+      await store.close();
+    }
+  });
+
   it('two collectors in one share group split the messages and together store each once', async () => {
     const store = new SqliteStore(path.join(dir, 'two.db'));
     const a = new Collector({ broker: broker.url, group: 'g2', store, clientId: 'a' });
