@@ -97,6 +97,16 @@ describe('viewer in headless Chromium plays a flagged Ped2 clip over WebRTC', { 
       await row.waitFor({ timeout: 30_000 });
       assert.match(await row.innerText(), /7\.25[\s\S]*new/);
       assert.equal(await row.locator('button.play').isDisabled(), true, 'no clip yet: nothing to play');
+      // a camera on its own topics (a cameras list): listed under its device, its events named by it
+      await c.publishAsync(`sfn/${DEVICE}/door/availability`, 'online', { qos: 1, retain: false });
+      await c.publishAsync(`sfn/${DEVICE}/yard/availability`, 'offline', { qos: 1, retain: false });
+      await c.publishAsync(`sfn/${DEVICE}/door/events`, JSON.stringify({ type: 'new', id: 'e2e-door-event', seq: 0, start, last: start, end: null, peak: { score: 5.5, frame: 1, time: start.time }, camera_id: 'door' }), { qos: 1 });
+      const cams = page.locator(`#device-list li[data-device="${DEVICE}"] ul.cameras li`);
+      await page.locator(`#device-list li[data-device="${DEVICE}"] li[data-camera="yard"]`).waitFor({ timeout: 30_000 });
+      assert.deepEqual(await cams.evaluateAll((ls) => ls.map((l) => `${l.getAttribute('data-camera')}:${l.getAttribute('data-state')}`)), ['door:online', 'yard:offline']);
+      const doorRow = page.locator('tr[data-event="e2e-door-event"]');
+      await doorRow.waitFor({ timeout: 30_000 });
+      assert.match(await doorRow.innerText(), new RegExp(`${DEVICE} / door`));
     } finally {
       await c.endAsync();
     }

@@ -80,7 +80,9 @@
       ul.append(el('li', { class: d.online ? 'online' : 'offline', dataset: { device: name, state: d.online ? 'online' : d.unknown ? 'unknown' : 'offline' } },
         el('span', { class: 'dot' }), name, ' ', el('span', { class: 'muted' }, word), el('br'),
         el('button', { type: 'button', class: 'live', disabled: !d.online, onclick: () => play(name, { live: true }) }, 'Live'), ' ',
-        el('button', { type: 'button', class: 'live-region', disabled: !d.online, onclick: () => play(name, { live: true, overlay: true }) }, 'Live + region')));
+        el('button', { type: 'button', class: 'live-region', disabled: !d.online, onclick: () => play(name, { live: true, overlay: true }) }, 'Live + region'),
+        ...(d.cameras && d.cameras.size > 0 ? [el('ul', { class: 'cameras' }, ...[...d.cameras].sort().map(([cam, on]) =>
+          el('li', { class: on && d.online ? 'online' : 'offline', dataset: { camera: cam, state: on && d.online ? 'online' : 'offline' } }, el('span', { class: 'dot' }), cam, ' ', el('span', { class: 'muted' }, on && d.online ? 'online' : 'offline'))))] : [])));
     }
   }
 
@@ -90,11 +92,11 @@
     const rows = [...events.values()].sort((a, b) => (b.time || '').localeCompare(a.time || ''));
     if (rows.length === 0) tbody.append(el('tr', {}, el('td', { colSpan: 7, class: 'muted' }, 'none yet')));
     for (const r of rows) {
-      const hasClip = catalogs.get(r.device)?.has(r.id) ?? false;
+      const hasClip = hasClipFor(r.device, r.id);
       const img = r.snapshot ? el('img', { src: r.snapshot, alt: `snapshot of ${r.id}` }) : el('span', { class: 'muted' }, '-');
       tbody.append(el('tr', { dataset: { device: r.device, event: r.id } },
         el('td', {}, img),
-        el('td', {}, r.device),
+        el('td', {}, r.camera ? `${r.device} / ${r.camera}` : r.device),
         el('td', { title: r.id }, r.time ? new Date(r.time).toLocaleString() : '-'),
         el('td', {}, r.peak === null ? '-' : r.peak.toFixed(2)),
         el('td', {}, r.type || (hasClip ? 'clip' : '-')),
@@ -107,19 +109,44 @@
     }
   }
 
+  // first words of a device's own topics; anything else after sfn/<device>/ is a camera id
+  // (src/core/runtime-config.ts RESERVED_CAMERA_IDS)
+  const DEVICE_WORDS = new Set(['availability', 'events', 'stats', 'config', 'snapshot', 'source', 'event', 'learn', 'cmd', 'clips', 'webrtc']);
+
+  function deviceEntry(device) {
+    let d = devices.get(device);
+    if (!d) {
+      d = { online: false, cameras: new Map() };
+      devices.set(device, d);
+    }
+    d.cameras ||= new Map();
+    return d;
+  }
+
   function onMessage(topic, payload) {
     const parts = topic.split('/');
     if (parts[0] !== 'sfn' || parts.length < 3) return;
     const device = parts[1];
-    const leaf = parts.slice(2).join('/');
+    // sfn/<device>/<camera>/... for a camera on its own topics, sfn/<device>/... for the device
+    const camera = parts.length >= 4 && !DEVICE_WORDS.has(parts[2]) ? parts[2] : null;
+    const at = camera ? 3 : 2;
+    const leaf = parts.slice(at).join('/');
+    const scope = camera ? `${device}/${camera}` : device;
     if (leaf === 'availability') {
-      devices.set(device, { online: new TextDecoder().decode(payload) === 'online' });
+      const online = new TextDecoder().decode(payload) === 'online';
+      const d = deviceEntry(device);
+      if (camera) d.cameras.set(camera, online);
+      else {
+        d.online = online;
+        d.unknown = false;
+      }
     } else if (leaf === 'clips') {
       const cat = parseJson(payload);
       if (!cat || !Array.isArray(cat.clips)) return;
-      catalogs.set(device, new Set(cat.clips.map((c) => c.event_id)));
+      catalogs.set(scope, new Set(cat.clips.map((c) => c.event_id)));
       for (const c of cat.clips) {
         const r = eventRow(device, String(c.event_id));
+        if (camera) r.camera = camera;
         r.time ||= String(c.time);
         if (typeof c.snapshot === 'string' && c.snapshot.startsWith('data:image/jpeg;base64,')) r.snapshot = c.snapshot;
         if (typeof c.caption === 'string') r.caption ||= c.caption;
@@ -128,18 +155,25 @@
       const e = parseJson(payload);
       if (!e || typeof e.id !== 'string') return;
       const r = eventRow(device, e.id);
+      if (camera) r.camera = camera;
       r.type = String(e.type ?? '');
       r.time = e.start?.time ?? r.time;
       if (typeof e.peak?.score === 'number') r.peak = e.peak.score;
       if (typeof e.caption === 'string') r.caption ||= e.caption;
-    } else if (parts[2] === 'events' && parts[4] === 'description' && parts.length === 5) {
-      eventRow(device, parts[3]).caption = captionText(payload);
-    } else if (parts[2] === 'webrtc' && state.session && parts[3] === state.session.id) {
+    } else if (parts[at] === 'events' && parts[at + 2] === 'description' && parts.length === at + 3) {
+      eventRow(device, parts[at + 1]).caption = captionText(payload);
+    } else if (!camera && parts[2] === 'webrtc' && state.session && parts[3] === state.session.id) {
       onSignal(parts.slice(4).join('/'), payload);
       return;
     } else return;
-    if (!devices.has(device)) devices.set(device, { online: false });
+    deviceEntry(device);
     render();
+  }
+
+  /** Whether any clip catalogue of the device (its own or one of its cameras') lists the event. */
+  function hasClipFor(device, id) {
+    for (const [scope, ids] of catalogs) if ((scope === device || scope.startsWith(`${device}/`)) && ids.has(id)) return true;
+    return false;
   }
 
   async function onSignal(leaf, payload) {
@@ -236,7 +270,8 @@
     state.client = client;
     client.on('connect', () => {
       setStatus('conn-status', `connected to ${url}`);
-      client.subscribe(['sfn/+/availability', 'sfn/+/clips', 'sfn/+/events', 'sfn/+/events/+/description'], { qos: 1 });
+      client.subscribe(['sfn/+/availability', 'sfn/+/clips', 'sfn/+/events', 'sfn/+/events/+/description',
+        'sfn/+/+/availability', 'sfn/+/+/clips', 'sfn/+/+/events', 'sfn/+/+/events/+/description'], { qos: 1 });
     });
     client.on('error', (err) => setStatus('conn-status', `broker error: ${err.message}`, true));
     // without the broker, nothing is known of any device: no Play or Live until it says online again
