@@ -9,7 +9,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { log } from '../util/log.js';
 import { discoveryMessages } from './discovery.js';
-import { Outbox, type AckPublisher, type OutboxStore } from './outbox.js';
+import { FileOutboxStore, Outbox, type AckPublisher, type OutboxStore } from './outbox.js';
 import { ReporterScope, type ReportChannel, type RuntimeHooks } from './scope.js';
 import { deviceBase, deviceTopic, eventClipTopic, eventDescriptionTopic, suffixOf, TOPICS, type TopicSuffix } from './topics.js';
 
@@ -119,7 +119,10 @@ export class MqttReporter implements AckPublisher, ReportChannel {
   readonly scope: string;
   private readonly deviceIsCamera: boolean;
   private readonly scopes = new Map<string, ReporterScope>();
+  /** the outbox folder (a file outbox), named when messages are left in it at close */
+  private readonly outboxDir: string | null;
   private constructor(readonly client: MqttClient, opts: ReporterOptions) {
+    this.outboxDir = opts.store instanceof FileOutboxStore ? opts.store.dir : null;
     this.deviceId = opts.deviceId;
     this.scope = opts.deviceId;
     this.deviceIsCamera = opts.deviceIsCamera ?? true;
@@ -368,6 +371,14 @@ export class MqttReporter implements AckPublisher, ReportChannel {
    */
   async close(flushMs = 20_000): Promise<boolean> {
     const flushed = await this.outbox.flush(flushMs);
+    if (!flushed) {
+      // nothing is lost: say where the messages wait and when they go
+      const pending = await this.outbox.pending().catch(() => null);
+      const dir = this.outboxDir;
+      log.warn({ pending, ...(this.node ? { broker: this.node } : {}), ...(dir ? { outbox: dir } : {}) },
+        dir ? `${pending ?? 'some'} messages were not delivered (the broker did not take them within ${flushMs / 1000} s); they are kept in ${dir} and sent by the next run with the same --state-dir`
+          : `${pending ?? 'some'} messages were not delivered (the broker did not take them within ${flushMs / 1000} s) and the outbox is in memory: they are lost when this process ends`);
+    }
     for (const s of this.scopes.values()) await s.setAvailable(false).catch(() => undefined);
     if (this.connected) {
       await this.client.publishAsync(deviceTopic(this.deviceId, TOPICS.availability), 'offline', { qos: 1, retain: true }).catch(() => undefined);

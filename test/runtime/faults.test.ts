@@ -245,6 +245,30 @@ describe('run under faults (real process, Mosquitto)', { skip: SKIP }, () => {
     }
   });
 
+  it('a broker that never comes: the run ends and says how many messages wait, and where', async () => {
+    const device = `no-broker-${process.pid}`;
+    const state = path.join(dir, 'state-none');
+    const run = startCli(runArgs(device, state, `mqtt://127.0.0.1:${await freePort()}`, []));
+    try {
+      assert.equal(await run.exited, 0, run.stderr.slice(-10).join('\n'));
+    } finally {
+      run.child.kill('SIGKILL');
+    }
+    const summary = JSON.parse(run.stdout.at(-1)!) as { events: number; outbox_flushed: boolean };
+    assert.equal(summary.outbox_flushed, false);
+    const warn = jsonLines(run.stderr).find((l) => /messages were not delivered/.test(String(l['msg'])));
+    assert.ok(warn, run.stderr.slice(-10).join('\n'));
+    const outbox = String(warn['outbox']);
+    assert.ok(outbox.startsWith(state), `the outbox is in the state folder: ${outbox}`);
+    assert.match(String(warn['msg']), /sent by the next run with the same --state-dir/);
+    const files = (await fs.readdir(outbox)).length;
+    assert.ok(files > 0 && Number(warn['pending']) > 0, `${files} files in the outbox, ${String(warn['pending'])} reported`);
+    // the same ECONNREFUSED on every retry (once a second) is reported at most once a minute
+    const refused = jsonLines(run.stderr).filter((l) => String(l['msg']).startsWith('mqtt: connection error')).map((l) => Number(l['time']));
+    assert.ok(refused.length >= 1);
+    for (let i = 1; i < refused.length; i++) assert.ok(refused[i]! - refused[i - 1]! >= 59_000, `connection errors ${refused[i]! - refused[i - 1]!} ms apart`);
+  });
+
   it('a folder with a corrupt frame part-way exits non-zero, after scoring what came before', async () => {
     const folder = path.join(dir, 'corrupt-folder');
     await fs.mkdir(folder);
