@@ -166,7 +166,8 @@ export function program(): Command {
 
   p.command('export')
     .description('export trained weights as an ONNX model (opset 17) with a manifest')
-    .requiredOption('--weights <file>', 'weights (.json) written by `train`')
+    .option('--weights <file>', 'weights (.json) written by `train`')
+    .option('--from-onnx <file>', 'instead of --weights: an earlier sfn-edge fp32 export (manifest beside it) to rebuild in the current graph layout, checked against it')
     .requiredOption('--out <file>', 'output .onnx path (manifest written beside it)')
     .option('--name <name>', 'model name in the manifest')
     .option('--batch <n>', 'fixed batch size (default: dynamic)', int('--batch'))
