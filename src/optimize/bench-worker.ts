@@ -1,10 +1,11 @@
 /**
  * One variant's benchmark in its own process (so that peak resident memory is that model's):
- *   node bench-worker.(js|ts) <model.onnx> <batch> <threads> <runs> <profile name | providers,comma,separated>
+ *   node bench-worker.(js|ts) <model.onnx> <batch> <threads> <runs> <profile name | providers,comma,separated> [batches,comma,separated]
  * With a profile, the session is the one the device would open (createProfileSession: its providers,
  * TensorRT/CUDA options, engine cache); `threads` overrides its intra-op count.
  * Prints one JSON line: provider, skipped providers, ms per frame (p50, p95) at batch 1 and at
- * `batch`, frames/s at `batch`, peak RSS in MiB (getrusage maxrss).
+ * `batch`, frames/s at `batch`, peak RSS in MiB (getrusage maxrss); with a batch list, ms per frame
+ * (p50, p95) at each of those batches too (`ms_batches`).
  * Every input the model declares is fed (feeds.ts `timingFeeds`): frames `[n, 4*C, H, W]` float32 in
  * [0, 1]; a semantic model's `text` `[n, textDim]` all zeros (the embedding of an empty caption).
  */
@@ -14,7 +15,7 @@ import { loadProfile } from '../device/profile.js';
 import { createSession, type ProviderName } from '../inference/session.js';
 import { timingFeeds } from './feeds.js';
 
-const [model, batchArg, threadsArg, runsArg, providersArg] = process.argv.slice(2);
+const [model, batchArg, threadsArg, runsArg, providersArg, batchesArg] = process.argv.slice(2);
 if (!model) throw new Error('usage: bench-worker <model.onnx> <batch> <threads> <runs> <profile | providers>');
 const batch = Number(batchArg ?? 8);
 const threads = Number(threadsArg ?? 2);
@@ -41,7 +42,9 @@ async function time(n: number): Promise<{ p50: number; p95: number }> {
 
 const b1 = await time(1);
 const bn = await time(batch);
+const msBatches: Record<string, { p50: number; p95: number }> = {};
+for (const b of (batchesArg ?? '').split(',').filter(Boolean).map(Number)) msBatches[b] = b === 1 ? b1 : b === batch ? bn : await time(b);
 await session.release();
 process.stdout.write(
-  `${JSON.stringify({ provider, skipped: skipped.map((s) => s.provider), batch, threads, ms_b1: b1, ms_batch: bn, fps: 1000 / bn.p50, peak_rss_mb: process.resourceUsage().maxRSS / 1024 })}\n`,
+  `${JSON.stringify({ provider, skipped: skipped.map((s) => s.provider), batch, threads, ms_b1: b1, ms_batch: bn, fps: 1000 / bn.p50, peak_rss_mb: process.resourceUsage().maxRSS / 1024, ...(batchesArg ? { ms_batches: msBatches } : {}) })}\n`,
 );
