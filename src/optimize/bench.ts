@@ -41,6 +41,10 @@ export interface BenchRow {
   ms_batches?: Record<string, { p50: number; p95: number }>;
   /** with `batches`: ms/frame of the row's fp32 model over this one's at each batch (p50s) */
   speedup_vs_fp32_by_batch?: Record<string, number>;
+  /** with `batches` and 1 thread: process CPU ms per frame at each batch (p50; see bench-worker.ts) */
+  cpu_ms_batches?: Record<string, number>;
+  /** the same ratio as speedup_vs_fp32_by_batch, of CPU time */
+  cpu_speedup_vs_fp32_by_batch?: Record<string, number>;
   fps: number;
   peak_rss_mb: number;
   /** ms/frame (batch p50) of the fp32 model over this one's (> 1 = faster); the fp32 model is `fp32/<name>` of the same base name (`-p<N>` dropped), else the default model (models/default.json) when it is fp32, else the first fp32 variant */
@@ -59,7 +63,7 @@ export interface BenchResult {
   machine: { cpu: string; cores: number; memory_mb: number; onnxruntime: string; profile: string; loadavg_1min?: { start: number; end: number } };
   threads: number;
   peak: { fp32_gflops: number; int8_gops: number | null; size: number };
-  /** multiply-accumulates of the MatMuls per clip of the reference fp32 model (see {@link BenchRow.speedup_vs_fp32}: the default model's, else the first fp32 variant's) */
+  /** multiply-accumulates of the MatMuls and Gemms per clip of the reference fp32 model (see {@link BenchRow.speedup_vs_fp32}: the default model's, else the first fp32 variant's) */
   macs_per_frame: number | null;
   rows: BenchRow[];
   created: string;
@@ -120,7 +124,7 @@ export async function matmulPeak(n = 2048, threads = 2): Promise<{ fp32_gflops: 
 }
 
 /**
- * Multiply-accumulates of every MatMul for one clip of an fp32 model: runs it on one clip (frames 0.5;
+ * Multiply-accumulates of every MatMul and Gemm for one clip of an fp32 model: runs it on one clip (frames 0.5;
  * a semantic model's text feature zeros, see feeds.ts) with each MatMul's first input and output as
  * graph outputs, and sums prod(output dims) x last dim of input A.
  * @throws Error when the model or manifest cannot be read or the model has an input feeds.ts cannot fill.
@@ -128,7 +132,7 @@ export async function matmulPeak(n = 2048, threads = 2): Promise<{ fp32_gflops: 
 export async function macsPerFrame(modelPath: string): Promise<number> {
   const { manifest, bytes } = await readManifest(modelPath);
   const m = decodeModel(bytes);
-  const mms = (m.graph!.node ?? []).filter((n) => n.opType === 'MatMul');
+  const mms = (m.graph!.node ?? []).filter((n) => n.opType === 'MatMul' || n.opType === 'Gemm');
   const names = mms.flatMap((n) => [n.input![0]!, n.output![0]!]);
   const s = await ort.InferenceSession.create(withExtraOutputs(bytes, names), { executionProviders: ['cpu'], intraOpNumThreads: 1 });
   try {
@@ -191,7 +195,7 @@ export async function runBench(o: BenchOptions, print: (s: string) => void = (s)
       const why = lines.find((l) => /^[A-Za-z]*Error\b/.test(l)) ?? lines.filter(Boolean).at(-1) ?? (err as Error).message;
       throw new Error(`bench ${e.variant} (${e.file}): ${why}`);
     });
-    const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as Pick<BenchRow, 'provider' | 'ms_b1' | 'ms_batch' | 'ms_batches' | 'fps' | 'peak_rss_mb' | 'batch'>;
+    const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as Pick<BenchRow, 'provider' | 'ms_b1' | 'ms_batch' | 'ms_batches' | 'cpu_ms_batches' | 'fps' | 'peak_rss_mb' | 'batch'>;
     const m = e.manifest!;
     rows.push({
       variant: e.variant,
@@ -204,6 +208,7 @@ export async function runBench(o: BenchOptions, print: (s: string) => void = (s)
       batch: r.batch,
       ms_batch: r.ms_batch,
       ...(r.ms_batches ? { ms_batches: r.ms_batches } : {}),
+      ...(r.cpu_ms_batches ? { cpu_ms_batches: r.cpu_ms_batches } : {}),
       fps: r.fps,
       peak_rss_mb: r.peak_rss_mb,
       speedup_vs_fp32: null,
@@ -234,6 +239,7 @@ export async function runBench(o: BenchOptions, print: (s: string) => void = (s)
     if (fp32) {
       r.speedup_vs_fp32 = fp32.ms_batch.p50 / r.ms_batch.p50;
       if (r.ms_batches && fp32.ms_batches) r.speedup_vs_fp32_by_batch = Object.fromEntries(Object.entries(r.ms_batches).map(([b, t]) => [b, fp32.ms_batches![b]!.p50 / t.p50]));
+      if (r.cpu_ms_batches && fp32.cpu_ms_batches) r.cpu_speedup_vs_fp32_by_batch = Object.fromEntries(Object.entries(r.cpu_ms_batches).map(([b, t]) => [b, fp32.cpu_ms_batches![b]! / t]));
       if (fp32.micro_auc !== null && r.micro_auc !== null) r.auc_delta_vs_fp32 = r.micro_auc - fp32.micro_auc;
     }
     const base = /^(.*)-p\d+$/.exec(r.variant)?.[1];
@@ -273,6 +279,13 @@ export async function runBench(o: BenchOptions, print: (s: string) => void = (s)
         formatTable([
           ['variant', ...o.batches.map((b) => `ms b${b} p50/p95`), ...o.batches.map((b) => `x fp32 b${b}`)],
           ...rows.map((r) => [r.variant, ...o.batches!.map((b) => { const t = r.ms_batches?.[b]; return t ? `${t.p50.toFixed(2)}/${t.p95.toFixed(2)}` : '-'; }), ...o.batches!.map((b) => f(r.speedup_vs_fp32_by_batch?.[b] ?? null, 2))]),
+        ]),
+      );
+    if (o.batches?.length && rows.some((r) => r.cpu_ms_batches))
+      print(
+        formatTable([
+          ['variant', ...o.batches.map((b) => `CPU ms b${b}`), ...o.batches.map((b) => `x fp32 CPU b${b}`)],
+          ...rows.map((r) => [r.variant, ...o.batches!.map((b) => f(r.cpu_ms_batches?.[b] ?? null, 3)), ...o.batches!.map((b) => f(r.cpu_speedup_vs_fp32_by_batch?.[b] ?? null, 2))]),
         ]),
       );
     print(`load average (1 min) ${result.machine.loadavg_1min!.start} at the start, ${result.machine.loadavg_1min!.end} at the end`);
