@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { derived } from '../../src/core/model-config.js';
 import { arrayReader, calibrate, makeCalibrator, MinMaxCalibrator, PercentileCalibrator } from '../../src/optimize/calibrate.js';
 import { FP16_KEEP, toFloat16 } from '../../src/optimize/fp16.js';
-import { dequantize, planInt8, quantize, quantizeInt8, quantizePerColumn, ulpsUp } from '../../src/optimize/int8.js';
+import { dequantize, planInt8, quantize, quantizeBias, quantizeInt8, quantizePerColumn, ulpsUp } from '../../src/optimize/int8.js';
 import { decodeModel, fromHalf, NotOnnxError, toHalf } from '../../src/optimize/onnx-graph.js';
 import { diffStats, randomClips, runModel, tinyModel, tmpDir } from './fixtures.js';
 
@@ -47,6 +47,11 @@ describe('int8 and float16 number formats', () => {
     assert.equal(fromHalf(toHalf(70000)), Infinity);
     assert.equal(fromHalf(toHalf(2 ** -26)), 0);
     assert.ok(Number.isNaN(fromHalf(toHalf(NaN))));
+  });
+
+  it('Gemm biases: int32 at the per-column scale s_A * s_W[j], half to even', () => {
+    assert.deepEqual([...quantizeBias(Float32Array.of(0.25, -0.75, 1e-3, 3), Float32Array.of(0.1, 0.5, 1, 1e-10))], [2, -2, 0, 2 ** 31 - 1]);
+    assert.throws(() => quantizeBias(new Float32Array(2), new Float32Array(3)), /2 values, 3 scales/);
   });
 
   it('ulpsUp moves a scale by float32 steps', () => {
