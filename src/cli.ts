@@ -166,7 +166,8 @@ export function program(): Command {
 
   p.command('export')
     .description('export trained weights as an ONNX model (opset 17) with a manifest')
-    .requiredOption('--weights <file>', 'weights (.json) written by `train`')
+    .option('--weights <file>', 'weights (.json) written by `train`')
+    .option('--from-onnx <file>', 'instead of --weights: an earlier sfn-edge fp32 export (manifest beside it) to rebuild in the current graph layout, checked against it')
     .requiredOption('--out <file>', 'output .onnx path (manifest written beside it)')
     .option('--name <name>', 'model name in the manifest')
     .option('--batch <n>', 'fixed batch size (default: dynamic)', int('--batch'))
@@ -230,10 +231,15 @@ export function program(): Command {
     .option('--threads <n>', 'ONNX Runtime intra-op threads', int('--threads'))
     .option('--runs <n>', 'timed runs per batch size', int('--runs'), 20)
     .option('--save <file>', 'where to save the JSON', 'bench/results.json')
+    .option('--batch <n>', 'batch of the headline column and the speed-up (default: the profile\'s)', int('--batch'))
+    .option('--batches <list>', 'also time these batch sizes, e.g. 1,4,8,16 (a table per batch)')
+    .option('--only <regexp>', 'only the variants whose name matches, e.g. "sfn-lite-ped2$"')
     .option('--json', 'print JSON instead of the table', false)
     .action(async (o) => {
       const { runBench } = await import('./optimize/bench.js');
-      await runBench(o);
+      const batches = o.batches ? (o.batches as string).split(',').map((b) => Number(b)) : undefined;
+      if (batches?.some((b) => !(Number.isInteger(b) && b >= 1))) throw new Error(`--batches: positive integers, got '${o.batches}'`);
+      await runBench({ ...o, ...(batches ? { batches } : {}) });
     });
 
   const profile = p.command('profile').description('device profiles (device-profiles/*.json)');

@@ -1,6 +1,12 @@
 /**
  * `sfn-edge export`: weights -> `<out>.onnx` + `<out>.manifest.json`, verified.
  *
+ * `--from-onnx <old.onnx>` rebuilds an earlier sfn-edge export in the current graph layout from its
+ * own initialisers (unfold.ts), for models whose checkpoint is gone: the reference of the parity
+ * check is then the old graph under ONNX Runtime, and the manifest is the old one with the new
+ * file's sha256, size, parity and time (training, evaluation and calibration describe the same
+ * function, so they carry over).
+ *
  * The graph (graph.ts) is written to a temporary file, run with ONNX Runtime (CPU) on seeded random
  * clips and compared with the TensorFlow.js network (TfjsPredictor) on the same clips; only when
  * the two agree within {@link PARITY_TOLERANCE} is the model renamed into place and its manifest
@@ -17,7 +23,8 @@ import { loadWeights } from '../model/checkpoint.js';
 import { log } from '../util/log.js';
 import { createSession } from '../inference/session.js';
 import { buildGraph, OPSET } from './graph.js';
-import { sha256, writeManifest, type Manifest } from '../core/manifest.js';
+import { weightsFromExport } from './unfold.js';
+import { readManifest, sha256, writeManifest, type Manifest } from '../core/manifest.js';
 
 /** Largest accepted |ONNX Runtime - TensorFlow.js| over all output values of the parity clips. */
 export const PARITY_TOLERANCE = 1e-4;
@@ -26,8 +33,10 @@ export const PARITY_SEED = 20250601;
 
 /** Options of {@link runExport} (the `export` command's flags). */
 export interface ExportOptions {
-  /** weights `<base>.json` written by `train` (a snapshot or a checkpoint) */
-  weights: string;
+  /** weights `<base>.json` written by `train` (a snapshot or a checkpoint); or use `fromOnnx` */
+  weights?: string;
+  /** an earlier sfn-edge fp32 export (manifest beside it) to rebuild in the current layout instead of `weights` */
+  fromOnnx?: string;
   /** output `.onnx` path; the manifest goes beside it */
   out: string;
   /** model name in the manifest (default: the output file's base name) */
@@ -85,12 +94,14 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
  *   or the parity check fails (max abs diff > 1e-4, or NaN); nothing is written in those cases.
  */
 export async function runExport(o: ExportOptions, print: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<ExportSummary> {
-  const { header, arrays } = await loadWeights(o.weights);
-  const cfg = header.config;
+  if (!o.weights === !o.fromOnnx) throw new Error('export: give either --weights or --from-onnx');
+  const old = o.fromOnnx ? await readManifest(o.fromOnnx) : null;
+  const source = old ? { header: null, ...weightsFromExport(old.bytes, o.fromOnnx) } : await loadWeights(o.weights!).then(({ header, arrays }) => ({ header, arrays, cfg: header.config }));
+  const { arrays, cfg } = source;
   const out = path.resolve(o.out);
   const name = o.name ?? path.basename(out, path.extname(out));
   const g = buildGraph(cfg, arrays, { ...(o.batch !== undefined ? { batch: o.batch } : {}), name, producerVersion: await packageVersion() });
-  log.info({ weights: o.weights, ...g.stats, bytes: g.bytes.byteLength }, 'onnx graph built');
+  log.info({ weights: o.weights ?? o.fromOnnx, ...g.stats, bytes: g.bytes.byteLength }, 'onnx graph built');
 
   // parity: the same seeded clips through TensorFlow.js and ONNX Runtime (CPU)
   const clips = o.batch ?? 2;
@@ -115,31 +126,38 @@ export async function runExport(o: ExportOptions, print: (line: string) => void 
   // semantic branch: seeded text features, non-negative like real ones (embed.ts)
   const textRand = rng(PARITY_SEED + 1);
   const text = cfg.textDim > 0 ? Float32Array.from({ length: clips * cfg.textDim }, () => textRand()) : undefined;
-  const tfjs = await TfjsPredictor.load(o.weights, clips);
+  // both graphs take the same feeds (the input/output names are the exporter's constants)
+  const runOnnx = async (bytes: Uint8Array, label: string): Promise<Float32Array> => {
+    const { session } = await createSession(bytes, { providers: ['cpu'] }, label);
+    try {
+      const feeds: Record<string, Ort.Tensor> = { [g.input.name]: new ort.Tensor('float32', x, [clips, cfg.pastFrames * d.channels, cfg.height, cfg.width]) };
+      if (text && g.text) feeds[g.text.input.name] = new ort.Tensor('float32', text, [clips, cfg.textDim]);
+      const res = await session.run(feeds);
+      let y: Float32Array = (res[g.output.name]!.data as Float32Array).slice();
+      if (text && g.text) y = concat(y, res[g.text.output.name]!.data as Float32Array);
+      return y;
+    } finally {
+      await session.release();
+    }
+  };
   let ref: Float32Array;
-  try {
-    if (text) {
-      const r = await tfjs.predictWithText(x, clips, text);
-      ref = concat(r.pred, r.text);
-    } else ref = await tfjs.predict(x, clips);
-  } finally {
-    tfjs.dispose();
+  if (old) ref = await runOnnx(old.bytes, `${o.fromOnnx} (the export rebuilt)`);
+  else {
+    const tfjs = await TfjsPredictor.load(o.weights!, clips);
+    try {
+      if (text) {
+        const r = await tfjs.predictWithText(x, clips, text);
+        ref = concat(r.pred, r.text);
+      } else ref = await tfjs.predict(x, clips);
+    } finally {
+      tfjs.dispose();
+    }
   }
-  const { session } = await createSession(g.bytes, { providers: ['cpu'] }, `${out} (exported graph)`);
-  let got: Float32Array;
-  try {
-    const feeds: Record<string, Ort.Tensor> = { [g.input.name]: new ort.Tensor('float32', x, [clips, cfg.pastFrames * d.channels, cfg.height, cfg.width]) };
-    if (text && g.text) feeds[g.text.input.name] = new ort.Tensor('float32', text, [clips, cfg.textDim]);
-    const res = await session.run(feeds);
-    got = (res[g.output.name]!.data as Float32Array).slice();
-    if (text && g.text) got = concat(got, res[g.text.output.name]!.data as Float32Array);
-  } finally {
-    await session.release();
-  }
+  const got = await runOnnx(g.bytes, `${out} (exported graph)`);
   const diff = maxAbsDiff(got, ref);
   if (!(diff <= PARITY_TOLERANCE))
     throw new Error(
-      `parity check failed for ${o.weights}: max |onnx - tfjs| = ${diff} over ${clips} seeded clips exceeds ${PARITY_TOLERANCE}; ` +
+      `parity check failed for ${o.weights ?? o.fromOnnx}: max |onnx - ${old ? 'old onnx' : 'tfjs'}| = ${diff} over ${clips} seeded clips exceeds ${PARITY_TOLERANCE}; ` +
         `nothing was written. ${o.parityData ? 'This is an exporter bug: report it with the weights file' : 'On noise inputs a top-k routing near-tie can flip one expert; check on real frames with --parity-data <folder of normal videos>, and report an exporter bug if that fails too'}`,
     );
 
@@ -148,7 +166,21 @@ export async function runExport(o: ExportOptions, print: (line: string) => void 
   await fs.writeFile(tmp, g.bytes);
   await fs.rename(tmp, out);
 
-  const meta = header.meta;
+  const parity = {
+    max_abs_diff: diff,
+    tolerance: PARITY_TOLERANCE,
+    inputs: { clips, seed: PARITY_SEED, distribution: o.parityData ? `first clips of ${o.parityData}` : 'uniform [0,1] per pixel (mulberry32)' },
+    reference: old ? `the ONNX export it was rebuilt from (${old.manifest.name}, sha256 ${old.manifest.sha256.slice(0, 12)}, export --from-onnx)` : 'TensorFlow.js (src/model/sfn.ts forward)',
+    runtime: `onnxruntime-node ${ort.env.versions.common} cpu`,
+  };
+  if (old) {
+    const manifest: Manifest = { ...old.manifest, name, file: path.basename(out), sha256: sha256(g.bytes), bytes: g.bytes.byteLength, parity, created: new Date().toISOString() };
+    const manifestPath = await writeManifest(out, manifest);
+    const summary: ExportSummary = { model: out, manifest: manifestPath, sha256: manifest.sha256, bytes: manifest.bytes, max_abs_diff: diff };
+    print(JSON.stringify(summary));
+    return summary;
+  }
+  const meta = source.header!.meta;
   const steps = num(meta.step);
   const perEpoch = num(meta.samplesPerEpoch) !== null && num(meta.batch) ? num(meta.samplesPerEpoch)! / num(meta.batch)! : null;
   const manifest: Manifest = {
@@ -202,7 +234,7 @@ export async function runExport(o: ExportOptions, print: (line: string) => void 
       kept: Array.from({ length: cfg.blocks }, () => Array.from({ length: cfg.experts }, (_, i) => i)),
     },
     training: {
-      weights: path.basename(o.weights.replace(/\.(json|bin)$/, '')),
+      weights: path.basename(o.weights!.replace(/\.(json|bin)$/, '')),
       data: typeof meta.data === 'string' ? meta.data : null,
       steps,
       ...(num(meta.lastStep) !== null ? { last_step: num(meta.lastStep)! } : {}),
@@ -216,13 +248,7 @@ export async function runExport(o: ExportOptions, print: (line: string) => void 
       ...(typeof meta.trainOnly === 'string' ? { train_only: meta.trainOnly } : {}),
       ...(typeof meta.captions === 'string' ? { captions: path.basename(meta.captions) } : {}),
     },
-    parity: {
-      max_abs_diff: diff,
-      tolerance: PARITY_TOLERANCE,
-      inputs: { clips, seed: PARITY_SEED, distribution: o.parityData ? `first clips of ${o.parityData}` : 'uniform [0,1] per pixel (mulberry32)' },
-      reference: 'TensorFlow.js (src/model/sfn.ts forward)',
-      runtime: `onnxruntime-node ${ort.env.versions.common} cpu`,
-    },
+    parity,
     ...(cfg.textDim > 0
       ? { semantic: { textDim: cfg.textDim, captioner: typeof meta.captioner === 'string' ? meta.captioner : 'detector', weights: { frame: 0.8, text: 0.2 }, note: 'score = 0.8 * frame error + 0.2 * (1 - cos), each min-max normalised and smoothed (the seed paper, Ped2)' } }
       : {}),

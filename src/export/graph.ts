@@ -3,13 +3,19 @@
  * src/model/sfn.ts, from frames to frames, with patchify/unpatchify in the graph.
  *
  *   frames [N, 4C, H, W] in [0,1], oldest first
- *     -> differences  Slice(C..4C) - Slice(0..3C)                       [N, 3C, H, W]
- *     -> patchify     Reshape [N, F*C, Hp, P, Wp, P] -> Transpose(0,2,4,1,3,5) -> [N, T, F*C*P*P]
+ *     -> patchify     Reshape [N, F*C, Hp, P, Wp, P] -> Transpose(0,2,4,1,3,5) -> [N*T, F*C*P*P]
  *                     (token of frames f is indexed [f, c, py, px], patchify.ts's order)
+ *     -> differences  of the token columns: frames 1..3 minus frames 0..2       [N*T, 3*C*P*P]
  *     -> embeddings, blocks (attention over [visual; motion] keys/values, MLP, SFFM), head
- *     -> unpatchify   [N, T, C*P*P] -> [N, C, H, W], + the last frame   -> pred [N, C, H, W]
+ *     -> unpatchify   [N*T, C*P*P] -> [N, C, H, W], + the last frame   -> pred [N, C, H, W]
  *
- * Tokens stay 3-D `[N, T, D]` (MatMul broadcasts the 2-D weights), so N can be symbolic.
+ * Tokens are 2-D rows `[N*T, D]` (N symbolic: Reshapes use -1), so that every linear layer with a
+ * bias is one Gemm (ONNX Runtime runs Gemm with its bias in the GEMM's epilogue; it fuses MatMul +
+ * Add into Gemm only for 2-D inputs, and the int8 QDQ form of a Gemm becomes one QGemm with an
+ * int32 bias). Only attention reshapes to `[N, heads, tokens, dh]`, and the position embedding is
+ * added in a `[N, T, D]` view (Reshapes are free in ONNX Runtime: the output aliases the input).
+ * The motion tokens are the differences of the appearance tokens' columns, so one patchify
+ * Transpose serves both (the same subtractions as differencing the frames first: equal bits).
  * Export-time folds (src/export/fold.ts): linear biases into the position embedding, the attention
  * scale 1/sqrt(dh) into W_q/b_q, every SFFM LayerNorm affine into its expert's W1/b1.
  */
@@ -80,40 +86,40 @@ export function buildGraph(cfg: SfnConfig, w: WeightArrays, opts: GraphOptions =
   const ln = (x: string, gamma: string, beta: string | null, name: string) =>
     g.op('LayerNormalization', name, beta ? [x, gamma, beta] : [x, gamma], { axis: -1, epsilon: { float: 1e-5 } });
   const silu = (x: string, name: string) => g.op('Mul', `${name}/silu`, [x, g.op('Sigmoid', `${name}/sigmoid`, [x])]);
-  const linear = (x: string, wt: string, b: string | null, name: string) => {
-    const y = g.op('MatMul', `${name}/matmul`, [x, wt]);
-    return b ? g.op('Add', `${name}/bias`, [y, b]) : y;
-  };
-  const slice = (x: string, from: number, to: number, name: string) => g.op('Slice', name, [x, g.ints([from]), g.ints([to]), g.ints([1])]);
-  // [N, ch, H, W] -> [N, T, ch*P*P], token vector [ch, py, px] (ch = frame-major channels)
-  const patchify = (x: string, ch: number, name: string) => {
-    const r = g.op('Reshape', `${name}/split`, [x, g.ints([0, ch, s.hp, P, s.wp, P])]);
-    const t = g.op('Transpose', `${name}/order`, [r], { perm: [0, 2, 4, 1, 3, 5] });
-    return g.op('Reshape', `${name}/rows`, [t, g.ints([0, T, ch * P * P])]);
-  };
+  // rows [R, K] x [K, M] (+ bias [M]): one Gemm with a bias, a MatMul without
+  const linear = (x: string, wt: string, b: string | null, name: string) => (b ? g.op('Gemm', `${name}/gemm`, [x, wt, b]) : g.op('MatMul', `${name}/matmul`, [x, wt]));
+  const rows = (x: string, width: number, name: string) => g.op('Reshape', name, [x, g.ints([-1, width])]);
+  const perClip = (x: string, tokens: number, name: string) => g.op('Reshape', name, [x, g.ints([-1, tokens, D])]);
+  const slice = (x: string, from: number, to: number, name: string, axis = 1) => g.op('Slice', name, [x, g.ints([from]), g.ints([to]), g.ints([axis])]);
+  // rows [R, K] x [K, D] + a per-token bias [T, D] (bias + position embedding), added in the [N, T, D] view
+  const embed = (x: string, wt: string, bias: string, name: string) =>
+    g.op('Add', `${name}/bias`, [perClip(g.op('MatMul', `${name}/matmul`, [x, wt]), T, `${name}/per_clip`), bias]);
 
-  // inputs: appearance tokens, motion tokens (differences), last frame
-  const diff = g.op('Sub', 'input/diff', [slice(frames, C, F * C, 'input/later'), slice(frames, 0, (F - 1) * C, 'input/earlier')]);
-  const app = patchify(frames, F * C, 'input/patchify_app');
-  const mot = patchify(diff, (F - 1) * C, 'input/patchify_mot');
+  // inputs: appearance token rows, motion token rows (differences of the frames' columns), last frame
+  const split = g.op('Reshape', 'input/patchify/split', [frames, g.ints([0, F * C, s.hp, P, s.wp, P])]);
+  const app = rows(g.op('Transpose', 'input/patchify/order', [split], { perm: [0, 2, 4, 1, 3, 5] }), F * C * P * P, 'input/patchify/rows'); // [N*T, F*C*P*P]
+  const frameLen = C * P * P;
+  const mot = g.op('Sub', 'input/diff', [slice(app, frameLen, F * frameLen, 'input/later'), slice(app, 0, (F - 1) * frameLen, 'input/earlier')]);
   const last = slice(frames, (F - 1) * C, F * C, 'input/last');
 
   // embeddings: biases folded into the position embedding
   const pos = need(w, 'embed.pos', [T, D]);
-  let h = linear(app, param('embed.app.w', [s.appearanceLen, D]), g.init('embed.app.b+pos', [T, D], addRowBias(pos, need(w, 'embed.app.b', [D]))), 'embed/app');
+  let h3 = embed(app, param('embed.app.w', [s.appearanceLen, D]), g.init('embed.app.b+pos', [T, D], addRowBias(pos, need(w, 'embed.app.b', [D]))), 'embed/app'); // [N, T, D]
   const m0 = silu(linear(mot, param('embed.mot.w1', [s.motionLen, D]), param('embed.mot.b1', [D]), 'embed/mot1'), 'embed/mot1');
-  const m = linear(m0, param('embed.mot.w2', [D, D]), g.init('embed.mot.b2+pos', [T, D], addRowBias(pos, need(w, 'embed.mot.b2', [D]))), 'embed/mot2');
+  const m = rows(embed(m0, param('embed.mot.w2', [D, D]), g.init('embed.mot.b2+pos', [T, D], addRowBias(pos, need(w, 'embed.mot.b2', [D]))), 'embed/mot2'), D, 'embed/mot2/rows');
 
   if (semantic) {
     const tok = linear(textIn, param('embed.text.w', [cfg.textDim, D]), param('embed.text.b', [D]), 'embed/text');
-    h = g.op('Concat', 'embed/with_text', [h, g.op('Unsqueeze', 'embed/text/token', [tok, g.ints([1])])], { axis: 1 }); // [N, T+1, D]
+    h3 = g.op('Concat', 'embed/with_text', [h3, g.op('Unsqueeze', 'embed/text/token', [tok, g.ints([1])])], { axis: 1 }); // [N, T+1, D]
   }
+  let h = rows(h3, D, 'embed/rows'); // [N*Tq, D]
   const Tq = semantic ? T + 1 : T;
   // textAttention 'read': one additive mask [T+1, 2T+1] shared by every block (sfn.ts textReadMask)
   const textMask = semantic && cfg.textAttention === 'read' ? g.init('attn.text_read_mask', [Tq, Tq + T], textReadMask(T)) : null;
+  const ops: Ops = { ln, linear, param, rows, perClip };
   for (let l = 0; l < cfg.blocks; l++) {
     const b = `block${l}`;
-    h = attentionBlock(g, cfg, w, b, h, m, Tq, textMask, ln, linear, param);
+    h = attentionBlock(g, cfg, w, b, h, m, Tq, textMask, ops);
     const h2 = ln(h, param(`${b}.ln2.g`, [D]), param(`${b}.ln2.b`, [D]), `${b}/ln2`);
     const mh = silu(linear(h2, param(`${b}.mlp.w1`, [D, s.hidden]), param(`${b}.mlp.b1`, [s.hidden]), `${b}/mlp/fc1`), `${b}/mlp`);
     h = g.op('Add', `${b}/mlp/residual`, [h, linear(mh, param(`${b}.mlp.w2`, [s.hidden, D]), param(`${b}.mlp.b2`, [D]), `${b}/mlp/fc2`)]);
@@ -122,15 +128,16 @@ export function buildGraph(cfg: SfnConfig, w: WeightArrays, opts: GraphOptions =
   }
 
   if (semantic) {
-    const tt = g.op('Squeeze', 'head/text/token', [g.op('Slice', 'head/text/slice', [h, g.ints([T]), g.ints([T + 1]), g.ints([1])]), g.ints([1])]);
+    const hc = perClip(h, Tq, 'head/per_clip'); // [N, T+1, D]
+    const tt = rows(slice(hc, T, T + 1, 'head/text/slice'), D, 'head/text/token');
     const tp = linear(ln(tt, param('head.text.ln.g', [D]), param('head.text.ln.b', [D]), 'head/text/ln'), param('head.text.w', [D, cfg.textDim]), param('head.text.b', [cfg.textDim]), 'head/text/linear');
     g.output(tp, text!.output);
-    h = g.op('Slice', 'head/visual', [h, g.ints([0]), g.ints([T]), g.ints([1])]);
+    h = rows(slice(hc, 0, T, 'head/visual'), D, 'head/visual/rows');
   }
   const out = linear(ln(h, param('head.ln.g', [D]), param('head.ln.b', [D]), 'head/ln'), param('head.w', [D, s.outLen]), param('head.b', [s.outLen]), 'head/linear');
-  const r = g.op('Reshape', 'head/unpatchify/split', [out, g.ints([0, s.hp, s.wp, C, P, P])]);
+  const r = g.op('Reshape', 'head/unpatchify/split', [out, g.ints([-1, s.hp, s.wp, C, P, P])]);
   const t = g.op('Transpose', 'head/unpatchify/order', [r], { perm: [0, 3, 1, 4, 2, 5] });
-  const img = g.op('Reshape', 'head/unpatchify/image', [t, g.ints([0, C, H, W])]);
+  const img = g.op('Reshape', 'head/unpatchify/image', [t, g.ints([-1, C, H, W])]);
   g.output(g.op('Add', 'head/plus_last', [last, img]), output);
 
   const bytes = g.build({
@@ -148,39 +155,51 @@ export function buildGraph(cfg: SfnConfig, w: WeightArrays, opts: GraphOptions =
 type Ln = (x: string, gamma: string, beta: string | null, name: string) => string;
 type Linear = (x: string, w: string, b: string | null, name: string) => string;
 type Silu = (x: string, name: string) => string;
-type Param = (name: string, shape: number[]) => string;
+/** The graph helpers of {@link buildGraph} that the blocks use. */
+interface Ops {
+  ln: Ln;
+  linear: Linear;
+  param: (name: string, shape: number[]) => string;
+  /** any view -> rows `[-1, width]` */
+  rows: (x: string, width: number, name: string) => string;
+  /** rows `[N*tokens, D]` -> `[N, tokens, D]` */
+  perClip: (x: string, tokens: number, name: string) => string;
+}
 
 /**
- * `h + Wo Attn(q = LN1(h), k/v = [LN1(h); LNm(m)]) + bo` (sfn.ts `attention()`): keys and values
- * of the concatenated Tq + T tokens (Tq = T, or T + 1 with the text token); heads as `[N, heads, T, dh]` tensors and batched MatMul.
+ * `h + Wo Attn(q = LN1(h), k/v = [LN1(h); LNm(m)]) + bo` (sfn.ts `attention()`) on token rows `h
+ * [N*Tq, D]`, `m [N*T, D]`: keys and values of the concatenated Tq + T tokens of each clip (Tq = T,
+ * or T + 1 with the text token); heads as `[N, heads, tokens, dh]` tensors and batched MatMul.
  */
-function attentionBlock(g: GraphBuilder, cfg: SfnConfig, w: WeightArrays, b: string, h: string, m: string, Tq: number, textMask: string | null, ln: Ln, linear: Linear, param: Param): string {
+function attentionBlock(g: GraphBuilder, cfg: SfnConfig, w: WeightArrays, b: string, h: string, m: string, Tq: number, textMask: string | null, o: Ops): string {
   const { D, tokens: T, dh } = sizes(cfg);
   const heads = cfg.heads;
+  const { ln, linear, param } = o;
   const hn = ln(h, param(`${b}.ln1.g`, [D]), param(`${b}.ln1.b`, [D]), `${b}/ln1`);
   const mn = ln(m, param(`${b}.lnm.g`, [D]), param(`${b}.lnm.b`, [D]), `${b}/lnm`);
   const scale = 1 / Math.sqrt(dh);
   const wq = g.init(`${b}.attn.q.w*scale`, [D, D], scaled(need(w, `${b}.attn.q.w`, [D, D]), scale));
   const bq = g.init(`${b}.attn.q.b*scale`, [D], scaled(need(w, `${b}.attn.q.b`, [D]), scale));
   const q = linear(hn, wq, bq, `${b}/attn/q`);
-  const kvIn = g.op('Concat', `${b}/attn/kv_tokens`, [hn, mn], { axis: 1 }); // [N, 2T, D]
+  const kvTokens = g.op('Concat', `${b}/attn/kv_tokens`, [o.perClip(hn, Tq, `${b}/attn/kv_tokens/visual`), o.perClip(mn, T, `${b}/attn/kv_tokens/motion`)], { axis: 1 }); // [N, Tq+T, D]
+  const kvIn = o.rows(kvTokens, D, `${b}/attn/kv_tokens/rows`);
   const k = linear(kvIn, param(`${b}.attn.k.w`, [D, D]), param(`${b}.attn.k.b`, [D]), `${b}/attn/k`);
   const v = linear(kvIn, param(`${b}.attn.v.w`, [D, D]), param(`${b}.attn.v.b`, [D]), `${b}/attn/v`);
   const split = (x: string, rows: number, perm: number[], name: string) =>
-    g.op('Transpose', `${name}/heads`, [g.op('Reshape', `${name}/split`, [x, g.ints([0, rows, heads, dh])])], { perm });
+    g.op('Transpose', `${name}/heads`, [g.op('Reshape', `${name}/split`, [x, g.ints([-1, rows, heads, dh])])], { perm });
   const qh = split(q, Tq, [0, 2, 1, 3], `${b}/attn/q`); // [N, heads, Tq, dh]
   const kt = split(k, Tq + T, [0, 2, 3, 1], `${b}/attn/k`); // [N, heads, dh, Tq+T]
   const vh = split(v, Tq + T, [0, 2, 1, 3], `${b}/attn/v`); // [N, heads, Tq+T, dh]
   let scores = g.op('MatMul', `${b}/attn/scores`, [qh, kt]);
   if (textMask) scores = g.op('Add', `${b}/attn/text_mask`, [scores, textMask]);
   const weights = g.op('Softmax', `${b}/attn/softmax`, [scores], { axis: -1 });
-  const ctx = g.op('MatMul', `${b}/attn/context`, [weights, vh]); // [N, heads, T, dh]
-  const merged = g.op('Reshape', `${b}/attn/merge`, [g.op('Transpose', `${b}/attn/merge_order`, [ctx], { perm: [0, 2, 1, 3] }), g.ints([0, Tq, D])]);
+  const ctx = g.op('MatMul', `${b}/attn/context`, [weights, vh]); // [N, heads, Tq, dh]
+  const merged = o.rows(g.op('Transpose', `${b}/attn/merge_order`, [ctx], { perm: [0, 2, 1, 3] }), D, `${b}/attn/merge`); // [N*Tq, D]
   return g.op('Add', `${b}/attn/residual`, [h, linear(merged, param(`${b}.attn.o.w`, [D, D]), param(`${b}.attn.o.b`, [D]), `${b}/attn/o`)]);
 }
 
 /**
- * SFFM layer in dense form (sffm.ts): p = Softmax(x Wr); top-k of p by TopK, the chosen
+ * SFFM layer in dense form (sffm.ts) on token rows `x [R, D]`: p = Softmax(x Wr); top-k of p by TopK, the chosen
  * probabilities scattered back (ScatterElements: exactly k per token, ties to the lower expert
  * index as in `topKMask` and torch.topk); gate = gateScale * chosen / sum(chosen);
  * y = (SiLU(xhat W1' + b1') * gate repeated per expert) W2 + gate b2 [+ shared expert].
@@ -196,14 +215,14 @@ function sffmLayer(g: GraphBuilder, cfg: SfnConfig, w: WeightArrays, p: string, 
   });
   const chosen = g.op('ScatterElements', `${name}/router/chosen`, [zeros, topIdx, topVals], { axis: -1 }); // p * mask
   const total = g.op('ReduceSum', `${name}/gate/sum`, [chosen, g.ints([-1])], { keepdims: 1 });
-  const gate = g.op('Mul', `${name}/gate`, [g.op('Div', `${name}/gate/renorm`, [chosen, total]), g.scalar(cfg.gateScale)]); // [N, T, E]
+  const gate = g.op('Mul', `${name}/gate`, [g.op('Div', `${name}/gate/renorm`, [chosen, total]), g.scalar(cfg.gateScale)]); // [R, E]
 
   const xhat = g.op('LayerNormalization', `${name}/xhat`, [x, g.scalar(1, [D])], { axis: -1, epsilon: { float: 1e-5 } });
   const f = foldLayerNorm(need(w, `${p}.w1`, [D, E * d]), need(w, `${p}.b1`, [E * d]), need(w, `${p}.ln.g`, [E, D]), need(w, `${p}.ln.b`, [E, D]), D, E);
   const hid = silu(linear(xhat, g.init(`${p}.w1*ln`, [D, E * d], f.w), g.init(`${p}.b1+ln`, [E * d], f.b), `${name}/experts/fc1`), `${name}/experts`);
-  const perExpert = g.op('Reshape', `${name}/experts/split`, [hid, g.ints([0, 0, E, d])]);
+  const perExpert = g.op('Reshape', `${name}/experts/split`, [hid, g.ints([-1, E, d])]);
   const gate4 = g.op('Unsqueeze', `${name}/gate/per_unit`, [gate, g.ints([-1])]);
-  const gated = g.op('Reshape', `${name}/experts/merge`, [g.op('Mul', `${name}/experts/gated`, [perExpert, gate4]), g.ints([0, 0, E * d])]);
+  const gated = g.op('Reshape', `${name}/experts/merge`, [g.op('Mul', `${name}/experts/gated`, [perExpert, gate4]), g.ints([-1, E * d])]);
   const routed = g.op('MatMul', `${name}/experts/fc2`, [gated, g.init(`${p}.w2`, [E * d, D], need(w, `${p}.w2`, [E * d, D]))]);
   const gb2 = g.op('MatMul', `${name}/experts/gate_b2`, [gate, g.init(`${p}.b2`, [E, D], need(w, `${p}.b2`, [E, D]))]);
   let y = g.op('Add', `${name}/experts/sum`, [routed, gb2]);

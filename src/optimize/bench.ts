@@ -37,6 +37,14 @@ export interface BenchRow {
   ms_b1: { p50: number; p95: number };
   batch: number;
   ms_batch: { p50: number; p95: number };
+  /** with `batches`: ms per frame at each of those batch sizes (key: the batch) */
+  ms_batches?: Record<string, { p50: number; p95: number }>;
+  /** with `batches`: ms/frame of the row's fp32 model over this one's at each batch (p50s) */
+  speedup_vs_fp32_by_batch?: Record<string, number>;
+  /** with `batches` and 1 thread: process CPU ms per frame at each batch (p50; see bench-worker.ts) */
+  cpu_ms_batches?: Record<string, number>;
+  /** the same ratio as speedup_vs_fp32_by_batch, of CPU time */
+  cpu_speedup_vs_fp32_by_batch?: Record<string, number>;
   fps: number;
   peak_rss_mb: number;
   /** ms/frame (batch p50) of the fp32 model over this one's (> 1 = faster); the fp32 model is `fp32/<name>` of the same base name (`-p<N>` dropped), else the default model (models/default.json) when it is fp32, else the first fp32 variant */
@@ -52,10 +60,10 @@ export interface BenchRow {
 
 /** The whole result (bench/results.json). */
 export interface BenchResult {
-  machine: { cpu: string; cores: number; memory_mb: number; onnxruntime: string; profile: string };
+  machine: { cpu: string; cores: number; memory_mb: number; onnxruntime: string; profile: string; loadavg_1min?: { start: number; end: number } };
   threads: number;
   peak: { fp32_gflops: number; int8_gops: number | null; size: number };
-  /** multiply-accumulates of the MatMuls per clip of the reference fp32 model (see {@link BenchRow.speedup_vs_fp32}: the default model's, else the first fp32 variant's) */
+  /** multiply-accumulates of the MatMuls and Gemms per clip of the reference fp32 model (see {@link BenchRow.speedup_vs_fp32}: the default model's, else the first fp32 variant's) */
   macs_per_frame: number | null;
   rows: BenchRow[];
   created: string;
@@ -116,7 +124,7 @@ export async function matmulPeak(n = 2048, threads = 2): Promise<{ fp32_gflops: 
 }
 
 /**
- * Multiply-accumulates of every MatMul for one clip of an fp32 model: runs it on one clip (frames 0.5;
+ * Multiply-accumulates of every MatMul and Gemm for one clip of an fp32 model: runs it on one clip (frames 0.5;
  * a semantic model's text feature zeros, see feeds.ts) with each MatMul's first input and output as
  * graph outputs, and sums prod(output dims) x last dim of input A.
  * @throws Error when the model or manifest cannot be read or the model has an input feeds.ts cannot fill.
@@ -124,7 +132,7 @@ export async function matmulPeak(n = 2048, threads = 2): Promise<{ fp32_gflops: 
 export async function macsPerFrame(modelPath: string): Promise<number> {
   const { manifest, bytes } = await readManifest(modelPath);
   const m = decodeModel(bytes);
-  const mms = (m.graph!.node ?? []).filter((n) => n.opType === 'MatMul');
+  const mms = (m.graph!.node ?? []).filter((n) => n.opType === 'MatMul' || n.opType === 'Gemm');
   const names = mms.flatMap((n) => [n.input![0]!, n.output![0]!]);
   const s = await ort.InferenceSession.create(withExtraOutputs(bytes, names), { executionProviders: ['cpu'], intraOpNumThreads: 1 });
   try {
@@ -154,6 +162,12 @@ export interface BenchOptions {
   save?: string;
   /** side of the peak-measuring MatMul (default {@link PEAK_SIZE}; tests use less) */
   peakSize?: number;
+  /** the batch of the headline column and `speedup_vs_fp32` (default: the profile's) */
+  batch?: number;
+  /** also time these batch sizes (ms_batches, speedup_vs_fp32_by_batch) */
+  batches?: number[];
+  /** only variants whose name (e.g. `int8/sfn-lite-ped2`) matches this regular expression */
+  only?: string;
 }
 
 /**
@@ -163,23 +177,25 @@ export interface BenchOptions {
 export async function runBench(o: BenchOptions, print: (s: string) => void = (s) => process.stdout.write(`${s}\n`)): Promise<BenchResult> {
   const profile = o.profile ? await loadProfile(o.profile) : (await detectProfile()).profile;
   const threads = o.threads ?? (profile?.threads.intraOp || 2);
-  const batch = profile?.model.batch ?? 8;
+  const batch = o.batch ?? profile?.model.batch ?? 8;
+  const load0 = os.loadavg()[0]!;
   const providers = profile ? `profile:${o.profile ?? profile.name}` : 'cpu';
-  const entries = await listModels(o.root);
-  if (entries.length === 0) throw new Error(`no models under ${o.root}/{fp32,fp16,int8}`);
+  const only = o.only ? new RegExp(o.only) : null;
+  const entries = (await listModels(o.root)).filter((e) => !only || only.test(e.variant));
+  if (entries.length === 0) throw new Error(`no models under ${o.root}/{fp32,fp16,int8}${only ? ` matching ${o.only}` : ''}`);
   const bad = entries.filter((e) => e.error);
   if (bad.length) throw new Error(`cannot benchmark: ${bad.map((e) => `${e.variant}: ${e.error}`).join('; ')}`);
   const here = fileURLToPath(import.meta.url);
   const worker = path.join(path.dirname(here), `bench-worker${path.extname(here)}`);
   const rows: BenchRow[] = [];
   for (const e of entries) {
-    const { stdout } = await run(process.execPath, [...loaderArgs(), worker, e.file, String(batch), String(threads), String(o.runs ?? 20), providers], { maxBuffer: 1 << 20 }).catch((err: unknown) => {
+    const { stdout } = await run(process.execPath, [...loaderArgs(), worker, e.file, String(batch), String(threads), String(o.runs ?? 20), providers, ...(o.batches?.length ? [o.batches.join(',')] : [])], { maxBuffer: 1 << 20 }).catch((err: unknown) => {
       // the worker's own error line, not its stack trace
       const lines = String((err as { stderr?: unknown }).stderr ?? '').split('\n').map((l) => l.trim());
       const why = lines.find((l) => /^[A-Za-z]*Error\b/.test(l)) ?? lines.filter(Boolean).at(-1) ?? (err as Error).message;
       throw new Error(`bench ${e.variant} (${e.file}): ${why}`);
     });
-    const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as Pick<BenchRow, 'provider' | 'ms_b1' | 'ms_batch' | 'fps' | 'peak_rss_mb' | 'batch'>;
+    const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as Pick<BenchRow, 'provider' | 'ms_b1' | 'ms_batch' | 'ms_batches' | 'cpu_ms_batches' | 'fps' | 'peak_rss_mb' | 'batch'>;
     const m = e.manifest!;
     rows.push({
       variant: e.variant,
@@ -191,6 +207,8 @@ export async function runBench(o: BenchOptions, print: (s: string) => void = (s)
       ms_b1: r.ms_b1,
       batch: r.batch,
       ms_batch: r.ms_batch,
+      ...(r.ms_batches ? { ms_batches: r.ms_batches } : {}),
+      ...(r.cpu_ms_batches ? { cpu_ms_batches: r.cpu_ms_batches } : {}),
       fps: r.fps,
       peak_rss_mb: r.peak_rss_mb,
       speedup_vs_fp32: null,
@@ -220,6 +238,8 @@ export async function runBench(o: BenchOptions, print: (s: string) => void = (s)
     const rowMacs = fp32 ? macsOf.get(fp32.variant)! : null;
     if (fp32) {
       r.speedup_vs_fp32 = fp32.ms_batch.p50 / r.ms_batch.p50;
+      if (r.ms_batches && fp32.ms_batches) r.speedup_vs_fp32_by_batch = Object.fromEntries(Object.entries(r.ms_batches).map(([b, t]) => [b, fp32.ms_batches![b]!.p50 / t.p50]));
+      if (r.cpu_ms_batches && fp32.cpu_ms_batches) r.cpu_speedup_vs_fp32_by_batch = Object.fromEntries(Object.entries(r.cpu_ms_batches).map(([b, t]) => [b, fp32.cpu_ms_batches![b]! / t]));
       if (fp32.micro_auc !== null && r.micro_auc !== null) r.auc_delta_vs_fp32 = r.micro_auc - fp32.micro_auc;
     }
     const base = /^(.*)-p\d+$/.exec(r.variant)?.[1];
@@ -230,7 +250,7 @@ export async function runBench(o: BenchOptions, print: (s: string) => void = (s)
     if (rowMacs !== null && p) r.fraction_of_peak = r.gflops! / p;
   }
   const result: BenchResult = {
-    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memory_mb: Math.round(os.totalmem() / 2 ** 20), onnxruntime: ort.env.versions.common, profile: profile?.name ?? 'none' },
+    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memory_mb: Math.round(os.totalmem() / 2 ** 20), onnxruntime: ort.env.versions.common, profile: profile?.name ?? 'none', loadavg_1min: { start: +load0.toFixed(2), end: +os.loadavg()[0]!.toFixed(2) } },
     threads,
     peak: { ...peak, size: o.peakSize ?? PEAK_SIZE },
     macs_per_frame: macs,
@@ -254,6 +274,21 @@ export async function runBench(o: BenchOptions, print: (s: string) => void = (s)
         ]),
       ]),
     );
+    if (o.batches?.length)
+      print(
+        formatTable([
+          ['variant', ...o.batches.map((b) => `ms b${b} p50/p95`), ...o.batches.map((b) => `x fp32 b${b}`)],
+          ...rows.map((r) => [r.variant, ...o.batches!.map((b) => { const t = r.ms_batches?.[b]; return t ? `${t.p50.toFixed(2)}/${t.p95.toFixed(2)}` : '-'; }), ...o.batches!.map((b) => f(r.speedup_vs_fp32_by_batch?.[b] ?? null, 2))]),
+        ]),
+      );
+    if (o.batches?.length && rows.some((r) => r.cpu_ms_batches))
+      print(
+        formatTable([
+          ['variant', ...o.batches.map((b) => `CPU ms b${b}`), ...o.batches.map((b) => `x fp32 CPU b${b}`)],
+          ...rows.map((r) => [r.variant, ...o.batches!.map((b) => f(r.cpu_ms_batches?.[b] ?? null, 3)), ...o.batches!.map((b) => f(r.cpu_speedup_vs_fp32_by_batch?.[b] ?? null, 2))]),
+        ]),
+      );
+    print(`load average (1 min) ${result.machine.loadavg_1min!.start} at the start, ${result.machine.loadavg_1min!.end} at the end`);
     print(`peak (ORT ${result.peak.size}^3 MatMul, ${threads} threads): fp32 ${peak.fp32_gflops.toFixed(1)} GFLOP/s, int8 ${peak.int8_gops === null ? 'n/a' : `${peak.int8_gops.toFixed(1)} GOP/s`}; MACs per frame ${macs === null ? 'n/a' : (macs / 1e6).toFixed(1) + 'M'}; saved ${save}`);
   }
   return result;

@@ -14,7 +14,7 @@ export type Node = onnxProto.onnx.INodeProto;
 export type Tensor = onnxProto.onnx.ITensorProto;
 
 /** ONNX TensorProto.DataType values used here. */
-export const DType = { FLOAT: 1, INT8: 3, INT64: 7, FLOAT16: 10 } as const;
+export const DType = { FLOAT: 1, INT8: 3, INT32: 6, INT64: 7, FLOAT16: 10 } as const;
 
 /** Error for bytes that are not a usable ONNX model (not protobuf, truncated, no graph). */
 export class NotOnnxError extends Error {

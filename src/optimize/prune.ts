@@ -9,7 +9,8 @@
  * token's top-k, and its mean gate weight over all tokens.
  *
  * Pruning removes experts from the dense SFFM: the router's columns, each expert's block of the
- * folded W1/b1 columns, its rows of W2 and b2, and resizes the per-expert Reshapes. The renormalised
+ * folded W1/b1 columns (the fc1 Gemm's weight and bias), its rows of W2 and b2, and resizes the
+ * per-expert Reshapes. The renormalised
  * top-k gate makes this exact for every token whose top-k contained only kept experts (softmax over
  * fewer experts scales the kept probabilities by a common factor that the renormalisation cancels).
  * The top-k stays valid because at least k experts are kept.
@@ -136,20 +137,28 @@ export function pruneExperts(bytes: Uint8Array, kept: number[][]): Uint8Array {
     const k = int64Data(init(`${L}/router/topk`, 1).t)[0]!;
     if (keep.length < k) throw new Error(`${L}: keeping ${keep.length} experts leaves fewer than top-k = ${k}`);
     const split = init(`${L}/experts/split`, 1);
-    const d = int64Data(split.t)[3]!;
+    const splitShape = int64Data(split.t); // [..., E, d]: [0, 0, E, d] (3-D tokens) or [-1, E, d] (token rows)
+    const d = splitShape.at(-1)!;
     const Ek = keep.length;
     ix.replaceInit(router.name, makeTensor(router.name, [D, Ek], columnGroups(floatData(router.t), E, 1, keep)));
-    const w1 = init(`${L}/experts/fc1/matmul`, 1);
+    // fc1: one Gemm (W1, b1), or MatMul + Add in exports before the token-row layout
+    const gemm = ix.model.graph!.node!.some((n) => n.name === `${L}/experts/fc1/gemm`);
+    const w1 = gemm ? init(`${L}/experts/fc1/gemm`, 1) : init(`${L}/experts/fc1/matmul`, 1);
     ix.replaceInit(w1.name, makeTensor(w1.name, [D, Ek * d], columnGroups(floatData(w1.t), E * d, d, keep)));
-    const b1 = init(`${L}/experts/fc1/bias`, 1);
+    const b1 = gemm ? init(`${L}/experts/fc1/gemm`, 2) : init(`${L}/experts/fc1/bias`, 1);
     ix.replaceInit(b1.name, makeTensor(b1.name, [Ek * d], columnGroups(floatData(b1.t), E * d, d, keep)));
     const w2 = init(`${L}/experts/fc2`, 1);
     ix.replaceInit(w2.name, makeTensor(w2.name, [Ek * d, D], rows(floatData(w2.t), D, keep.flatMap((e) => Array.from({ length: d }, (_, j) => e * d + j)))));
     const b2 = init(`${L}/experts/gate_b2`, 1);
     ix.replaceInit(b2.name, makeTensor(b2.name, [Ek, D], rows(floatData(b2.t), D, keep)));
     // per-layer shape constants (the originals may be shared with other layers)
-    ix.node(`${L}/experts/split`).input![1] = ix.addInit(makeTensor(`${L}/experts/split/shape`, [4], BigInt64Array.from([0n, 0n, BigInt(Ek), BigInt(d)]), DType.INT64));
-    ix.node(`${L}/experts/merge`).input![1] = ix.addInit(makeTensor(`${L}/experts/merge/shape`, [3], BigInt64Array.from([0n, 0n, BigInt(Ek * d)]), DType.INT64));
+    const reshape = (node: string, tail: number[]) => {
+      const shape = int64Data(init(node, 1).t);
+      const v = [...shape.slice(0, shape.length - tail.length), ...tail];
+      ix.node(node).input![1] = ix.addInit(makeTensor(`${node}/shape`, [v.length], BigInt64Array.from(v.map(BigInt)), DType.INT64));
+    };
+    reshape(`${L}/experts/split`, [Ek, d]);
+    reshape(`${L}/experts/merge`, [Ek * d]);
   });
   const used = new Set((m.graph!.node ?? []).flatMap((n) => n.input ?? []));
   m.graph!.initializer = (m.graph!.initializer ?? []).filter((t) => used.has(t.name!));

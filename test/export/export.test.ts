@@ -3,7 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { maxAbsDiff, PARITY_TOLERANCE } from '../../src/export/command.js';
-import { manifestPathFor, readManifest, sha256 } from '../../src/core/manifest.js';
+import { manifestPathFor, readManifest, sha256, writeManifest } from '../../src/core/manifest.js';
+import { loadWeights } from '../../src/model/checkpoint.js';
+import { buildLegacyGraph } from './legacy-graph.js';
 import { OnnxPredictor } from '../../src/inference/predictor.js';
 import { TfjsPredictor } from '../../src/model/predictor.js';
 import { maxDiff, quietExport, randomClips, TINY, TINY_RGB, tinyWeights, tmpDir } from './fixtures.js';
@@ -119,6 +121,27 @@ describe('runExport', () => {
     await assert.rejects(quietExport({ weights: path.join(dir, 'nope.json'), out }), /cannot read the weights header/);
     await assert.rejects(fs.stat(out));
     await assert.rejects(fs.stat(manifestPathFor(out)));
+  });
+
+  it('--from-onnx: rebuilds an old-layout export in the current layout, checked against it; the manifest carries over', async () => {
+    const { base, cfg } = await tinyWeights(dir, TINY, { name: 'legacy' });
+    const w = (await loadWeights(base)).arrays;
+    const oldFile = path.join(dir, 'legacy', 'm.onnx');
+    await quietExport({ weights: base, out: oldFile });
+    const first = await readManifest(oldFile);
+    const legacy = buildLegacyGraph(cfg, w).bytes; // the model as the exporter wrote it before the token-row layout
+    await fs.writeFile(oldFile, legacy);
+    await writeManifest(oldFile, { ...first.manifest, sha256: sha256(legacy), bytes: legacy.byteLength, evaluation: { dataset: 'd', micro_auc: 0.9, macro_auc: null, measure: 'mse' } });
+    const out = path.join(dir, 'rebuilt', 'm.onnx');
+    const { summary } = await quietExport({ fromOnnx: oldFile, out });
+    assert.ok(summary.max_abs_diff <= 1e-5, `parity vs the old graph ${summary.max_abs_diff}`);
+    const { manifest, bytes } = await readManifest(out);
+    assert.equal(manifest.sha256, sha256(bytes));
+    assert.notEqual(manifest.sha256, sha256(legacy));
+    assert.match(manifest.parity.reference, /rebuilt from .*export --from-onnx/);
+    assert.deepEqual(manifest.training, first.manifest.training);
+    assert.equal(manifest.evaluation?.micro_auc, 0.9);
+    await assert.rejects(quietExport({ weights: base, fromOnnx: oldFile, out }), /either --weights or --from-onnx/);
   });
 
   it('maxAbsDiff treats NaN as a failure', () => {

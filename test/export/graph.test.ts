@@ -3,9 +3,12 @@ import { after, before, describe, it } from 'node:test';
 import fs from 'node:fs/promises';
 import { onnx } from '../../src/export/builder.js';
 import { buildGraph, INPUT_NAME, IR_VERSION, OPSET, OUTPUT_NAME, TEXT_INPUT_NAME, TEXT_OUTPUT_NAME } from '../../src/export/graph.js';
-import { makeConfig } from '../../src/core/model-config.js';
+import * as ort from 'onnxruntime-node';
+import { derived, makeConfig } from '../../src/core/model-config.js';
 import { loadWeights } from '../../src/model/checkpoint.js';
-import { TINY, tinyWeights, tmpDir } from './fixtures.js';
+import { weightsFromExport } from '../../src/export/unfold.js';
+import { maxDiff, randomClips, TINY, TINY_RGB, tinyWeights, tmpDir } from './fixtures.js';
+import { buildLegacyGraph } from './legacy-graph.js';
 
 describe('buildGraph', () => {
   let dir: string;
@@ -85,5 +88,66 @@ describe('buildGraph', () => {
     missing.delete('block1.sffm.router');
     assert.throws(() => buildGraph(cfg, missing), /parameter 'block1\.sffm\.router' is missing/);
     assert.throws(() => buildGraph(makeConfig({ ...TINY, dim: 32 }), arrays), /parameter 'embed\.pos' has shape \[6, 16\], the configuration needs \[6, 32\]/);
+  });
+});
+
+describe('token-row layout against the previous export', () => {
+  let dir: string;
+  before(async () => {
+    dir = await tmpDir('layout');
+  });
+  after(async () => fs.rm(dir, { recursive: true, force: true }));
+
+  const run = async (bytes: Uint8Array, cfg: ReturnType<typeof makeConfig>, clips: Float32Array, n: number, text?: Float32Array) => {
+    const s = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], intraOpNumThreads: 1, logSeverityLevel: 3 });
+    try {
+      const feeds: Record<string, ort.Tensor> = { [INPUT_NAME]: new ort.Tensor('float32', clips, [n, 4 * derived(cfg).channels, cfg.height, cfg.width]) };
+      if (text) feeds[TEXT_INPUT_NAME] = new ort.Tensor('float32', text, [n, cfg.textDim]);
+      const r = await s.run(feeds);
+      return [...Object.keys(r)].sort().map((k) => (r[k]!.data as Float32Array).slice());
+    } finally {
+      await s.release();
+    }
+  };
+
+  for (const [label, partial] of [['gray, shared expert', TINY], ['rgb, SFFM residual', TINY_RGB], ['semantic, text read mask', { ...TINY, textDim: 8, textAttention: 'read' as const }]] as const) {
+    it(`${label}: Gemm linears, one patchify Transpose, outputs equal to the old 3-D export within 1e-4`, async () => {
+      const { base, cfg } = await tinyWeights(dir, partial, { name: label.replace(/\W+/g, '-'), seed: 4 });
+      const w = (await loadWeights(base)).arrays;
+      const now = buildGraph(cfg, w);
+      const old = buildLegacyGraph(cfg, w);
+      const nodes = onnx.ModelProto.decode(now.bytes).graph!.node;
+      const count = (op: string) => nodes.filter((n) => n.opType === op).length;
+      const oldNodes = onnx.ModelProto.decode(old.bytes).graph!.node;
+      assert.ok(count('Gemm') >= cfg.blocks * 6, `${count('Gemm')} Gemm nodes`);
+      assert.ok(count('Add') < oldNodes.filter((n) => n.opType === 'Add').length - cfg.blocks * 6, 'bias Adds gone into the Gemms');
+      assert.equal(count('Transpose'), oldNodes.filter((n) => n.opType === 'Transpose').length - 1, 'one patchify Transpose for appearance and motion');
+      const n = 3;
+      const clips = randomClips(cfg, n, 21);
+      const text = cfg.textDim > 0 ? Float32Array.from({ length: n * cfg.textDim }, (_, i) => (i % 5) / 5) : undefined;
+      const [a, b] = [await run(now.bytes, cfg, clips, n, text), await run(old.bytes, cfg, clips, n, text)];
+      assert.equal(a.length, b.length);
+      a.forEach((y, i) => assert.ok(maxDiff(y, b[i]!) <= 1e-4, `output ${i}: max |new - old| ${maxDiff(y, b[i]!)}`));
+    });
+  }
+
+  it('weightsFromExport: an old export rebuilt in the new layout computes the same outputs', async () => {
+    const { base, cfg } = await tinyWeights(dir, { ...TINY, textDim: 8 }, { name: 'unfold', seed: 6 });
+    const w = (await loadWeights(base)).arrays;
+    const old = buildLegacyGraph(cfg, w, { name: 'old' });
+    const back = weightsFromExport(old.bytes);
+    assert.deepEqual(back.cfg, cfg);
+    const now = buildGraph(back.cfg, back.arrays);
+    const n = 2;
+    const clips = randomClips(cfg, n, 22);
+    const text = Float32Array.from({ length: n * cfg.textDim }, (_, i) => (i % 3) / 3);
+    const [a, b] = [await run(now.bytes, cfg, clips, n, text), await run(old.bytes, cfg, clips, n, text)];
+    a.forEach((y, i) => assert.ok(maxDiff(y, b[i]!) <= 1e-5, `output ${i}: max |rebuilt - old| ${maxDiff(y, b[i]!)}`));
+    const bare = onnx.ModelProto.decode(old.bytes);
+    bare.metadataProps = [];
+    assert.throws(() => weightsFromExport(onnx.ModelProto.encode(bare).finish(), 'bare.onnx'), /bare\.onnx has no 'sfn\.config' metadata/);
+    const folded = onnx.ModelProto.decode(old.bytes);
+    folded.graph!.initializer = folded.graph!.initializer.filter((t) => t.name !== 'block1.sffm.w1*ln');
+    assert.throws(() => weightsFromExport(onnx.ModelProto.encode(folded).finish(), 'p.onnx'), /p\.onnx has no initialiser 'block1\.sffm\.w1\*ln'/);
   });
 });

@@ -104,6 +104,26 @@ describe('sfn-edge optimize (tiny model, Ped2 clips)', { skip: !hasPed2 && 'Ped2
     assert.ok(Math.abs(fp32Row.gflops! - (2 * r.macs_per_frame!) / (fp32Row.ms_batch.p50 / 1000) / 1e9) < 1e-9);
     assert.ok(Math.abs(fp32Row.fraction_of_peak! - fp32Row.gflops! / r.peak.fp32_gflops) < 1e-9);
     assert.deepEqual(JSON.parse(await fs.readFile(save, 'utf8')).rows.length, 5);
+    assert.ok(r.machine.loadavg_1min!.start >= 0 && r.machine.loadavg_1min!.end >= 0);
+
+    // a chosen headline batch, a list of batches, a subset of the variants
+    const lines: string[] = [];
+    const rb = await runBench({ root: out, profile: 'x86-64-cpu', threads: 1, runs: 2, save, peakSize: 64, batch: 2, batches: [1, 2, 3], only: '^(fp32|int8)/tiny$' }, (l) => lines.push(l));
+    assert.deepEqual(rb.rows.map((x) => x.variant), ['fp32/tiny', 'int8/tiny']);
+    for (const row of rb.rows) {
+      assert.equal(row.batch, 2);
+      assert.deepEqual(Object.keys(row.ms_batches!).sort(), ['1', '2', '3']);
+      assert.deepEqual(row.ms_batches!['2'], row.ms_batch);
+      assert.ok(row.ms_batches!['3']!.p50 > 0);
+      assert.deepEqual(Object.keys(row.cpu_ms_batches!).sort(), ['1', '2', '3'], 'CPU time per frame with 1 thread');
+      assert.ok(row.cpu_ms_batches!['2']! > 0);
+    }
+    assert.equal(rb.rows[0]!.cpu_speedup_vs_fp32_by_batch!['1'], 1);
+    assert.equal(rb.rows[0]!.speedup_vs_fp32_by_batch!['3'], 1);
+    assert.ok(Math.abs(rb.rows[1]!.speedup_vs_fp32_by_batch!['2']! - rb.rows[1]!.speedup_vs_fp32!) < 1e-12);
+    assert.ok(lines.some((l) => /^variant +ms b1 p50\/p95 +ms b2 p50\/p95 +ms b3 p50\/p95 +x fp32 b1/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /^load average \(1 min\)/.test(l)));
+    assert.ok(lines.some((l) => /^variant +CPU ms b1 +CPU ms b2 +CPU ms b3 +x fp32 CPU b1/.test(l)), lines.join('\n'));
 
     await fs.writeFile(path.join(out, 'fp16', 'tiny.onnx'), 'tampered');
     await assert.rejects(runModels({ root: out }, () => {}), /1 model\(s\) failed their check: fp16\/tiny \(model .* does not match its manifest/);

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { derived } from '../../src/core/model-config.js';
 import { arrayReader, calibrate, makeCalibrator, MinMaxCalibrator, PercentileCalibrator } from '../../src/optimize/calibrate.js';
 import { FP16_KEEP, toFloat16 } from '../../src/optimize/fp16.js';
-import { dequantize, planInt8, quantize, quantizeInt8, quantizePerColumn, ulpsUp } from '../../src/optimize/int8.js';
+import { dequantize, planInt8, quantize, quantizeBias, quantizeInt8, quantizePerColumn, ulpsUp } from '../../src/optimize/int8.js';
 import { decodeModel, fromHalf, NotOnnxError, toHalf } from '../../src/optimize/onnx-graph.js';
 import { diffStats, randomClips, runModel, tinyModel, tmpDir } from './fixtures.js';
 
@@ -47,6 +47,11 @@ describe('int8 and float16 number formats', () => {
     assert.equal(fromHalf(toHalf(70000)), Infinity);
     assert.equal(fromHalf(toHalf(2 ** -26)), 0);
     assert.ok(Number.isNaN(fromHalf(toHalf(NaN))));
+  });
+
+  it('Gemm biases: int32 at the per-column scale s_A * s_W[j], half to even', () => {
+    assert.deepEqual([...quantizeBias(Float32Array.of(0.25, -0.75, 1e-3, 3), Float32Array.of(0.1, 0.5, 1, 1e-10))], [2, -2, 0, 2 ** 31 - 1]);
+    assert.throws(() => quantizeBias(new Float32Array(2), new Float32Array(3)), /2 values, 3 scales/);
   });
 
   it('ulpsUp moves a scale by float32 steps', () => {
@@ -119,15 +124,20 @@ describe('fp16 and int8 variants of a tiny model', () => {
       assert.equal(report.weights, report.quantizedNodes);
       const m = decodeModel(bytes);
       const zps = m.graph!.initializer!.filter((t) => /zero_point/.test(t.name!));
-      assert.ok(zps.length > 0 && zps.every((t) => t.dataType === 3 && [...(t.rawData ?? [])].every((b) => b === 0)), 'int8 zero points, all 0');
+      const biasZps = new Set(m.graph!.node!.filter((x) => x.opType === 'DequantizeLinear' && x.input![0]!.endsWith('/int32')).map((x) => x.input![2]!));
+      assert.equal(biasZps.size, report.biases);
+      assert.ok(report.biases > 0, 'Gemm biases quantized');
+      assert.ok(zps.length > 0 && zps.every((t) => t.dataType === (biasZps.has(t.name!) ? 6 : 3) && [...(t.rawData ?? [])].every((b) => b === 0)), 'int8 zero points (int32 for Gemm biases), all 0');
       const dqw = m.graph!.node!.filter((x) => x.opType === 'DequantizeLinear' && x.input![0]!.endsWith('/int8'));
       assert.equal(dqw.length, report.weights);
       assert.ok(dqw.every((x) => x.attribute!.some((a) => a.name === 'axis' && Number(a.i) === 1)), 'per-channel along the output axis');
       const optFile = path.join(dir, `int8-${method}.opt.onnx`);
       const got = await runModel(bytes, model.cfg, clips, n, optFile);
       const opt = decodeModel(new Uint8Array(await fs.readFile(optFile)));
-      const fused = opt.graph!.node!.filter((x) => ['MatMulIntegerToFloat', 'QLinearMatMul', 'MatMulInteger'].includes(x.opType!));
-      assert.equal(fused.length, report.quantizedNodes, 'every quantized MatMul fused into an integer kernel');
+      const fused = opt.graph!.node!.filter((x) => ['MatMulIntegerToFloat', 'QLinearMatMul', 'MatMulInteger', 'QGemm'].includes(x.opType!));
+      assert.equal(fused.length, report.quantizedNodes, 'every quantized MatMul and Gemm fused into an integer kernel');
+      assert.equal(opt.graph!.node!.filter((x) => x.opType === 'QGemm').length, report.biases, 'every Gemm with a bias is one QGemm');
+      assert.equal(opt.graph!.node!.filter((x) => x.opType === 'DequantizeLinear').length, 0, 'no DequantizeLinear left unfused');
       const d = diffStats(got, ref);
       if (process.env.SFN_SHOW_DIFF) console.log(method, d);
       assert.ok(d.max < 0.1 && d.rms < 0.02, `int8 ${method}: max ${d.max}, rms ${d.rms}`);
