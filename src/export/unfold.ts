@@ -15,7 +15,7 @@
  * ulps of the embedding bias and W_q); `export --from-onnx` checks it against the old graph.
  */
 import { SfnConfigSchema, type SfnConfig } from '../core/model-config.js';
-import { decodeModel, dimsOf, floatData, DType } from '../optimize/onnx-graph.js';
+import { decodeModel, dimsOf, floatData, DType } from '../export/onnx-graph.js';
 import { sizes, type WeightArrays } from './fold.js';
 
 /**

@@ -18,7 +18,7 @@ import { loadProfile } from '../device/profile.js';
 import { formatTable, listModels } from './models.js';
 import { timingFeeds } from './feeds.js';
 import { defaultVariant } from '../core/default-model.js';
-import { DType, decodeModel, encodeModel, makeTensor, withExtraOutputs } from './onnx-graph.js';
+import { DType, decodeModel, encodeModel, makeTensor, withExtraOutputs } from '../export/onnx-graph.js';
 
 import { loaderArgs } from '../util/loader.js';
 

@@ -10,7 +10,7 @@
  */
 import { ort } from '../inference/ort.js';
 import { loadClips } from '../train/data.js';
-import { withExtraOutputs } from './onnx-graph.js';
+import { withExtraOutputs } from '../export/onnx-graph.js';
 
 /** Calibration methods. */
 export const CALIBRATION_METHODS = ['minmax', 'percentile'] as const;

@@ -27,7 +27,7 @@ import type { Precision } from '../core/precision.js';
 import { arrayReader, calibrate, CALIBRATION_METHODS, folderClips, makeCalibrator, type CalibrationMethod, type CalibrationReader } from './calibrate.js';
 import { FP16_KEEP, toFloat16, type Fp16Keep } from './fp16.js';
 import { planInt8, quantizeInt8 } from './int8.js';
-import { decodeModel, opsetOf } from './onnx-graph.js';
+import { decodeModel, opsetOf } from '../export/onnx-graph.js';
 import { chooseExperts, pruneExperts, routingStats, type LayerRouting } from './prune.js';
 
 

@@ -20,7 +20,7 @@
  *   (also with the router MatMul in float32), so the flips come from float16 rounding upstream of
  *   the router, not from its Softmax. The default keeps nothing in float32.
  */
-import { DType, GraphIndex, decodeModel, encodeModel, floatData, halfArray, intAttr, makeNode, makeTensor, type Node } from './onnx-graph.js';
+import { DType, GraphIndex, decodeModel, encodeModel, floatData, halfArray, intAttr, makeNode, makeTensor, type Node } from '../export/onnx-graph.js';
 
 /** Which float inputs/outputs (by index) of an op are float tensors that need a Cast when the op is kept in float32. */
 const FLOAT_PORTS: Record<string, { inputs: number[]; outputs: number[] }> = {

@@ -22,7 +22,7 @@
  * Speed on a CPU: with the 2-D Gemm export (graph.ts) every quantized linear runs as one integer
  * kernel with its bias (docs/results.md, "int8 speed", has the profiles before and after).
  */
-import { DType, GraphIndex, decodeModel, dimsOf, encodeModel, floatData, intAttr, makeNode, makeTensor, type Node, type Tensor } from './onnx-graph.js';
+import { DType, GraphIndex, decodeModel, dimsOf, encodeModel, floatData, intAttr, makeNode, makeTensor, type Node, type Tensor } from '../export/onnx-graph.js';
 
 /** Largest int8 magnitude used (symmetric range). */
 export const QMAX = 127;

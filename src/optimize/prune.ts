@@ -17,7 +17,7 @@
  */
 import { ort } from '../inference/ort.js';
 import type { CalibrationReader } from './calibrate.js';
-import { DType, GraphIndex, decodeModel, dimsOf, encodeModel, floatData, int64Data, makeTensor, withExtraOutputs } from './onnx-graph.js';
+import { DType, GraphIndex, decodeModel, dimsOf, encodeModel, floatData, int64Data, makeTensor, withExtraOutputs } from '../export/onnx-graph.js';
 
 /** Routing statistics of one SFFM layer. */
 export interface LayerRouting {

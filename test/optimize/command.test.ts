@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readManifest, sha256, writeManifest } from '../../src/core/manifest.js';
-import { decodeModel, encodeModel } from '../../src/optimize/onnx-graph.js';
+import { decodeModel, encodeModel } from '../../src/export/onnx-graph.js';
 import { runBench } from '../../src/optimize/bench.js';
 import { runOptimize, type OptimizeSummary } from '../../src/optimize/command.js';
 import { runModels } from '../../src/optimize/models.js';

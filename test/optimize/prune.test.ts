@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { derived } from '../../src/core/model-config.js';
 import { arrayReader } from '../../src/optimize/calibrate.js';
-import { decodeModel, dimsOf, GraphIndex } from '../../src/optimize/onnx-graph.js';
+import { decodeModel, dimsOf, GraphIndex } from '../../src/export/onnx-graph.js';
 import { chooseExperts, pruneExperts, routingStats } from '../../src/optimize/prune.js';
 import { diffStats, randomClips, runModel, TINY, tinyModel, tmpDir } from './fixtures.js';
 

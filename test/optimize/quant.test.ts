@@ -6,7 +6,7 @@ import { derived } from '../../src/core/model-config.js';
 import { arrayReader, calibrate, makeCalibrator, MinMaxCalibrator, PercentileCalibrator } from '../../src/optimize/calibrate.js';
 import { FP16_KEEP, toFloat16 } from '../../src/optimize/fp16.js';
 import { dequantize, planInt8, quantize, quantizeBias, quantizeInt8, quantizePerColumn, ulpsUp } from '../../src/optimize/int8.js';
-import { decodeModel, fromHalf, NotOnnxError, toHalf } from '../../src/optimize/onnx-graph.js';
+import { decodeModel, fromHalf, NotOnnxError, toHalf } from '../../src/export/onnx-graph.js';
 import { diffStats, randomClips, runModel, tinyModel, tmpDir } from './fixtures.js';
 
 describe('int8 and float16 number formats', () => {

@@ -4,7 +4,7 @@
  * graph outputs (for calibration and routing statistics).
  */
 import onnxProto from 'onnx-proto';
-import { onnx, reserveName } from '../export/builder.js';
+import { onnx, reserveName } from './builder.js';
 
 /** A decoded ModelProto. */
 export type Model = onnxProto.onnx.ModelProto;
