@@ -17,20 +17,20 @@ import { readFile, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { defaultModel } from '../core/default-model.js';
-import { brokerOf, redactLayer, redactSecrets, type RuntimeConfig } from '../core/runtime-config.js';
+import { brokerOf, redactLayer, type RuntimeConfig } from '../core/runtime-config.js';
 import { loadProfile, type DeviceProfile } from '../device/profile.js';
 import type { ProviderName } from '../inference/session.js';
 import type { LearnServiceOptions } from '../learn/service.js';
 import { log } from '../util/log.js';
 import { BrokerService } from './broker-service.js';
-import { ReporterScope, type CommandName, type ReportChannel, type RuntimeHooks } from '../mqtt/scope.js';
+import { ReporterScope, type CommandName, type ReportChannel } from '../mqtt/scope.js';
 import { CameraPipeline, type CameraOptions, type CameraResult } from './camera.js';
 import { cameraPlans, followDevice, reportFailed, type CameraPlan, type FailedCamera } from './cameras.js';
 import { CaptionsService } from './captions-service.js';
 import { ConfigController } from './controller.js';
 import { MetricsService } from './metrics-service.js';
 import { ModelHost, type ModelHostOptions } from './model-host.js';
-import { ReporterService } from './reporter-service.js';
+import { configHooks, ReporterService } from './reporter-service.js';
 import { service, ServiceGroup, type Service } from './services.js';
 import { StreamingService } from './streaming-service.js';
 
@@ -279,7 +279,7 @@ async function openChannels(reporter: ReporterService, plans: readonly CameraPla
       continue;
     }
     const commands = new Map<CommandName, (payload: Buffer) => Promise<void>>();
-    const scope = await reporter.reporter.addScope(plan.id, cameraHooks(plan.controller, commands), camera !== undefined);
+    const scope = await reporter.reporter.addScope(plan.id, configHooks(plan.controller, commands), camera !== undefined);
     const f = failed.find((x) => x.id === plan.id);
     if (f) await reportFailed(scope, f, plan.controller.current.source ?? plan.source);
     if (camera) out.push({ plan, camera, channel: scope, onCommand: (n, fn) => commands.set(n, fn) });
@@ -304,25 +304,6 @@ function streamingFor(o: RunOptions, s: RunSettings, reporter: ReporterService, 
   });
   c.onChange((next) => svc.configure(next.streaming));
   return svc;
-}
-
-/** `config/set` and `cmd/<name>` of a camera on its own topics. */
-function cameraHooks(c: ConfigController, commands: Map<CommandName, (payload: Buffer) => Promise<void>>): RuntimeHooks {
-  return {
-    configState: () => {
-      const st = c.state();
-      return { version: st.version, config: redactSecrets(st.config) };
-    },
-    applyConfig: async (p) => {
-      const ack = await c.apply(p);
-      if (ack.ok) log.info({ version: ack.version, file: c.file, layer: redactLayer(c.remoteLayer) }, `config/set applied (version ${ack.version})`);
-      else log.warn({ version: ack.version, error: ack.error }, `config/set refused: ${ack.error}`);
-      return ack;
-    },
-    command: async (name, payload) => {
-      await commands.get(name)?.(payload);
-    },
-  };
 }
 
 /** The captioner settings of the device's one caption worker: the first camera with captions on (else the first camera's). */

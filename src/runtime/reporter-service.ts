@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { redactLayer, redactSecrets } from '../core/runtime-config.js';
 import { FileOutboxStore } from '../mqtt/outbox.js';
 import { MqttReporter, type CommandName } from '../mqtt/reporter.js';
+import type { RuntimeHooks } from '../mqtt/scope.js';
 import { log } from '../util/log.js';
 import type { ConfigController } from './controller.js';
 import type { Service } from './services.js';
@@ -61,21 +62,7 @@ export class ReporterService implements Service {
       ...(o.ca ? { ca: await readFile(o.ca) } : {}),
       ...(o.cert ? { cert: await readFile(o.cert) } : {}),
       ...(o.key ? { key: await readFile(o.key) } : {}),
-      hooks: {
-        configState: () => {
-          const st = c.state();
-          return { version: st.version, config: redactSecrets(st.config) };
-        },
-        applyConfig: async (p) => {
-          const ack = await c.apply(p);
-          if (ack.ok) log.info({ version: ack.version, file: c.file, layer: redactLayer(c.remoteLayer) }, `config/set applied (version ${ack.version})`);
-          else log.warn({ version: ack.version, error: ack.error }, `config/set refused: ${ack.error}`);
-          return ack;
-        },
-        command: async (name, payload) => {
-          await this.commands.get(name)?.(payload);
-        },
-      },
+      hooks: configHooks(c, this.commands),
     });
   }
 
@@ -88,4 +75,26 @@ export class ReporterService implements Service {
   async close(flushMs = 20_000): Promise<boolean> {
     return this.r ? this.r.close(flushMs) : false;
   }
+}
+
+/**
+ * The reporter hooks of one configuration, the device's or a camera's on its own topics:
+ * `config/state` (secrets redacted), `config/set` applied and logged, `cmd/<name>` from `commands`.
+ */
+export function configHooks(c: ConfigController, commands: Map<CommandName, (payload: Buffer) => Promise<void>>): RuntimeHooks {
+  return {
+    configState: () => {
+      const st = c.state();
+      return { version: st.version, config: redactSecrets(st.config) };
+    },
+    applyConfig: async (p) => {
+      const ack = await c.apply(p);
+      if (ack.ok) log.info({ version: ack.version, file: c.file, layer: redactLayer(c.remoteLayer) }, `config/set applied (version ${ack.version})`);
+      else log.warn({ version: ack.version, error: ack.error }, `config/set refused: ${ack.error}`);
+      return ack;
+    },
+    command: async (name, payload) => {
+      await commands.get(name)?.(payload);
+    },
+  };
 }
