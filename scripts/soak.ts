@@ -9,12 +9,17 @@
  *
  *   node --import tsx scripts/soak.ts --minutes 120 [--video clip.mp4] [--out bench/soak.json]
  *
+ * `--deployed` soaks what a device runs instead: a flash bundle for this host (`sfn-edge flash
+ * build`, profile x86-64-cpu, the single executable and its runtime.json) started by the bundle's
+ * own `sfn-edge-runner exec` (signature check, jemalloc preload when present), reporting to a
+ * Mosquitto on loopback that the soak starts.
+ *
  * Writes `{minutes, samples: [[s, rss_mb], ...], warmup_min, slope_mb_per_min, ...}` to --out and
  * prints one summary line. Every loop is bounded by --minutes.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,9 +32,10 @@ const o = new Command()
   .option('--video <file>', 'video served in a loop (default: Ped2 test videos 01-04 made into an mp4)')
   .option('--out <file>', 'result file', 'bench/soak.json')
   .option('--config <file>', "run's --config (e.g. captions, clips or streaming off, to tell which part grows)")
+  .option('--deployed', 'soak a flash bundle for this host, started by its sfn-edge-runner (as a device runs it), against a real Mosquitto', false)
   .option('--env <k=v>', "an environment variable for run (repeatable), e.g. SFN_ORT_CPU_ARENA=0", (v: string, a: string[]) => [...a, v], [] as string[])
   .parse()
-  .opts<{ minutes: number; every: number; warmup: number; video?: string; out: string; config?: string; env: string[] }>();
+  .opts<{ minutes: number; every: number; warmup: number; video?: string; out: string; config?: string; deployed: boolean; env: string[] }>();
 
 const freePort = () => new Promise<number>((resolve) => {
   const s = net.createServer().listen(0, '127.0.0.1', () => {
@@ -130,9 +136,29 @@ await sleep(500);
 
 const metricsPort = await freePort();
 const extraEnv = Object.fromEntries(o.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-const run = spawn(process.execPath, ['bin/sfn-edge.js', 'run', ...(o.config ? ['--config', path.resolve(o.config)] : []), '--source', url, '--metrics-port', String(metricsPort), '--embedded-port', '0', '--ws-port', '0', '--state-dir', path.join(dir, 'state'), '--clips', path.join(dir, 'clips'), '--device-id', 'soak'], {
-  stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SFN_LOG_LEVEL: 'info', ...extraEnv },
-});
+const env = { ...process.env, SFN_LOG_LEVEL: 'info', ...extraEnv };
+let broker: ReturnType<typeof spawn> | null = null;
+let deployed: { bundle: string; preload: string | null } | null = null;
+let run: ReturnType<typeof spawn>;
+if (o.deployed) {
+  // a device's set-up: a real broker, a signed bundle under <root>/versions, the fleet key at <root>/fleet.pub
+  const brokerPort = await freePort();
+  broker = spawn('mosquitto', ['-p', String(brokerPort)], { stdio: 'ignore' });
+  const root = path.join(dir, 'root');
+  const cli = (args: string[]) => execFileSync(process.execPath, ['bin/sfn-edge.js', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  cli(['flash', 'keygen', '--out', path.join(dir, 'fleet')]);
+  const built = JSON.parse(cli(['flash', 'build', '--arch', 'x64', '--profile', 'x86-64-cpu', '--device-id', 'soak', '--source', url,
+    '--broker', `mqtt://127.0.0.1:${brokerPort}`, '--root', root, '--key', path.join(dir, 'fleet.key'), '--out', path.join(dir, 'bundles'),
+    ...(o.config ? ['--runtime-config', path.resolve(o.config)] : [])]).trim().split('\n').at(-1)!) as { dir: string };
+  await mkdir(root, { recursive: true });
+  await copyFile(path.join(dir, 'fleet.pub'), path.join(root, 'fleet.pub'));
+  run = spawn(path.join(built.dir, 'sfn-edge-runner'), ['exec', '--metrics-port', String(metricsPort)], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  deployed = { bundle: built.dir, preload: null };
+} else {
+  run = spawn(process.execPath, ['bin/sfn-edge.js', 'run', ...(o.config ? ['--config', path.resolve(o.config)] : []), '--source', url, '--metrics-port', String(metricsPort), '--embedded-port', '0', '--ws-port', '0', '--state-dir', path.join(dir, 'state'), '--clips', path.join(dir, 'clips'), '--device-id', 'soak'], {
+    stdio: ['ignore', 'ignore', 'pipe'], env,
+  });
+}
 let events = 0;
 run.stderr!.on('data', (b: Buffer) => {
   events += (b.toString().match(/"msg":"event"/g) ?? []).length;
@@ -146,6 +172,11 @@ const parts: [number, number, number, number][] = [];
 let mapsAtWarmup: Map<string, number> | null = null;
 const end = t0 + o.minutes * 60_000;
 while (Date.now() < end && run.exitCode === null) {
+  // the allocator the detector really runs on: its mappings, not the environment it was given
+  if (deployed && deployed.preload === null) {
+    const maps = await readFile(`/proc/${run.pid}/maps`, 'utf8').catch(() => '');
+    if (/sfn-edge\0run\0/.test(await readFile(`/proc/${run.pid}/cmdline`, 'utf8').catch(() => ''))) deployed.preload = /libjemalloc/.test(maps) ? 'jemalloc' : 'glibc';
+  }
   const r = await rssMb(run.pid!);
   const s = +((Date.now() - t0) / 1000).toFixed(1);
   if (r !== null) samples.push([s, +r.toFixed(1)]);
@@ -165,6 +196,7 @@ stopping = true;
 run.kill('SIGTERM');
 await new Promise((r) => (run.exitCode !== null ? r(null) : run.once('exit', r)));
 for (const c of cams) c.kill('SIGKILL');
+broker?.kill('SIGTERM');
 
 const after = samples.filter(([s]) => s >= o.warmup * 60);
 /** slope (MB/min) of [s, MB] pairs after the warm-up, or null with fewer than 3 */
@@ -184,6 +216,7 @@ const result = {
   anon_slope_mb_per_min: slopeAfter(parts.map(([s, a]) => [s, a])), file_slope_mb_per_min: slopeAfter(parts.map(([s, , f]) => [s, f])),
   anon_mb_last: parts.at(-1)?.[1] ?? null, file_mb_last: parts.at(-1)?.[2] ?? null, threads_first: parts[1]?.[3] ?? null, threads_last: parts.at(-1)?.[3] ?? null,
   grown_mappings_mb: grown, config: o.config ?? null, env: extraEnv,
+  deployed: deployed ? { bundle: path.basename(deployed.bundle), allocator: deployed.preload } : null,
   events_logged: events, video, machine: `${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''}`,
   samples, heap, parts,
 };

@@ -25,6 +25,7 @@ const TOOLS = {
   openssl: { path: 'openssl', apt: 'openssl' },
   initdb: { path: '/usr/lib/postgresql/15/bin/initdb', apt: 'postgresql' },
   pg_ctl: { path: '/usr/lib/postgresql/15/bin/pg_ctl', apt: 'postgresql' },
+  jemalloc: { path: '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', apt: 'libjemalloc2' },
 } as const;
 
 export type Tool = keyof typeof TOOLS;

@@ -24,3 +24,6 @@ export function parseArch(v: string): Arch {
   if (a) return a;
   throw new Error(`unknown architecture '${v}'; use one of: ${ARCHES.join(', ')}`);
 }
+
+/** Debian's multiarch tuple of each {@link Arch}: shared libraries live in `/usr/lib/<tuple>/`. */
+export const TRIPLETS: Record<Arch, string> = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' };

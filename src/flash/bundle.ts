@@ -24,7 +24,7 @@ import { z } from 'zod';
 import { loadProfile, ProfileError, type DeviceProfile } from '../device/profile.js';
 import { readManifest } from '../core/manifest.js';
 import { defaultConfig, loadLayer } from '../core/runtime-config.js';
-import type { Arch } from './arch.js';
+import { type Arch, TRIPLETS } from './arch.js';
 import { FlashError } from './errors.js';
 import { shipPackages, type ShippedPackage } from './natives.js';
 import { buildExecutable, bundleWorker, EXTERNAL, REPO_ROOT } from './sea.js';
@@ -203,7 +203,7 @@ export async function buildBundle(o: BundleOptions): Promise<BuiltBundle> {
   await fs.writeFile(path.join(dir, 'bundle.json'), `${JSON.stringify(info, null, 2)}\n`);
   const values = {
     ROOT: shQuote(o.root), SOURCE: shQuote(o.source), BROKER: shQuote(o.broker), DEVICE_ID: shQuote(o.deviceId),
-    PROFILE: profile.name, VARIANT: profile.model.variant,
+    PROFILE: profile.name, VARIANT: profile.model.variant, TRIPLET: TRIPLETS[o.arch],
   };
   const tpl = path.join(REPO_ROOT, 'scripts', 'flash');
   await fs.writeFile(path.join(dir, 'sfn-edge-runner'), render(await fs.readFile(path.join(tpl, 'sfn-edge-runner'), 'utf8'), values), { mode: 0o755 });
