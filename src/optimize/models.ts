@@ -97,19 +97,23 @@ export function msPerFrame(e: ModelEntry, bench: BenchTimes | null): { ms: numbe
 }
 
 /**
- * The `models` table: variant, MB, experts kept per layer, calibration, micro AUC, ms/frame (see the
- * module comment; `*` = from the manifest), sha256 prefix, status (`ok, default` for the default model).
+ * The `models` table: variant, MB, experts kept per layer, score calibration (the method of the
+ * manifest's `calibration`, the normal-video statistics `run` scores against; `none` = `run` falls
+ * back to a running baseline), int8 calibration (the QDQ activation-range method of a quantized
+ * variant; `-` for fp32 / fp16), micro AUC, ms/frame (see the module comment; `*` = from the
+ * manifest), sha256 prefix, status (`ok, default` for the default model).
  */
 export function modelsTable(entries: ModelEntry[], opts: { bench?: BenchTimes | null; defaultVariant?: string | null } = {}): string {
-  const rows = [['variant', 'MB', 'experts', 'calibration', 'micro_auc', 'ms/frame', 'sha256', 'status']];
+  const rows = [['variant', 'MB', 'experts', 'scores', 'int8_ranges', 'micro_auc', 'ms/frame', 'sha256', 'status']];
   for (const e of entries) {
     const m = e.manifest;
     const kept = m ? `${Math.min(...m.experts.kept.map((k) => k.length))}/${m.experts.count}` : '-';
-    const cal = m?.optimization?.calibration?.method ?? '-';
+    const scores = m ? (m.calibration?.method ?? 'none') : '-';
+    const ranges = m?.optimization?.calibration?.method ?? '-';
     const t = msPerFrame(e, opts.bench ?? null);
     const ms = t ? `${t.ms.toFixed(2)}${t.source === 'manifest' ? '*' : ''}` : '-';
     const status = e.error ? `ERROR: ${e.error}` : e.variant === opts.defaultVariant ? 'ok, default' : 'ok';
-    rows.push([e.variant, m ? fmt(m.bytes / 1e6, 2) : '-', kept, cal, fmt(m?.evaluation?.micro_auc, 4), ms, m ? m.sha256.slice(0, 12) : '-', status]);
+    rows.push([e.variant, m ? fmt(m.bytes / 1e6, 2) : '-', kept, scores, ranges, fmt(m?.evaluation?.micro_auc, 4), ms, m ? m.sha256.slice(0, 12) : '-', status]);
   }
   return formatTable(rows);
 }
@@ -140,6 +144,7 @@ export async function runModels(o: { root: string; json?: boolean; bench?: strin
   } else {
     print(modelsTable(entries, { bench, defaultVariant: dflt }));
     const from = bench && bench.ms.size === 0 ? `${bench.file} matches no model file (saved before bench rows carried the model sha256)` : bench ? `batch-${bench.batch ?? '?'} p50 of \`sfn-edge bench\` in ${bench.file} (${bench.created}, ${bench.machine}) for the files it measured` : `no ${o.bench ?? 'bench/results.json'}`;
+    print('scores: how run standardises errors (normal-video statistics in the manifest; none = a running baseline with a 20-frame warm-up, run `sfn-edge calibrate`); int8_ranges: how a quantized variant\'s activation ranges were calibrated');
     print(`ms/frame: ${from}; * = the manifest's benchmark (measured by optimize); - = not measured (run \`sfn-edge bench\`)`);
     print(dflt ? `default model (run, eval --online): ${dflt} (${dfile})` : dfltError ? `default model: ERROR: ${dfltError}` : `default model: none (${dfile} is missing; run and eval --online need --model)`);
   }

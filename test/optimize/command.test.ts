@@ -83,8 +83,10 @@ describe('sfn-edge optimize (tiny model, Ped2 clips)', { skip: !hasPed2 && 'Ped2
     const printed: string[] = [];
     const entries = await runModels({ root: out }, (s) => printed.push(s));
     assert.deepEqual(entries.map((e) => e.variant), ['fp32/tiny', 'fp16/tiny', 'fp16/tiny-p6', 'int8/tiny', 'int8/tiny-p6']);
-    assert.match(printed[0]!, /^variant +MB +experts +calibration +micro_auc +ms\/frame +sha256 +status\n/);
-    assert.match(printed[0]!, /int8\/tiny-p6 .* 6\/8 .* ok$/m);
+    assert.match(printed[0]!, /^variant +MB +experts +scores +int8_ranges +micro_auc +ms\/frame +sha256 +status\n/);
+    assert.match(printed[0]!, /int8\/tiny-p6 .* 6\/8 .* (minmax|percentile) .* ok$/m);
+    assert.match(printed[0]!, /^fp32\/tiny .* 8\/8 +(none|log-median-mad-2) +- /m, 'fp32: score calibration shown, no int8 ranges');
+    assert.match(printed[1]!, /^scores: how run standardises errors/);
 
     const save = path.join(dir, 'bench', 'results.json');
     const r = await runBench({ root: out, profile: 'x86-64-cpu', threads: 1, runs: 3, save, json: true, peakSize: 128 }, () => {});
