@@ -187,6 +187,8 @@ export function program(): Command {
     .option('--keep <n>', 'experts kept per layer in the pruned variants (default 3/4)', int('--keep'))
     .option('--dataset <folder>', 'Ped2-layout data set: measure micro AUC, choose the int8 calibration by it')
     .option('--videos <list>', 'only these test videos of --dataset, e.g. 01,02')
+    .option('--captions <file>', 'a semantic model: caption file of the --calib videos (`sfn-edge caption`), for the text input of the calibration clips')
+    .option('--test-captions <file>', 'a semantic model with --dataset: caption file of the test videos (default: caption them now, cached)')
     .option('--threads <n>', 'ONNX Runtime intra-op threads', int('--threads'), 2)
     .addOption(new Option('--methods <list>', 'int8 calibration methods to try (comma-separated: minmax, percentile)').default('minmax,percentile'))
     .addOption(new Option('--router <mode>', 'int8 router MatMuls: int8, float, or both tried and measured').choices(['int8', 'float', 'both']).default('both'))

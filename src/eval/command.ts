@@ -59,7 +59,7 @@ async function boxSource(): Promise<{ boxes: (f: Float32Array, w: number, h: num
  * A semantic model's caption feed per stream, as `run --realtime=false` feeds it: every K-th frame
  * captioned (K = captions.every_frames, else 2) and awaited, so the replay is deterministic.
  */
-async function semanticFeeds(every: number): Promise<{ stream: (p: Predictor) => SemanticStream; close: () => Promise<void> }> {
+export async function semanticFeeds(every: number): Promise<{ stream: (p: Predictor) => SemanticStream; close: () => Promise<void> }> {
   const { CaptionWorker } = await import('../caption/worker.js');
   const { SemanticFeed } = await import('../pipeline/semantic.js');
   const worker = await CaptionWorker.start();
@@ -227,7 +227,7 @@ export async function predictorFor(o: EvalCommandOptions): Promise<Predictor> {
  * workers caption ahead while the model scores the videos already done. Captions are cached on
  * disk (cache.ts), so a second run reads them back.
  */
-async function textSource(o: EvalCommandOptions, videos: string[] | undefined): Promise<{ textFor: (video: string, path: string, frames: number) => Promise<number[][]>; close: () => Promise<void> }> {
+export async function testCaptions(o: Pick<EvalCommandOptions, 'dataset' | 'captions' | 'captionEvery' | 'captionWorkers'>, videos: string[] | undefined): Promise<{ textFor: (video: string, path: string, frames: number) => Promise<number[][]>; close: () => Promise<void> }> {
   const { loadCaptionFile, SEMANTIC_CAPTION_EVERY } = await import('../caption/dataset.js');
   if (o.captions) {
     const file = await loadCaptionFile(o.captions);
@@ -283,7 +283,7 @@ export async function runEval(o: EvalCommandOptions): Promise<void> {
   }
   const predictor = await predictorFor(o);
   const videos = o.videos?.split(',').map((v) => v.trim());
-  const text = (predictor.textDim ?? 0) > 0 ? await textSource(o, videos) : undefined;
+  const text = (predictor.textDim ?? 0) > 0 ? await testCaptions(o, videos) : undefined;
   let result: Awaited<ReturnType<typeof evaluateDataset>>;
   const { calibrationOf } = await import('../scoring/calibration.js');
   const manifest = (predictor as { manifest?: Manifest }).manifest;

@@ -18,13 +18,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { ort } from '../inference/ort.js';
 import { evaluateDataset } from '../eval/evaluate.js';
+import { semanticFeeds, testCaptions } from '../eval/command.js';
 import { readManifest, sha256, writeManifest, type Manifest } from '../core/manifest.js';
 import { recalibrate } from '../scoring/calibration.js';
 import { OnnxPredictor } from '../inference/predictor.js';
 import { log } from '../util/log.js';
 import type { FrameSpec } from '../core/frame.js';
 import type { Precision } from '../core/precision.js';
-import { arrayReader, calibrate, CALIBRATION_METHODS, folderClips, makeCalibrator, type CalibrationMethod, type CalibrationReader } from './calibrate.js';
+import { timingFeeds } from './feeds.js';
+import { arrayReader, batchFeeds, calibrate, CALIBRATION_METHODS, folderClips, makeCalibrator, type CalibrationMethod, type CalibrationReader } from './calibrate.js';
 import { FP16_KEEP, toFloat16, type Fp16Keep } from './fp16.js';
 import { planInt8, quantizeInt8 } from './int8.js';
 import { decodeModel, opsetOf } from '../export/onnx-graph.js';
@@ -58,6 +60,10 @@ export interface OptimizeOptions {
   dataset?: string;
   /** only these test videos of `dataset` (faster, for smoke runs) */
   videos?: string[];
+  /** a semantic model: caption file of the `calib` videos (the text input of the calibration clips) */
+  captions?: string;
+  /** a semantic model with `dataset`: caption file of the test videos (default: caption them now, cached) */
+  testCaptions?: string;
   /** calibration methods tried for int8 (default both) */
   methods?: CalibrationMethod[];
   /** router MatMuls left in float in int8 variants: true, false, or undefined = try both and measure */
@@ -104,16 +110,19 @@ interface Built {
   pruned: boolean;
 }
 
-/** ms per frame (median of `runs`, batch `batch`) of `bytes` on the CPU provider with `threads`. */
-export async function timeModel(bytes: Uint8Array, clipShape: [number, number, number], batch: number, threads: number, runs = 8): Promise<number> {
+/**
+ * ms per frame (median of `runs`, batch `batch`) of `bytes` on the CPU provider with `threads`;
+ * every input the manifest declares is fed (feeds.ts `timingFeeds`: frames 0.5, text zeros).
+ */
+export async function timeModel(bytes: Uint8Array, manifest: Manifest, batch: number, threads: number, runs = 8): Promise<number> {
   const s = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], intraOpNumThreads: threads, graphOptimizationLevel: 'all' });
   try {
-    const x = new ort.Tensor('float32', new Float32Array(batch * clipShape[0] * clipShape[1] * clipShape[2]).fill(0.5), [batch, ...clipShape]);
-    await s.run({ [s.inputNames[0]!]: x });
+    const x = timingFeeds(manifest, s.inputNames, batch);
+    await s.run(x);
     const t: number[] = [];
     for (let i = 0; i < runs; i++) {
       const t0 = performance.now();
-      await s.run({ [s.inputNames[0]!]: x });
+      await s.run(x);
       t.push((performance.now() - t0) / batch);
     }
     t.sort((a, b) => a - b);
@@ -129,8 +138,9 @@ async function outputsOf(bytes: Uint8Array, reader: CalibrationReader, threads: 
   try {
     reader.rewind();
     for (let b = reader.next(); b; b = reader.next()) {
-      const r = await s.run({ [s.inputNames[0]!]: new ort.Tensor('float32', b.data, [b.n, ...reader.clipShape]) });
-      out.push((r[s.outputNames[0]!]!.data as Float32Array).slice());
+      const r = await s.run(batchFeeds(s.inputNames, b, reader));
+      // the predicted frame (a semantic model also outputs text_pred, in no fixed order)
+      out.push(((r.pred ?? r[s.outputNames[0]!])!.data as Float32Array).slice());
     }
   } finally {
     await s.release();
@@ -204,8 +214,13 @@ export async function runOptimize(o: OptimizeOptions, print: (line: string) => v
   const methods = o.methods ?? [...CALIBRATION_METHODS];
   const spec: FrameSpec = { width: src.model.width, height: src.model.height, color: src.model.color };
 
-  const calib = await folderClips(o.calib, spec, o.clips ?? 64);
-  const reader = arrayReader(calib.clips, calib.clipShape, 8);
+  const textDim = src.semantic?.textDim ?? 0;
+  if (textDim > 0 && !o.captions)
+    throw new Error(`${o.model} has a semantic branch: give the captions of the calibration videos with --captions <file> (make it with \`sfn-edge caption --data ${o.calib} --out <file>\`)`);
+  const captions = textDim > 0 ? await (await import('../caption/dataset.js')).loadCaptionFile(o.captions!) : undefined;
+  if (captions && captions.textDim !== textDim) throw new Error(`${o.captions}: text features of width ${captions.textDim}, the model takes ${textDim}`);
+  const calib = await folderClips(o.calib, spec, o.clips ?? 64, captions);
+  const reader = arrayReader(calib.clips, calib.clipShape, 8, calib.text);
   const calibInfo = { data: path.resolve(o.calib), videos: calib.source.videos, clips: calib.source.clips };
   log.info({ ...calib.source }, 'calibration clips loaded');
   const ref = await outputsOf(bytes, reader, threads);
@@ -254,13 +269,15 @@ export async function runOptimize(o: OptimizeOptions, print: (line: string) => v
     if (!o.dataset) return null;
     const p = await OnnxPredictor.load(file, { providers: ['cpu'], intraOpThreads: threads, batchSize: 8 });
     try {
-      const r = await evaluateDataset(p, o.dataset, { readFrames, ...(o.videos ? { videos: o.videos } : {}) });
+      const r = await evaluateDataset(p, o.dataset, { readFrames, ...(o.videos ? { videos: o.videos } : {}), ...(sem.test ? { textFor: sem.test.textFor } : {}) });
       log.info({ model: file, micro_auc: r.micro_auc }, 'evaluated');
       return { micro: r.micro_auc, macro: r.macro_auc, patchMax: r.measures['patch-max'].micro_auc };
     } finally {
       await p.dispose();
     }
   };
+  // a semantic model: captions of the test videos (evaluation) and run's caption feed (the variants' text statistics)
+  const sem: { test?: Awaited<ReturnType<typeof testCaptions>>; feeds?: Awaited<ReturnType<typeof semanticFeeds>> } = {};
   const machine = `${os.cpus()[0]?.model ?? 'cpu'} (${os.cpus().length} logical cores), onnxruntime-node ${ort.env.versions.common}`;
   let srcAuc: number | null = src.evaluation?.micro_auc ?? null;
   const stageVariant = async (v: Built) => {
@@ -274,7 +291,7 @@ export async function runOptimize(o: OptimizeOptions, print: (line: string) => v
     await fs.mkdir(dir, { recursive: true });
     const file = path.join(dir, `${v.name}.onnx`);
     await fs.writeFile(file, v.bytes);
-    const ms = await timeModel(v.bytes, calib.clipShape, 8, threads);
+    const ms = await timeModel(v.bytes, src, 8, threads);
     const manifest: Manifest = {
       ...src,
       name: v.name,
@@ -301,20 +318,25 @@ export async function runOptimize(o: OptimizeOptions, print: (line: string) => v
     await writeManifest(file, manifest);
     if (src.calibration) {
       // the variant's errors differ from fp32's: its own statistics on the same normal video
-      manifest.calibration = await recalibrate(file, src.calibration);
+      manifest.calibration = await recalibrate(file, src.calibration, sem.feeds && src.calibration.semantic
+        ? { stream: sem.feeds.stream, every: src.calibration.semantic.every, weight: src.calibration.semantic.weight } : undefined);
       await writeManifest(file, manifest);
     }
     const ev = await evaluate(file);
     if (ev) {
-      manifest.evaluation = { dataset: path.resolve(o.dataset!), micro_auc: ev.micro, macro_auc: ev.macro, measure: 'mse', patch_max_micro_auc: ev.patchMax, ...(o.videos ? { videos: o.videos } : {}) };
+      manifest.evaluation = { dataset: path.resolve(o.dataset!), micro_auc: ev.micro, macro_auc: ev.macro, measure: textDim > 0 ? 'mse+text' : 'mse', patch_max_micro_auc: ev.patchMax, ...(o.videos ? { videos: o.videos } : {}) };
       await writeManifest(file, manifest);
     }
     return { file, manifest, ms, d, auc: ev?.micro ?? null };
   };
 
   try {
+    if (textDim > 0) {
+      if (o.dataset) sem.test = await testCaptions({ dataset: o.dataset, ...(o.testCaptions ? { captions: o.testCaptions } : {}) }, o.videos);
+      if (src.calibration?.semantic) sem.feeds = await semanticFeeds(src.calibration.semantic.every);
+    }
     // fp32 reference numbers
-    const srcMs = await timeModel(bytes, calib.clipShape, 8, threads);
+    const srcMs = await timeModel(bytes, src, 8, threads);
     if (o.dataset && !(src.evaluation && !src.evaluation.videos && !o.videos)) {
       const tmp = path.join(stage, 'fp32', path.basename(o.model));
       await fs.mkdir(path.dirname(tmp), { recursive: true });
@@ -362,6 +384,8 @@ export async function runOptimize(o: OptimizeOptions, print: (line: string) => v
     print(JSON.stringify(summary));
     return summary;
   } finally {
+    await sem.test?.close();
+    await sem.feeds?.close();
     await fs.rm(stage, { recursive: true, force: true });
   }
 }

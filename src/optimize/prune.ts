@@ -16,7 +16,7 @@
  * The top-k stays valid because at least k experts are kept.
  */
 import { ort } from '../inference/ort.js';
-import type { CalibrationReader } from './calibrate.js';
+import { batchFeeds, type CalibrationReader } from './calibrate.js';
 import { DType, GraphIndex, decodeModel, dimsOf, encodeModel, floatData, int64Data, makeTensor, withExtraOutputs } from '../export/onnx-graph.js';
 
 /** Routing statistics of one SFFM layer. */
@@ -54,7 +54,7 @@ export async function routingStats(bytes: Uint8Array, reader: CalibrationReader,
   try {
     reader.rewind();
     for (let b = reader.next(); b; b = reader.next()) {
-      const out = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', b.data, [b.n, ...reader.clipShape]) }, layers.map((l) => l.gate));
+      const out = await session.run(batchFeeds(session.inputNames, b, reader), layers.map((l) => l.gate));
       layers.forEach((l, i) => {
         const t = out[l.gate]!;
         const E = t.dims[t.dims.length - 1]!;

@@ -479,11 +479,12 @@ export function calibrationOf(m: ScoredModel): Calibration | null {
  * Recomputes a calibration for another variant of the same model (an fp16 / int8 / pruned build
  * from `optimize`): same data, part, split, grid, fpr and sigma as `prev`. When `prev.data` cannot
  * be read here it returns `prev` unchanged, marked `carried_from` (the variant's errors differ
- * slightly from its source's), and logs a warning.
+ * slightly from its source's), and logs a warning. A semantic model's text statistics are recomputed
+ * only with `semantic` (its caption feed, as `calibrate` uses); without it the variant has none.
  */
-export async function recalibrate(model: string, prev: Calibration): Promise<Calibration> {
+export async function recalibrate(model: string, prev: Calibration, semantic?: CalibrateOptions['semantic']): Promise<Calibration> {
   try {
-    return await calibrateModel({ model, data: prev.data, part: prev.part, fpr: prev.fpr, sigma: prev.sigma, patch: prev.patch.size, stride: prev.patch.stride, split: prev.split });
+    return await calibrateModel({ model, data: prev.data, part: prev.part, fpr: prev.fpr, sigma: prev.sigma, patch: prev.patch.size, stride: prev.patch.stride, split: prev.split, ...(semantic ? { semantic } : {}) });
   } catch (err) {
     const { log } = await import('../util/log.js');
     log.warn({ model, data: prev.data, err: (err as Error).message }, 'cannot recalibrate the variant on its source\'s calibration data; the source\'s calibration is carried over');
