@@ -20,6 +20,7 @@
  *   (also with the router MatMul in float32), so the flips come from float16 rounding upstream of
  *   the router, not from its Softmax. The default keeps nothing in float32.
  */
+import { log } from '../util/log.js';
 import { DType, GraphIndex, decodeModel, encodeModel, floatData, halfArray, intAttr, makeNode, makeTensor, type Node } from '../export/onnx-graph.js';
 
 /** Which float inputs/outputs (by index) of an op are float tensors that need a Cast when the op is kept in float32. */
@@ -46,16 +47,22 @@ export interface Fp16Report {
   keptFloat32: number;
   /** nodes run in float32 between casts */
   float32Nodes: string[];
-  /** values that overflowed float16 (|x| > 65504) and became +-Inf; must be 0 */
+  /**
+   * values beyond float16's range (|x| > 65504), clamped to +-65504 (as onnxconverter-common's
+   * float16 converter clips), e.g. the -1e9 of an additive attention mask, which stays a mask
+   */
   overflow: number;
+  /** the initialisers that held them */
+  clamped: string[];
 }
 
 /**
  * Converts an fp32 model (bytes) to float16 compute with float32 inputs/outputs.
  * `keep` picks the nodes that stay float32 (default: the router Softmax, {@link FP16_KEEP}).
  * @returns the new model bytes and a report.
- * @throws Error when a kept node's op type has no entry in FLOAT_PORTS (it cannot be wrapped), or
- *   an initialiser holds values beyond float16's range.
+ * Initialiser values beyond float16's range are clamped to +-65504 (see {@link Fp16Report}); the
+ * parity check of `optimize` judges whether the variant still computes the same function.
+ * @throws Error when a kept node's op type has no entry in FLOAT_PORTS (it cannot be wrapped).
  */
 export function toFloat16(bytes: Uint8Array, keep: (n: Node) => boolean = FP16_KEEP.router): { bytes: Uint8Array; report: Fp16Report } {
   const m = decodeModel(bytes);
@@ -66,7 +73,7 @@ export function toFloat16(bytes: Uint8Array, keep: (n: Node) => boolean = FP16_K
   const keptSet = new Set(kept);
 
   // initialisers: float16 unless every consumer is a kept float32 node
-  const report: Fp16Report = { converted: 0, keptFloat32: 0, float32Nodes: kept.map((n) => n.name!), overflow: 0 };
+  const report: Fp16Report = { converted: 0, keptFloat32: 0, float32Nodes: kept.map((n) => n.name!), overflow: 0, clamped: [] };
   for (const t of g.initializer ?? []) {
     if (t.dataType !== DType.FLOAT) continue;
     const users = ix.consumers.get(t.name!) ?? [];
@@ -74,12 +81,18 @@ export function toFloat16(bytes: Uint8Array, keep: (n: Node) => boolean = FP16_K
       report.keptFloat32++;
       continue;
     }
-    const data = floatData(t);
-    for (const v of data) if (Math.abs(v) > 65504) report.overflow++;
+    let data = floatData(t);
+    let over = 0;
+    for (const v of data) if (Math.abs(v) > 65504) over++;
+    if (over > 0) {
+      data = data.map((v) => Math.max(-65504, Math.min(65504, v)));
+      report.overflow += over;
+      report.clamped.push(t.name!);
+    }
     ix.replaceInit(t.name!, makeTensor(t.name!, (t.dims ?? []).map(Number), halfArray(data), DType.FLOAT16));
     report.converted++;
   }
-  if (report.overflow > 0) throw new Error(`fp16: ${report.overflow} initialiser values exceed float16's range (65504)`);
+  if (report.overflow > 0) log.warn({ values: report.overflow, initialisers: report.clamped }, 'fp16: initialiser values beyond float16\'s range clamped to +-65504');
 
   // float-valued attributes (ConstantOfShape's value)
   for (const n of g.node ?? []) {
