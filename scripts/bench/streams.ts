@@ -48,7 +48,7 @@ function startProc(cmd: string, args: string[], opts: { out?: string[]; env?: No
       const parts = (rest + b.toString('utf8')).split('\n');
       rest = parts.pop() ?? '';
       lines.push(...parts);
-      if (lines.length > 2000) lines.splice(0, lines.length - 2000);
+      if (lines.length > 20_000) lines.splice(0, lines.length - 20_000);
     };
     child.stdout!.on('data', take);
     child.stderr!.on('data', take);
@@ -116,7 +116,7 @@ async function makeVideos(dir: string, n: number, fps: number): Promise<string[]
 }
 
 /** A live camera: ffmpeg serving `video` in a loop on `url`, started again (at most 500 times) whenever it exits. */
-function camera(video: string, url: string): { stop(): Promise<void> } {
+function camera(video: string, url: string): { pid(): number | undefined; stop(): Promise<void> } {
   let stopping = false;
   let child: ChildProcess | null = null;
   let restarts = 0;
@@ -130,6 +130,7 @@ function camera(video: string, url: string): { stop(): Promise<void> } {
   };
   go();
   return {
+    pid: () => (child as ChildProcess | null)?.pid,
     stop: async () => {
       stopping = true;
       if (child) await stopProc(child, 2000);
@@ -137,16 +138,43 @@ function camera(video: string, url: string): { stop(): Promise<void> } {
   };
 }
 
-/** utime + stime (ticks) of the run process and, apart, of each of its children. */
-async function readTicks(pid: number): Promise<{ self: number | null; children: Map<number, number> }> {
+/** Ticks of each pid in `pids` that can be read. */
+async function ticksOf(pids: readonly number[], file = (p: number) => `/proc/${p}/stat`): Promise<Map<number, number>> {
+  const m = new Map<number, number>();
+  for (const p of pids) {
+    const s = parseProcStat(await readFile(file(p), 'utf8').catch(() => ''));
+    if (s) m.set(p, s.ticks);
+  }
+  return m;
+}
+
+/**
+ * utime + stime (ticks) of the run process, of its main thread (the JavaScript event loop), of each
+ * of its children (the ffmpeg decoders) and of the camera servers.
+ */
+async function readTicks(pid: number, cameraPids: readonly number[]): Promise<{ self: number | null; main: number | null; children: Map<number, number>; cameras: Map<number, number> }> {
   const self = parseProcStat(await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => ''));
+  const main = parseProcStat(await readFile(`/proc/${pid}/task/${pid}/stat`, 'utf8').catch(() => ''));
+  const cameras = await ticksOf(cameraPids);
   const children = new Map<number, number>();
   const pids = (await readdir('/proc').catch(() => [] as string[])).filter((d) => /^\d+$/.test(d));
   for (const p of pids) {
     const s = parseProcStat(await readFile(`/proc/${p}/stat`, 'utf8').catch(() => ''));
     if (s && s.ppid === pid) children.set(s.pid, s.ticks);
   }
-  return { self: self?.ticks ?? null, children };
+  return { self: self?.ticks ?? null, main: main?.ticks ?? null, children, cameras };
+}
+
+/** Event-loop lag of the run from its Prometheus metrics (prom-client's defaults), ms; null when unreadable. */
+async function loopLag(port: number): Promise<{ mean_ms: number; p99_ms: number; max_ms: number } | null> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    const v = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1]) * 1000;
+    const r = { mean_ms: +v('nodejs_eventloop_lag_mean_seconds').toFixed(1), p99_ms: +v('nodejs_eventloop_lag_p99_seconds').toFixed(1), max_ms: +v('nodejs_eventloop_lag_max_seconds').toFixed(1) };
+    return Number.isFinite(r.mean_ms) ? r : null;
+  } catch {
+    return null;
+  }
 }
 
 /** One count: N cameras, a broker, one run; the row and the run's summary line. */
@@ -175,13 +203,14 @@ async function oneCount(n: number, o: StreamsOptions, videos: string[], tmp: str
       else if (s) events.push(s.event);
     });
     await sub.subscribeAsync([`sfn/${DEVICE}/+/stats`, `sfn/${DEVICE}/+/events`], { qos: 1 });
+    const metricsPort = await freePort();
     const config = path.join(dir, 'config.json');
     await writeFile(config, JSON.stringify({
       captions: { enabled: false }, streaming: { enabled: false }, stats_interval_s: o.statsS,
       cameras: ids.map((id, i) => ({ id, source: urls[i] })),
     }));
     const args = ['bin/sfn-edge.js', 'run', '--config', config, '--broker', brokerUrl, '--device-id', DEVICE, '--state-dir', path.join(dir, 'state'),
-      '--clips', path.join(dir, 'clips'), '--realtime', 'true', '--fps', String(o.fps), '--providers', 'cpu', ...(o.model ? ['--model', o.model] : [])];
+      '--clips', path.join(dir, 'clips'), '--realtime', 'true', '--metrics-port', String(metricsPort), '--fps', String(o.fps), '--providers', 'cpu', ...(o.model ? ['--model', o.model] : [])];
     run = startProc(process.execPath, args, { out: lines, env: { ...process.env, SFN_LOG_LEVEL: 'info', SFN_LOG_FORMAT: 'json' } });
     const pid = run.pid!;
     // warm-up: every camera has scored frames
@@ -195,10 +224,12 @@ async function oneCount(n: number, o: StreamsOptions, videos: string[], tmp: str
     // the window: sample the run process every second
     const proc: ProcSample[] = [];
     const startMs = Date.now();
-    let prev = { at: startMs, ...(await readTicks(pid)) };
+    const camPids = () => cams.map((c) => c.pid()).filter((p): p is number => p !== undefined);
+    let prev = { at: startMs, ...(await readTicks(pid, camPids())) };
+    const extra: { main: number[]; cameras: number[] } = { main: [], cameras: [] };
     for (let i = 0; i < Math.ceil(o.seconds) && run.exitCode === null; i++) {
       await sleep(Math.max(0, startMs + (i + 1) * 1000 - Date.now()));
-      const cur = { at: Date.now(), ...(await readTicks(pid)) };
+      const cur = { at: Date.now(), ...(await readTicks(pid, camPids())) };
       const dt = (cur.at - prev.at) / 1000;
       const rss = rssMbOf(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''));
       proc.push({
@@ -206,8 +237,11 @@ async function oneCount(n: number, o: StreamsOptions, videos: string[], tmp: str
         cpuPct: cur.self !== null && prev.self !== null && dt > 0 ? ((cur.self - prev.self) / hz / dt) * 100 : null,
         childrenCpuPct: dt > 0 ? (ticksBetween(prev.children, cur.children) / hz / dt) * 100 : null,
       });
+      if (dt > 0 && cur.main !== null && prev.main !== null) extra.main.push(((cur.main - prev.main) / hz / dt) * 100);
+      if (dt > 0) extra.cameras.push((ticksBetween(prev.cameras, cur.cameras) / hz / dt) * 100);
       prev = cur;
     }
+    const lag = await loopLag(metricsPort);
     const endMs = Date.now();
     if (run.exitCode !== null) throw new Error(`run exited (${run.exitCode}) during the window:\n${lines.slice(-20).join('\n')}`);
     const tStop = Date.now();
@@ -223,11 +257,19 @@ async function oneCount(n: number, o: StreamsOptions, videos: string[], tmp: str
       ...row, window_s: +((endMs - startMs) / 1000).toFixed(1), warmup_s: +warmupS.toFixed(1), stop_s: +stopS.toFixed(1),
       load_start: load0.map((x) => +x.toFixed(2)), load_end: os.loadavg().map((x) => +x.toFixed(2)),
       clips_per_predict_call: batched?.['clips_per_call'] ?? null,
+      main_thread_cpu_pct: extra.main.length ? +(extra.main.reduce((a, b) => a + b, 0) / extra.main.length).toFixed(1) : null,
+      camera_servers_cpu_pct: extra.cameras.length ? +(extra.cameras.reduce((a, b) => a + b, 0) / extra.cameras.length).toFixed(1) : null,
+      event_loop_lag: lag,
       run_summary: summary ? { frames: summary['frames'], scored: summary['scored'], skipped: summary['skipped'], events: summary['events'], messages: summary['messages'], reconnects: summary['reconnects'], outbox_flushed: summary['outbox_flushed'], inference_ms: summary['inference_ms'] } : null,
       event_messages_run: events.length,
     };
   } finally {
     if (run) await stopProc(run, 5000);
+    // SFN_BENCH_LOGS=<dir>: keep the run's last log lines (diagnosis)
+    if (process.env['SFN_BENCH_LOGS']) {
+      await writeFile(path.join(process.env['SFN_BENCH_LOGS'], `run-${n}.log`), `${lines.join('\n')}\n`).catch(() => undefined);
+      await writeFile(path.join(process.env['SFN_BENCH_LOGS'], `samples-${n}.json`), JSON.stringify({ stats, events })).catch(() => undefined);
+    }
     await sub?.endAsync(true).catch(() => undefined);
     for (const c of cams) await c.stop();
     await stopProc(broker, 5000);
