@@ -21,6 +21,7 @@ import pg from 'pg';
 import { freePort, mosquittoBroker } from '../../test/mqtt/brokers.js';
 import { startPostgres } from '../../test/collect/pg.js';
 import { missingTools } from '../../test/tools.js';
+import { keepLines } from './lines.js';
 
 interface Options { devices: number; seconds: number; tickMs: number; collectors: number; connections: number; killAt: number; downS: number; out: string }
 
@@ -32,15 +33,7 @@ interface Proc { child: ChildProcess; lines: string[]; exited: Promise<number | 
 function start(args: string[]): Proc {
   const child = spawn(process.execPath, args, { env: { ...process.env, SFN_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
-  let rest = '';
-  const take = (b: Buffer) => {
-    const parts = (rest + b.toString('utf8')).split('\n');
-    rest = parts.pop() ?? '';
-    lines.push(...parts);
-    if (lines.length > 10_000) lines.splice(0, lines.length - 10_000);
-  };
-  child.stdout!.on('data', take);
-  child.stderr!.on('data', take);
+  keepLines(child, lines, 10_000);
   const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
   const waitFor = async (re: RegExp, ms: number) => {
     for (let i = 0; i < ms / 100; i++) {

@@ -24,6 +24,7 @@ import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { freePort } from '../../test/mqtt/brokers.js';
 import { missingTools } from '../../test/tools.js';
+import { keepLines } from './lines.js';
 import {
   aggregateRow, formatTable, parseProcStat, parseStreamsArgs, rssMbOf, sampleOf, ticksBetween,
   type EventSample, type ProcSample, type StatsSample, type StreamsOptions, type StreamsRow,
@@ -41,18 +42,7 @@ function startProc(cmd: string, args: string[], opts: { out?: string[]; env?: No
   started.add(child);
   child.once('exit', () => started.delete(child));
   child.once('error', () => undefined);
-  if (opts.out) {
-    const lines = opts.out;
-    let rest = '';
-    const take = (b: Buffer) => {
-      const parts = (rest + b.toString('utf8')).split('\n');
-      rest = parts.pop() ?? '';
-      lines.push(...parts);
-      if (lines.length > 20_000) lines.splice(0, lines.length - 20_000);
-    };
-    child.stdout!.on('data', take);
-    child.stderr!.on('data', take);
-  }
+  if (opts.out) keepLines(child, opts.out, 20_000);
   return child;
 }
 
