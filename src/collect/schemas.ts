@@ -19,7 +19,7 @@ export const eventSchema = z.object({
   peak: z.object({ score: z.number(), frame: z.number().int(), time: z.string().max(64) }),
   mean: z.number(),
   frames: z.number().int().min(0),
-  threshold: z.object({ on: z.number(), off: z.number(), min_frames: z.number() }),
+  threshold: z.object({ on: z.number(), off: z.number(), min_frames: z.number(), confirm: z.number().nullable().optional() }),
   model_sha256: z.string().max(128),
   trace: z.array(z.tuple([z.number(), z.number()])).max(100_000),
   reason: z.enum(['below-threshold', 'stream-end']).optional(),

@@ -18,6 +18,7 @@ export const MAX_CONFIG_BYTES = 64 * 1024;
 const ThresholdValues = z.object({
   on: z.number().min(0.1).max(1000).default(4).describe('start an event when the smoothed score (robust z, see events/baseline.ts) reaches this'),
   off: z.number().min(0).max(1000).default(2).describe('end the event when the smoothed score falls below this (hysteresis; must be <= on)'),
+  confirm: z.union([z.literal('auto'), z.literal('off'), z.number().min(0.1).max(1000)]).default('off').describe('fast confirmation: a candidate whose smoothed score reaches this is reported at once, without waiting min_duration_frames. auto: a calibrated model with fpr set takes the calibrated score at fpr/10 (10x rarer on normal video than on), otherwise on + (on - off); a number: that score (raised to on when below it); off: every event waits min_duration_frames'),
   fpr: z.number().gt(0).max(0.5).nullable().default(0.01).describe('calibrated models (manifest calibration): on = the smoothed score exceeded by this share of the calibration frames (per-frame false-alarm rate on normal video), off = the score exceeded by 10x that share; null: on/off as given, in robust SDs of the calibrated normal score. Ignored without calibration'),
 }).strict();
 const Thresholds = ThresholdValues.refine((t) => t.off <= t.on, { message: 'threshold.off must be <= threshold.on' });
@@ -98,7 +99,7 @@ export type CameraConfig = z.infer<typeof CameraSchema>;
 
 /** The configuration schema (strict at every level). */
 export const RuntimeConfigSchema = z.object({
-  threshold: Thresholds.default({ on: 4, off: 2, fpr: 0.01 }).describe('hysteresis thresholds on the smoothed score'),
+  threshold: Thresholds.default({ on: 4, off: 2, confirm: 'off', fpr: 0.01 }).describe('hysteresis thresholds on the smoothed score'),
   min_duration_frames: z.number().int().min(1).max(10_000).default(8).describe('frames the score must stay above `off` (after reaching `on`) before an event is reported'),
   smoothing_sigma: z.number().min(0).max(50).default(3).describe('causal Gaussian smoothing of the normalised score, in frames (0 = off)'),
   measure: z.enum(['patch-max', 'mse']).default('patch-max').describe('per-frame error: the largest window MSE (a calibrated model: over its calibration grid, 16 px windows at stride 8 on 144x96; otherwise 16 px at stride 16), or the whole-frame MSE'),

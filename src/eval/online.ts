@@ -25,9 +25,9 @@ import { join } from 'node:path';
 import { EventDetector, type AnomalyEvent, type DetectorParams } from '../events/detector.js';
 import { defaultConfig, type RuntimeConfig } from '../core/runtime-config.js';
 import { runLoop } from '../pipeline/loop.js';
-import { detectorParams, onlineScoring, type OnlineScoring, type OnlineScoringOptions } from '../pipeline/scoring.js';
+import { calibratedParams, onlineScoring, type OnlineScoring, type OnlineScoringOptions } from '../pipeline/scoring.js';
 import { rocAuc } from '../scoring/auc.js';
-import { calibratePredictor, robustStats, smoothedStats, thresholdAt, type CalibrateOptions, type ScoredModel } from '../scoring/calibration.js';
+import { calibratePredictor, robustStats, smoothedStats, type CalibrateOptions, type ScoredModel } from '../scoring/calibration.js';
 import { DEFAULT_SPLIT, clipTargets, splitVideo, type SplitSpec } from '../core/split.js';
 import { channelsOf, type Frame, type FrameSpec } from '../core/frame.js';
 import { loadFrameLabels, objectError, testVideoNames } from './evaluate.js';
@@ -105,7 +105,7 @@ export interface OnlineSummary {
   false_events_test: number;
   calibrated: boolean;
   measure: string;
-  threshold: { on: number; off: number; min_frames: number; sigma: number; fpr: number | null };
+  threshold: { on: number; off: number; min_frames: number; confirm: number | null; sigma: number; fpr: number | null };
 }
 
 /** Everything {@link evaluateOnline} measured. */
@@ -190,13 +190,7 @@ async function objectScoring(
     calibrated: true,
     detector: (p) => new EventDetector(p, manifest.sha256, undefined, {}),
     error: (pred, target) => (objectError(pred, target, C, spec.height, spec.width, known.get(target) ?? []) - st.loc) / st.scale,
-    params: (c) => {
-      const p = detectorParams(c);
-      const fpr = c.threshold.fpr;
-      if (fpr === null || fpr === undefined) return p;
-      const on = +thresholdAt(stats, fpr).toFixed(4);
-      return { ...p, on, off: Math.min(on, +thresholdAt(stats, Math.min(0.5, 10 * fpr)).toFixed(4)) };
-    },
+    params: (c) => calibratedParams(c, stats),
   };
   return {
     scoring,
@@ -380,7 +374,7 @@ export async function evaluateOnline(predictor: Predictor, manifest: ScoredModel
     false_events_test: videos.reduce((a, v) => a + v.events.filter((e) => !v.labels.slice(e.start, e.end + 1).includes(1)).length, 0),
     calibrated: scoring.calibrated,
     measure: obj ? 'object' : cfg.measure,
-    threshold: { on: params.on, off: params.off, min_frames: params.minFrames, sigma: params.sigma, fpr: scoring.calibrated ? cfg.threshold.fpr : null },
+    threshold: { on: params.on, off: params.off, min_frames: params.minFrames, confirm: params.confirm ?? null, sigma: params.sigma, fpr: scoring.calibrated ? cfg.threshold.fpr : null },
   };
   return { summary, videos };
 }

@@ -13,9 +13,14 @@
  *      (README, "The online score of `run`").
  *   2. s_t = CausalGaussianSmoother(sigma).push(z_t)   causal half-Gaussian (scoring/smoothing.ts)
  *   3. hysteresis:
- *      idle      -> candidate when s_t >= on  (the candidate starts at f_t)
+ *      idle      -> candidate when s_t >= on: the candidate starts where the score rose above `off`,
+ *                             the first frame of the run of frames >= off that leads to the crossing
+ *                             (at most {@link MAX_RISE} frames back), so an event spans its rising
+ *                             edge as it spans its falling edge (end = last frame >= off)
  *      candidate -> idle      when s_t < off (dropped silently)
- *      candidate -> active    when f_t - start + 1 >= minFrames   => emit `new`
+ *      candidate -> active    when f_t - f_on + 1 >= minFrames (f_on: the frame that crossed `on`),
+ *                             or at once when s_t >= confirm (fast confirmation of a strong
+ *                             anomaly, `confirm` >= on; unset = off)              => emit `new`
  *      active    -> active    every `updateEvery` frames          => emit `update`
  *      active    -> idle      when s_t < off                      => emit `end` (end = last frame >= off)
  *      finish()  while active                                     => emit `end` (reason `stream-end`)
@@ -56,7 +61,7 @@ export interface AnomalyEvent {
   mean: number;
   /** scored frames in the event so far */
   frames: number;
-  threshold: { on: number; off: number; min_frames: number };
+  threshold: { on: number; off: number; min_frames: number; confirm: number | null };
   model_sha256: string;
   /** `[frame, score]` pairs of the event's scored frames (scores rounded to 1e-4), at most `maxTrace` */
   trace: [number, number][];
@@ -76,8 +81,13 @@ export interface DetectorParams {
   on: number;
   /** stop threshold (<= on): hysteresis */
   off: number;
-  /** minimum event length in frames before `new` is emitted (>= 1) */
+  /** frames from the `on` crossing before `new` is emitted (>= 1) */
   minFrames: number;
+  /**
+   * fast confirmation (>= on; z units): a candidate whose smoothed score reaches this becomes an
+   * event at once, without waiting `minFrames`. Unset: no fast confirmation.
+   */
+  confirm?: number;
   /** causal smoothing sigma in frames (0 = none) */
   sigma: number;
   /** frames between `update` messages (>= 1) */
@@ -131,12 +141,18 @@ interface Open {
   n: number;
   trace: [number, number][];
   lastUpdateFrame: number;
+  /** the frame whose score crossed `on` (minFrames counts from it) */
+  onFrame: number;
 }
+
+/** Most frames an event's start is back-dated to where its score rose above `off`. */
+export const MAX_RISE = 300;
 
 /** Checks detector parameters. @throws RangeError naming the bad parameter. */
 export function checkParams(p: DetectorParams): void {
   if (!(Number.isFinite(p.on) && Number.isFinite(p.off) && p.off <= p.on)) throw new RangeError(`thresholds need off <= on, got on=${p.on} off=${p.off}`);
   if (!(Number.isInteger(p.minFrames) && p.minFrames >= 1)) throw new RangeError(`minFrames must be an integer >= 1, got ${p.minFrames}`);
+  if (p.confirm !== undefined && !(Number.isFinite(p.confirm) && p.confirm >= p.on)) throw new RangeError(`confirm must be >= on, got confirm=${p.confirm} on=${p.on}`);
   if (!(Number.isFinite(p.sigma) && p.sigma >= 0)) throw new RangeError(`sigma must be >= 0, got ${p.sigma}`);
   if (!(Number.isInteger(p.updateEvery) && p.updateEvery >= 1)) throw new RangeError(`updateEvery must be an integer >= 1, got ${p.updateEvery}`);
   const w = p.semanticWeight ?? DEFAULT_SEMANTIC_WEIGHT;
@@ -152,6 +168,8 @@ export class EventDetector {
   private smoother: CausalGaussianSmoother;
   private open: Open | null = null;
   private active = false;
+  /** idle frames at or above `off` since the score last fell below it (the rising edge) */
+  private rise: { stamp: FrameStamp; score: number }[] = [];
 
   /**
    * @param params thresholds, durations, smoothing and baseline sizes.
@@ -230,11 +248,19 @@ export class EventDetector {
     const o = this.open;
     if (!o) {
       if (this.baseline.ready && score >= p.on) {
-        this.open = { id: '', seq: 0, start: stamp, last: stamp, peak: { score, frame, time: stamp.time }, sum: 0, n: 0, trace: [], lastUpdateFrame: frame };
-        this.accumulate(this.open, stamp, score);
-        this.promoteIfLong(this.open, frame, events);
+        const first = this.rise[0]?.stamp ?? stamp;
+        const n: Open = { id: '', seq: 0, start: first, last: first, peak: { score: -Infinity, frame, time: stamp.time }, sum: 0, n: 0, trace: [], lastUpdateFrame: frame, onFrame: frame };
+        for (const r of this.rise) this.accumulate(n, r.stamp, r.score);
+        this.rise = [];
+        this.open = n;
+        this.accumulate(n, stamp, score);
+        this.promoteIfReady(n, frame, score, events);
       } else if (score < p.off || !this.baseline.ready) {
+        this.rise = [];
         addNormal();
+      } else {
+        this.rise.push({ stamp, score });
+        if (this.rise.length > MAX_RISE) this.rise.shift();
       }
     } else if (score < p.off) {
       if (this.active) events.push(this.message(o, 'end', o.last, 'below-threshold'));
@@ -243,7 +269,7 @@ export class EventDetector {
       this.active = false;
     } else {
       this.accumulate(o, stamp, score);
-      if (!this.active) this.promoteIfLong(o, frame, events);
+      if (!this.active) this.promoteIfReady(o, frame, score, events);
       else if (frame - o.lastUpdateFrame >= p.updateEvery) {
         o.lastUpdateFrame = frame;
         events.push(this.message(o, 'update'));
@@ -269,6 +295,7 @@ export class EventDetector {
     const out = o && this.active ? [this.message(o, 'end', o.last, 'stream-end')] : [];
     this.open = null;
     this.active = false;
+    this.rise = [];
     return out;
   }
 
@@ -280,8 +307,9 @@ export class EventDetector {
     if (score > o.peak.score) o.peak = { score, frame: stamp.frame, time: stamp.time };
   }
 
-  private promoteIfLong(o: Open, frame: number, events: AnomalyEvent[]): void {
-    if (frame - o.start.frame + 1 < this.params.minFrames) return;
+  private promoteIfReady(o: Open, frame: number, score: number, events: AnomalyEvent[]): void {
+    const p = this.params;
+    if (frame - o.onFrame + 1 < p.minFrames && !(p.confirm !== undefined && score >= p.confirm)) return;
     this.active = true;
     o.id = this.newId();
     o.lastUpdateFrame = frame;
@@ -293,7 +321,7 @@ export class EventDetector {
     const m: AnomalyEvent = {
       type, id: o.id, seq: o.seq++, start: o.start, last: o.last, end: end ?? null,
       peak: { ...o.peak }, mean: o.n > 0 ? o.sum / o.n : 0, frames: o.n,
-      threshold: { on: p.on, off: p.off, min_frames: p.minFrames }, model_sha256: this.modelSha256,
+      threshold: { on: p.on, off: p.off, min_frames: p.minFrames, confirm: p.confirm ?? null }, model_sha256: this.modelSha256,
       trace: o.trace.slice(),
     };
     if (reason) m.reason = reason;

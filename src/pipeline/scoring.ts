@@ -5,19 +5,45 @@
  * warm-up, and a logged warning.
  */
 import { EventDetector, type CalibratedMode, type DetectorParams } from '../events/detector.js';
-import { CALIBRATION_METHOD, CalibratedScorer, calibrationOf, thresholdAt, type ScoredModel } from '../scoring/calibration.js';
+import { CALIBRATION_METHOD, CalibratedScorer, calibrationOf, thresholdAt, type Calibration, type ScoredModel } from '../scoring/calibration.js';
 import type { RuntimeConfig } from '../core/runtime-config.js';
 import type { ErrorMeasure } from '../scoring/error.js';
 import { log } from '../util/log.js';
 import type { FrameSpec } from '../core/frame.js';
 
-/** Detector parameters from the runtime configuration. */
+/**
+ * Detector parameters from the runtime configuration, thresholds as given: on, off, and confirm
+ * (`threshold.confirm`: a number, raised to `on` when below it; `auto`: on + (on - off), one
+ * hysteresis step above `on`; `off`: none).
+ */
 export function detectorParams(c: RuntimeConfig): DetectorParams {
+  const t = c.threshold;
+  const confirm = t.confirm === 'off' ? undefined : t.confirm === 'auto' ? t.on + (t.on - t.off) : Math.max(t.on, t.confirm);
   return {
-    on: c.threshold.on, off: c.threshold.off, minFrames: c.min_duration_frames, sigma: c.smoothing_sigma,
+    on: t.on, off: t.off, minFrames: c.min_duration_frames, sigma: c.smoothing_sigma,
     updateEvery: c.update_every_frames, window: c.baseline_window, warmup: Math.min(c.baseline_warmup, c.baseline_window),
     semanticWeight: c.semantic_weight,
+    ...(confirm !== undefined ? { confirm } : {}),
   };
+}
+
+/**
+ * Detector parameters with the thresholds of a calibration's quantile table, when `threshold.fpr`
+ * is set (else those of {@link detectorParams}): on = the smoothed score that a share `fpr` of the
+ * calibration frames reach, off = that of 10 fpr (at most 0.5; off <= on), and with
+ * `confirm: auto` confirm = that of fpr / 10 (at least on). `stats`: the measure's calibration
+ * (scoring/calibration.ts `thresholdAt`).
+ */
+export function calibratedParams(c: RuntimeConfig, stats: Calibration['measures']['mse']): DetectorParams {
+  const p = detectorParams(c);
+  const fpr = c.threshold.fpr;
+  if (fpr === null || fpr === undefined) return p;
+  const on = +thresholdAt(stats, fpr).toFixed(4);
+  const off = Math.min(on, +thresholdAt(stats, Math.min(0.5, 10 * fpr)).toFixed(4));
+  const t = c.threshold.confirm;
+  const confirm = t === 'off' ? undefined : t === 'auto' ? Math.max(on, +thresholdAt(stats, fpr / 10).toFixed(4)) : Math.max(on, t);
+  const { confirm: _given, ...rest } = p;
+  return { ...rest, on, off, ...(confirm !== undefined ? { confirm } : {}) };
 }
 
 /** The scoring of one model: a detector factory and the per-frame error the loop feeds it. */
@@ -28,8 +54,8 @@ export interface OnlineScoring {
   detector(params: DetectorParams): EventDetector;
   /**
    * Detector parameters from the configuration: events/detector params of
-   * {@link detectorParams}, with on/off from the calibration when it is used and `threshold.fpr` is set
-   * (on at that false-alarm rate, off at 10x it, off <= on).
+   * {@link detectorParams}, with on/off/confirm from the calibration when it is used and
+   * `threshold.fpr` is set ({@link calibratedParams}).
    */
   params(c: RuntimeConfig): DetectorParams;
   /** the loop's per-frame error (pipeline/loop.ts `error`): the calibrated z, or undefined for the raw measure */
@@ -67,15 +93,8 @@ export function onlineScoring(manifest: ScoredModel, spec: FrameSpec, o: OnlineS
     calibrated: true,
     detector: (p) => new EventDetector(p, manifest.sha256, undefined, mode),
     error: (pred, target, measure) => scorer.z(pred, target, measure),
-    params: (c) => {
-      const p = detectorParams(c);
-      const fpr = c.threshold.fpr;
-      if (fpr === null || fpr === undefined) return p;
-      // a semantic calibration's thresholds are those of z_frame + w z_text, for the w it was made with
-      const s = sem && sem.weight === c.semantic_weight ? sem.measures[c.measure] : cal.measures[c.measure];
-      const on = +thresholdAt(s, fpr).toFixed(4);
-      return { ...p, on, off: Math.min(on, +thresholdAt(s, Math.min(0.5, 10 * fpr)).toFixed(4)) };
-    },
+    // a semantic calibration's thresholds are those of z_frame + w z_text, for the w it was made with
+    params: (c) => calibratedParams(c, sem && sem.weight === c.semantic_weight ? sem.measures[c.measure] : cal.measures[c.measure]),
   };
 }
 

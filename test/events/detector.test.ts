@@ -4,7 +4,7 @@ import { RunningBaseline, median } from '../../src/events/baseline.js';
 import { EventDetector, type AnomalyEvent, type DetectorParams } from '../../src/events/detector.js';
 import { frameError, pickError } from '../../src/events/score.js';
 
-const P: DetectorParams = { on: 4, off: 2, minFrames: 3, sigma: 0, updateEvery: 5, window: 50, warmup: 10 };
+const P: DetectorParams = { on: 4, off: 2.5, minFrames: 3, sigma: 0, updateEvery: 5, window: 50, warmup: 10 };
 
 /** Baseline noise alternating 1.0 / 1.1 (median 1.05, MAD 0.05 -> scale 0.0741), then `tail`. */
 function run(det: EventDetector, tail: number[], lead = 20): { events: AnomalyEvent[]; scores: number[] } {
@@ -72,7 +72,7 @@ describe('EventDetector', () => {
     assert.equal(end.frames, 12);
     assert.equal(end.trace.length, 12);
     assert.equal(end.model_sha256, 'abc123');
-    assert.deepEqual(end.threshold, { on: 4, off: 2, min_frames: 3 });
+    assert.deepEqual(end.threshold, { on: 4, off: 2.5, min_frames: 3, confirm: null });
     assert.equal(events[0]!.end, null);
     assert.equal(end.start.time, new Date(Date.UTC(2026, 0, 1, 0, 0, 0, 800)).toISOString());
     assert.ok(end.mean > 2 && end.mean < end.peak.score);
@@ -86,6 +86,35 @@ describe('EventDetector', () => {
     const r1 = run(det1, [2, 1.0]);
     assert.deepEqual(r1.events.map((e) => e.type), ['new', 'end']);
     assert.equal(r1.events[0]!.start.frame, r1.events[1]!.end!.frame);
+  });
+
+  it('an event starts where its score rose above off: its rising edge is part of it, minFrames counts from on', () => {
+    const det = new EventDetector(P, 'sha', ids);
+    // 1.25 -> z 2.7 (between off and on) at frames 20-21, then 2.0 (on) at 22-24; a lone rise at 27 that never reaches on
+    const { events } = run(det, [1.25, 1.25, 2, 2, 2, 1.0, 1.0, 1.25, 1.0, 1.0]);
+    assert.deepEqual(events.map((e) => e.type), ['new', 'end']);
+    const [nw, end] = events as [AnomalyEvent, AnomalyEvent];
+    assert.equal(nw.start.frame, 20, 'start back-dated to the first frame >= off');
+    assert.equal(nw.last.frame, 24, 'new waits minFrames from the on crossing at 22, not from the start');
+    assert.equal(end.end!.frame, 24);
+    assert.equal(end.frames, 5);
+    assert.deepEqual(end.trace.map(([f]) => f), [20, 21, 22, 23, 24]);
+    assert.equal(end.peak.frame, 22);
+    // a rise that fell back below off is forgotten: the next event starts at its own rise
+    const det2 = new EventDetector(P, 'sha', ids);
+    const r2 = run(det2, [1.25, 1.0, 1.25, 2, 2, 2, 1.0]);
+    assert.equal(r2.events[0]!.start.frame, 22);
+  });
+
+  it('fast confirmation: a score at or above confirm is reported at once; below it waits minFrames', () => {
+    const fast = new EventDetector({ ...P, confirm: 10 }, 'sha', ids);
+    const r = run(fast, [2, 1.0]); // z 12.8 >= 10 for one frame
+    assert.deepEqual(r.events.map((e) => e.type), ['new', 'end']);
+    assert.equal(r.events[0]!.last.frame, 20);
+    assert.deepEqual(r.events[0]!.threshold, { on: 4, off: 2.5, min_frames: 3, confirm: 10 });
+    const slow = new EventDetector({ ...P, confirm: 20 }, 'sha', ids);
+    assert.equal(run(slow, [2, 1.0]).events.length, 0, '12.8 < 20: the one-frame spike is dropped');
+    assert.throws(() => new EventDetector({ ...P, confirm: 3 }, 'sha', ids), /confirm must be >= on/);
   });
 
   it('an event still open at the end of the stream gets end (stream-end); two events get two ids', () => {
@@ -106,12 +135,17 @@ describe('EventDetector', () => {
   });
 
   it('smoothing delays the start; configure applies new thresholds without losing state', () => {
-    const det = new EventDetector({ ...P, sigma: 2 }, 'sha', ids);
-    // z(1.4) ≈ 4.7; the causal half-Gaussian (sigma 2) reaches on = 4 only on the third frame
+    const det = new EventDetector({ ...P, off: 2, sigma: 2 }, 'sha', ids);
+    // z(1.4) ≈ 4.7; the causal half-Gaussian (sigma 2) reaches on = 4 only on the third frame (22),
+    // so `new` comes minFrames later (24); the event starts where the smoothed score rose above off
     const { events } = run(det, [1.4, 1.4, 1.4, 1.4, 1.4, 1.4, 1.4, 1.4]);
-    assert.equal(events[0]!.start.frame, 22);
+    assert.equal(events[0]!.type, 'new');
+    assert.equal(events[0]!.last.frame, 24);
+    assert.equal(events[0]!.start.frame, 20);
     const det0 = new EventDetector(P, 'sha', ids);
-    assert.equal(run(det0, [1.4, 1.4, 1.4, 1.4, 1.4, 1.4]).events[0]!.start.frame, 20);
+    const e0 = run(det0, [1.4, 1.4, 1.4, 1.4, 1.4, 1.4]).events[0]!;
+    assert.equal(e0.last.frame, 22, 'unsmoothed: on at 20, new at 22');
+    assert.equal(e0.start.frame, 20);
     const det2 = new EventDetector(P, 'sha', ids);
     run(det2, [], 20);
     det2.configure({ ...P, on: 100, off: 50 });

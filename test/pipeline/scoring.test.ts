@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { defaultConfig } from '../../src/core/runtime-config.js';
-import { onlineScoring } from '../../src/pipeline/scoring.js';
+import { detectorParams, onlineScoring } from '../../src/pipeline/scoring.js';
 import { CALIBRATION_METHOD, type Calibration, type ScoredModel } from '../../src/scoring/calibration.js';
 
 const spec = { width: 24, height: 16, color: 'gray' as const };
@@ -31,5 +31,19 @@ describe('onlineScoring', () => {
     const s = onlineScoring(model(true), spec);
     const det = s.detector(s.params(defaultConfig()));
     assert.ok(Math.abs(det.push(0, new Date(0), 1, 0.14).z - (1 + 0.2 * 2)) < 1e-9);
+  });
+
+  it('threshold.confirm: off by default; auto = the calibrated score at fpr / 10, or one hysteresis step above on; a number is raised to on', () => {
+    const cfg = defaultConfig();
+    assert.equal(cfg.threshold.confirm, 'off');
+    assert.equal(onlineScoring(model(false), spec).params(cfg).confirm, undefined);
+    const auto = { ...cfg, threshold: { ...cfg.threshold, confirm: 'auto' as const } };
+    assert.equal(onlineScoring(model(false), spec).params(auto).confirm, 3.5, 'patch-max table: 0.001 -> 3.5');
+    assert.equal(onlineScoring(model(false), spec).params({ ...auto, measure: 'mse' }).confirm, 2.5);
+    const byHand = { ...auto, threshold: { ...auto.threshold, fpr: null, on: 4, off: 2 } };
+    assert.equal(onlineScoring(model(false), spec).params(byHand).confirm, 6);
+    assert.equal(detectorParams(byHand).confirm, 6, 'uncalibrated: on + (on - off)');
+    const low = { ...cfg, threshold: { ...cfg.threshold, confirm: 1 } };
+    assert.equal(onlineScoring(model(false), spec).params(low).confirm, 3, 'below on: raised to the calibrated on');
   });
 });
