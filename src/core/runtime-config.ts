@@ -251,15 +251,16 @@ export function brokerOf(c: RuntimeConfig): string | undefined {
 }
 
 /**
- * Loads a configuration layer file (a partial configuration, JSON). A missing file is an empty layer.
- * @throws Error naming the file for unreadable JSON or invalid values.
+ * Loads a configuration layer file (a partial configuration, JSON), e.g. `run --config`.
+ * @throws Error naming the file when it is missing (a typo must not run on the defaults unnoticed),
+ *   unreadable, not JSON, or has invalid values.
  */
 export async function loadLayer(file: string, base: RuntimeConfig): Promise<{ config: RuntimeConfig; layer: Record<string, unknown> }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { config: base, layer: {} };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`${file}: no such configuration file; give the path of an existing JSON file (schema: schemas/runtime-config.schema.json), or leave --config out for the defaults`, { cause: err });
     throw new Error(`${file}: cannot read the configuration: ${(err as Error).message}`, { cause: err });
   }
   const r = applyPatch(text, base);

@@ -140,7 +140,6 @@ function render(template: string, values: Record<string, string>): string {
  * @throws FlashError 'input' naming the file and each bad field, or saying that the file is missing.
  */
 export async function checkRuntimeConfig(file: string, what = `runtime configuration ${file}`): Promise<void> {
-  // loadLayer takes a missing file for an empty layer (the device's defaults); here a missing file is a typo
   const st = await fs.stat(file).catch(() => null);
   if (!st?.isFile()) throw new FlashError('input', `${what}: no such file; nothing was built or sent`);
   try {

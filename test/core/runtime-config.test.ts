@@ -69,11 +69,11 @@ describe('runtime config', () => {
     assert.deepEqual(committed, s, 'regenerate with: node --import tsx scripts/runtime-schema.ts');
   });
 
-  it('layer files load (missing = empty) and atomic writes replace whole files', async () => {
+  it('layer files load (a missing one is refused with its path) and atomic writes replace whole files', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-cfg-'));
     try {
       const f = path.join(dir, 'sub', 'c.json');
-      assert.deepEqual((await loadLayer(f, defaultConfig())).layer, {});
+      await assert.rejects(loadLayer(f, defaultConfig()), /c\.json: no such configuration file; give the path of an existing JSON file/);
       await writeJsonAtomic(f, { threshold: { on: 7 } });
       const l = await loadLayer(f, defaultConfig());
       assert.equal(l.config.threshold.on, 7);
