@@ -186,7 +186,7 @@ function onlineSection(o: OnlineResult): string {
   const s = o.summary;
   const row = (k: string, v: string) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`;
   return `<h2>Online (what run emits)</h2><table>
-${row('scoring', `${s.calibrated ? 'calibrated on normal video' : 'running baseline (no calibration)'}, ${s.measure}, on ${s.threshold.on}, off ${s.threshold.off}, min ${s.threshold.min_frames} frames, sigma ${s.threshold.sigma}`)}
+${row('scoring', `${s.calibrated ? 'calibrated on normal video' : 'running baseline (no calibration)'}, ${s.measure}, on ${s.threshold.on}, off ${s.threshold.off}, min ${s.threshold.min_frames} frames${s.threshold.confirm !== null ? ` (at once from ${s.threshold.confirm})` : ''}, sigma ${s.threshold.sigma}`)}
 ${row('online micro AUC', fmt(s.micro_auc))}
 ${row('segments detected', `${s.detected} of ${s.segments}`)}
 ${row('latency p50 / p90 (frames)', `${s.latency_frames_p50 ?? '–'} / ${s.latency_frames_p90 ?? '–'}`)}

@@ -97,7 +97,14 @@ describe('evaluateOnline', () => {
     // 0 events in 32 frames at 10 fps: the 95 % bound is -ln(0.05) events over 3.2 s
     assert.ok(Math.abs(s.false_events_per_hour_upper95! - (2.9957 * 3600) / 3.2) < 1, String(s.false_events_per_hour_upper95));
     assert.equal(s.threshold.fpr, 0.01);
+    assert.equal(s.threshold.confirm, null, 'fast confirmation is off by default');
     assert.equal(r.videos[0]!.frames[0], 4, 'scores from the first full clip');
+    // threshold.confirm auto: the calibrated score at fpr / 10; a strong segment is reported before min_duration_frames
+    const cfg = defaultConfig();
+    const fast = await evaluateOnline(p, await manifest(true), root, { readFrames, openFrames, config: { ...cfg, threshold: { ...cfg.threshold, confirm: 'auto' } } });
+    assert.ok(fast.summary.threshold.confirm !== null && fast.summary.threshold.confirm >= fast.summary.threshold.on);
+    assert.equal(fast.summary.detected, 2);
+    assert.ok(fast.summary.latency_frames_p50! < s.latency_frames_p50!, `${fast.summary.latency_frames_p50} < ${s.latency_frames_p50}`);
   });
 
   it('poissonUpper: the exact one-sided Poisson bound (chi-square table values)', () => {
