@@ -83,6 +83,8 @@ export interface CameraResult {
   captions?: number;
   sourceError?: string;
   reconnects: number;
+  /** its last clips or messages did not finish within the wait of {@link CameraPipeline.finish} */
+  unfinished?: boolean;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -349,15 +351,26 @@ export class CameraPipeline implements Service {
     return true;
   }
 
-  /** Waits for clips, events, captions and the last stats of the run; its part of the summary. */
-  async finish(): Promise<CameraResult> {
-    const clips = await this.recorder.finish();
+  /**
+   * Waits for clips, events, captions and the last stats of the run, at most `waitMs`; its part of
+   * the summary. Past the bound it goes on with the clips written so far (logged, `unfinished`):
+   * the clips still being written are not announced (`run` then kills their encoders).
+   */
+  async finish(waitMs = Number.POSITIVE_INFINITY): Promise<CameraResult> {
     const io = this.io;
-    await io?.drain();
+    const done = (async () => {
+      const c = await this.recorder.finish();
+      await io?.drain();
+      return c;
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const late = Number.isFinite(waitMs) ? new Promise<null>((r) => { timer = setTimeout(() => r(null), waitMs); }) : null;
+    const clips = await (late ? Promise.race([done, late]) : done).finally(() => clearTimeout(timer));
+    if (clips === null) log.warn({ camera: this.o.id, wait_ms: waitMs }, 'the camera\'s last clips and messages did not finish in time; ending without them');
     return {
       source: this.sourceNow, model: this.slot.file, provider: this.slot.predictor.provider, counters: this.counters,
-      clips: clips.map((c) => c.video), ...(io?.describer ? { captions: io.describer.counts.sent } : {}), reconnects: this.reconnects,
-      ...(this.sourceError ? { sourceError: this.sourceError } : {}),
+      clips: (clips ?? this.recorder.written).map((c) => c.video), ...(io?.describer ? { captions: io.describer.counts.sent } : {}), reconnects: this.reconnects,
+      ...(this.sourceError ? { sourceError: this.sourceError } : {}), ...(clips === null ? { unfinished: true } : {}),
     };
   }
 }
