@@ -14,6 +14,7 @@
  * `source/state`.
  */
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { FrameSource } from '../core/frame.js';
 import type { RuntimeConfig } from '../core/runtime-config.js';
 import type { AnomalyEvent, EventDetector } from '../events/detector.js';
@@ -86,8 +87,6 @@ export interface CameraResult {
   /** its last clips or messages did not finish within the wait of {@link CameraPipeline.finish} */
   unfinished?: boolean;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** One camera (see the file comment). */
 export class CameraPipeline implements Service {
@@ -328,7 +327,9 @@ export class CameraPipeline implements Service {
     this.reconnects += 1;
     log.warn({ camera: this.o.id, source: this.sourceNow, retry_ms: this.backoff, ...(this.sourceError ? { err: this.sourceError } : {}) }, 'source ended; reconnecting');
     const stop = this.halt.signal;
-    await Promise.race([sleep(this.backoff), new Promise((r) => stop.addEventListener('abort', r))]);
+    // the timer takes its abort listener off the signal when it fires (one racing promise per
+    // reconnect left one listener each: MaxListenersExceededWarning after 11 reconnects)
+    await delay(this.backoff, undefined, { signal: stop }).catch(() => undefined);
     this.backoff = Math.min(RECONNECT_MAX_MS, this.backoff * 2);
     if (stop.aborted) return 'stop';
     io.sourceState.set('reconnecting', this.sourceNow, this.sourceError ?? 'ended');
