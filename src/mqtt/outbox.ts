@@ -54,16 +54,36 @@ const NAME = /^(\d{12})\.json$/;
  * One file per message in a folder: `<seq, 12 digits>.json` holding `{topic, payload}`, written
  * atomically (temp file + rename), so a crash leaves either the whole message or none. The next
  * sequence number continues after the largest file found, so order survives restarts.
+ *
+ * The folder is the durable truth; the pending messages are also kept in memory, read from the
+ * folder once at {@link open} and updated by {@link append} (after its file is in place) and
+ * {@link remove} (after its file is gone), so {@link list} reads no files. The outbox calls
+ * `list()` once per message it sends: rereading the folder each time made draining a backlog of
+ * n messages cost n folder reads and n^2/2 file reads.
  */
 export class FileOutboxStore implements OutboxStore {
   private next = 0;
+  /** pending messages by seq, in seq order (appends only ever add a larger seq) */
+  private readonly index = new Map<number, OutboxMessage>();
   private constructor(readonly dir: string) {}
 
-  /** Opens (creating) the folder. @throws Error if the folder cannot be created or read. */
+  /**
+   * Opens (creating) the folder and reads every pending message (unreadable files are logged and
+   * skipped, and stay on disk).
+   * @throws Error if the folder cannot be created or read.
+   */
   static async open(dir: string): Promise<FileOutboxStore> {
     await mkdir(dir, { recursive: true });
     const s = new FileOutboxStore(dir);
     const seqs = await s.seqs();
+    for (const seq of seqs) {
+      try {
+        const m = JSON.parse(await readFile(s.file(seq), 'utf8')) as { topic: string; payload: string };
+        s.index.set(seq, { seq, topic: m.topic, payload: m.payload });
+      } catch (err) {
+        log.warn({ err, seq, dir }, 'outbox: unreadable message skipped');
+      }
+    }
     s.next = (seqs.at(-1) ?? 0) + 1;
     return s;
   }
@@ -80,33 +100,27 @@ export class FileOutboxStore implements OutboxStore {
     return join(this.dir, `${String(seq).padStart(12, '0')}.json`);
   }
 
-  /** Writes `<seq>.json` atomically. */
+  /** Writes `<seq>.json` atomically; the message is listed once its file is in place. */
   async append(topic: string, payload: string): Promise<OutboxMessage> {
     const seq = this.next++;
     const f = this.file(seq);
     const tmp = `${f}.tmp`;
     await writeFile(tmp, JSON.stringify({ topic, payload }));
     await rename(tmp, f);
-    return { seq, topic, payload };
+    const m = { seq, topic, payload };
+    this.index.set(seq, m);
+    return { ...m };
   }
 
-  /** Reads every pending message, oldest first (unreadable files are logged and skipped). */
+  /** Pending messages, oldest first (from memory; see the class comment). */
   async list(): Promise<OutboxMessage[]> {
-    const out: OutboxMessage[] = [];
-    for (const seq of await this.seqs()) {
-      try {
-        const m = JSON.parse(await readFile(this.file(seq), 'utf8')) as { topic: string; payload: string };
-        out.push({ seq, topic: m.topic, payload: m.payload });
-      } catch (err) {
-        log.warn({ err, seq, dir: this.dir }, 'outbox: unreadable message skipped');
-      }
-    }
-    return out;
+    return [...this.index.values()].map((m) => ({ ...m }));
   }
 
-  /** Deletes `<seq>.json`. */
+  /** Deletes `<seq>.json`, then forgets it. */
   async remove(seq: number): Promise<void> {
     await rm(this.file(seq), { force: true });
+    this.index.delete(seq);
   }
 }
 

@@ -379,7 +379,7 @@ export class MqttReporter implements AckPublisher, ReportChannel {
         dir ? `${pending ?? 'some'} messages were not delivered (the broker did not take them within ${flushMs / 1000} s); they are kept in ${dir} and sent by the next run with the same --state-dir`
           : `${pending ?? 'some'} messages were not delivered (the broker did not take them within ${flushMs / 1000} s) and the outbox is in memory: they are lost when this process ends`);
     }
-    for (const s of this.scopes.values()) await s.setAvailable(false).catch(() => undefined);
+    await Promise.all([...this.scopes.values()].map((s) => s.setAvailable(false).catch(() => undefined)));
     if (this.connected) {
       await this.client.publishAsync(deviceTopic(this.deviceId, TOPICS.availability), 'offline', { qos: 1, retain: true }).catch(() => undefined);
     }

@@ -14,6 +14,7 @@
  * `source/state`.
  */
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { FrameSource } from '../core/frame.js';
 import type { RuntimeConfig } from '../core/runtime-config.js';
 import type { AnomalyEvent, EventDetector } from '../events/detector.js';
@@ -83,9 +84,9 @@ export interface CameraResult {
   captions?: number;
   sourceError?: string;
   reconnects: number;
+  /** its last clips or messages did not finish within the wait of {@link CameraPipeline.finish} */
+  unfinished?: boolean;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** One camera (see the file comment). */
 export class CameraPipeline implements Service {
@@ -326,7 +327,9 @@ export class CameraPipeline implements Service {
     this.reconnects += 1;
     log.warn({ camera: this.o.id, source: this.sourceNow, retry_ms: this.backoff, ...(this.sourceError ? { err: this.sourceError } : {}) }, 'source ended; reconnecting');
     const stop = this.halt.signal;
-    await Promise.race([sleep(this.backoff), new Promise((r) => stop.addEventListener('abort', r))]);
+    // the timer takes its abort listener off the signal when it fires (one racing promise per
+    // reconnect left one listener each: MaxListenersExceededWarning after 11 reconnects)
+    await delay(this.backoff, undefined, { signal: stop }).catch(() => undefined);
     this.backoff = Math.min(RECONNECT_MAX_MS, this.backoff * 2);
     if (stop.aborted) return 'stop';
     io.sourceState.set('reconnecting', this.sourceNow, this.sourceError ?? 'ended');
@@ -349,15 +352,26 @@ export class CameraPipeline implements Service {
     return true;
   }
 
-  /** Waits for clips, events, captions and the last stats of the run; its part of the summary. */
-  async finish(): Promise<CameraResult> {
-    const clips = await this.recorder.finish();
+  /**
+   * Waits for clips, events, captions and the last stats of the run, at most `waitMs`; its part of
+   * the summary. Past the bound it goes on with the clips written so far (logged, `unfinished`):
+   * the clips still being written are not announced (`run` then kills their encoders).
+   */
+  async finish(waitMs = Number.POSITIVE_INFINITY): Promise<CameraResult> {
     const io = this.io;
-    await io?.drain();
+    const done = (async () => {
+      const c = await this.recorder.finish();
+      await io?.drain();
+      return c;
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const late = Number.isFinite(waitMs) ? new Promise<null>((r) => { timer = setTimeout(() => r(null), waitMs); }) : null;
+    const clips = await (late ? Promise.race([done, late]) : done).finally(() => clearTimeout(timer));
+    if (clips === null) log.warn({ camera: this.o.id, wait_ms: waitMs }, 'the camera\'s last clips and messages did not finish in time; ending without them');
     return {
       source: this.sourceNow, model: this.slot.file, provider: this.slot.predictor.provider, counters: this.counters,
-      clips: clips.map((c) => c.video), ...(io?.describer ? { captions: io.describer.counts.sent } : {}), reconnects: this.reconnects,
-      ...(this.sourceError ? { sourceError: this.sourceError } : {}),
+      clips: (clips ?? this.recorder.written).map((c) => c.video), ...(io?.describer ? { captions: io.describer.counts.sent } : {}), reconnects: this.reconnects,
+      ...(this.sourceError ? { sourceError: this.sourceError } : {}), ...(clips === null ? { unfinished: true } : {}),
     };
   }
 }

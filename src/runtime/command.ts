@@ -27,6 +27,7 @@ import { ReporterScope, type CommandName, type ReportChannel } from '../mqtt/sco
 import { CameraPipeline, type CameraOptions, type CameraResult } from './camera.js';
 import { cameraPlans, followDevice, reportFailed, type CameraPlan, type FailedCamera } from './cameras.js';
 import { CaptionsService } from './captions-service.js';
+import { killFfmpegChildren } from './children.js';
 import { ConfigController } from './controller.js';
 import { MetricsService } from './metrics-service.js';
 import { ModelHost, type ModelHostOptions } from './model-host.js';
@@ -229,8 +230,12 @@ async function runServices(o: RunOptions, print: (line: string) => void, group: 
     if (err) await failCamera(r, err, failed);
     else live.push(r);
   }
-  await group.start(signals(o.signal, () => live.forEach((r) => r.camera.abort())));
-  return finishRun(live, failed, reporter, print);
+  let stopped = false;
+  await group.start(signals(o.signal, () => {
+    stopped = true;
+    live.forEach((r) => r.camera.abort());
+  }));
+  return finishRun(live, failed, reporter, print, () => stopped);
 }
 
 /**
@@ -312,17 +317,34 @@ function captionsOf(plans: readonly CameraPlan[]): RuntimeConfig['captions'] {
   return on.controller.current.captions;
 }
 
-/** Plays every camera to its end, then waits for clips and messages, flushes the outbox and prints the summary line. */
-async function finishRun(live: readonly Running[], failed: readonly FailedCamera[], reporter: ReporterService, print: (line: string) => void): Promise<RunSummary> {
+/**
+ * Longest wait, after SIGINT / SIGTERM / `signal`, for the cameras' last clips, messages and stats
+ * (ms): the cameras are waited for together, so the bound is the same for 1 or 32 cameras; the
+ * clip encoders still running after it are killed (children.ts). A systemd stop (90 s by default)
+ * leaves room for it and the outbox flush. A finite source that ends by itself waits for all.
+ */
+export const FINISH_WAIT_MS = 10_000;
+
+/**
+ * Plays every camera to its end, then waits for clips and messages (every camera at once, bounded
+ * by {@link FINISH_WAIT_MS} once `stopped()`), flushes the outbox and prints the summary line.
+ */
+async function finishRun(live: readonly Running[], failed: readonly FailedCamera[], reporter: ReporterService, print: (line: string) => void, stopped: () => boolean): Promise<RunSummary> {
   const t0 = Date.now();
   await Promise.all(live.map((r) => r.camera.run().catch((err: unknown) => {
     // a camera's run only throws on a bug (sources fail inside it): the others go on
     log.error({ camera: r.plan.id, err: (err as Error).message }, 'camera pipeline stopped');
   })));
-  const results: CameraResult[] = [];
-  for (const r of live) results.push(await r.camera.finish());
+  // every camera at once (one after another, 16 cameras took 15 s: each waits for its clip encoders and last stats)
+  const wait = stopped() ? FINISH_WAIT_MS : Number.POSITIVE_INFINITY;
+  const results: CameraResult[] = await Promise.all(live.map((r) => r.camera.finish(wait)));
+  if (results.some((r) => r.unfinished)) {
+    // past the bound: the clip encoders still running are killed, so none outlives the run
+    const killed = await killFfmpegChildren();
+    if (killed.length) log.warn({ pids: killed }, 'killed the clip encoders still running at the end of the run');
+  }
   // viewers are told their sessions closed (`closed` {reason: shutdown}) before the connection ends
-  for (const r of live) await r.streaming?.closeSessions().catch(() => undefined);
+  await Promise.all(live.map((r) => r.streaming?.closeSessions().catch(() => undefined)));
   const flushed = await reporter.close(20_000);
   const seconds = (Date.now() - t0) / 1000;
   const summary = live.length === 1 && failed.length === 0 && !live[0]!.plan.scoped

@@ -1,14 +1,23 @@
 /**
- * Device health for `stats` and `/metrics`: CPU load, memory and CPU temperature from
- * `systeminformation`, and a Prometheus registry (prom-client) with the same counters as `stats`.
+ * Device health for `stats` and `/metrics`: CPU load, memory and CPU temperature, and a Prometheus
+ * registry (prom-client) with the same counters as `stats`.
+ *
+ * Health is read from the kernel with plain file reads (`/proc/meminfo`, `/sys/class/thermal`,
+ * `/sys/class/hwmon`) and the `os` module (CPU times), never by running a program: the
+ * `systeminformation` calls used before spawned 4-6 shells per sample (`sensors`, `vcgencmd`, a
+ * hwmon loop, `cat`), once per camera per stats interval, 40-560 ms each and worse under load. One
+ * sampler serves the whole device: the cameras' stats ticks share a sample taken within
+ * {@link HEALTH_MAX_AGE_MS}.
  */
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import os from 'node:os';
+import { join } from 'node:path';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import si from 'systeminformation';
 
 /** One health sample; a field is null when the platform does not report it. */
 export interface Health {
-  /** CPU load over all cores, percent */
+  /** CPU load over all cores since the previous sample (the first: since boot), percent */
   cpu_pct: number | null;
   mem_used_mb: number | null;
   mem_total_mb: number | null;
@@ -16,20 +25,117 @@ export interface Health {
   temp_c: number | null;
 }
 
-/** Samples CPU load, memory and temperature (never throws; unknown values are null). */
-export async function sampleHealth(): Promise<Health> {
-  const [load, mem, temp] = await Promise.allSettled([si.currentLoad(), si.mem(), si.cpuTemperature()]);
-  const ok = <T>(r: PromiseSettledResult<T>): T | null => (r.status === 'fulfilled' ? r.value : null);
-  const l = ok(load);
-  const m = ok(mem);
-  const t = ok(temp);
-  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-  return {
-    cpu_pct: num(l?.currentLoad) !== null ? +(l!.currentLoad).toFixed(1) : null,
-    mem_used_mb: m ? Math.round(m.active / 2 ** 20) : null,
-    mem_total_mb: m ? Math.round(m.total / 2 ** 20) : null,
-    temp_c: num(t?.main),
-  };
+/** A sample younger than this (ms) is given again instead of a new one (several cameras tick together). */
+export const HEALTH_MAX_AGE_MS = 1000;
+
+/** What a {@link HealthSampler} reads (tests give a fake tree and CPU times). */
+export interface HealthSources {
+  /** where `proc/meminfo` and `sys/class/...` are (default `/`) */
+  root?: string;
+  /** per-core CPU times (default `os.cpus()`) */
+  cpus?: () => Pick<os.CpuInfo, 'times'>[];
+  /** ms clock (default `Date.now`) */
+  now?: () => number;
+}
+
+/** Thermal zone / hwmon names that are the CPU's (x86 package, Arm SoC, Jetson CPU-therm, AMD). */
+const CPU_SENSOR = /x86_pkg_temp|coretemp|k10temp|zenpower|cpu|soc/i;
+
+/** Samples CPU load, memory and temperature (see the file comment); never throws. */
+export class HealthSampler {
+  private readonly root: string;
+  private readonly cpus: () => Pick<os.CpuInfo, 'times'>[];
+  private readonly now: () => number;
+  private prevCpu: { busy: number; total: number } | null = null;
+  private last: { at: number; value: Promise<Health> } | null = null;
+
+  constructor(o: HealthSources = {}) {
+    this.root = o.root ?? '/';
+    this.cpus = o.cpus ?? os.cpus;
+    this.now = o.now ?? Date.now;
+  }
+
+  /** A sample: the one taken less than {@link HEALTH_MAX_AGE_MS} ago, else a new one. */
+  sample(): Promise<Health> {
+    const t = this.now();
+    if (this.last && t - this.last.at < HEALTH_MAX_AGE_MS) return this.last.value;
+    const value = this.read();
+    this.last = { at: t, value };
+    return value;
+  }
+
+  private async read(): Promise<Health> {
+    const [mem, temp] = await Promise.all([this.memory(), this.temperature()]);
+    return { cpu_pct: this.cpuPct(), mem_used_mb: mem?.used ?? null, mem_total_mb: mem?.total ?? null, temp_c: temp };
+  }
+
+  /** Busy share of all cores' time since the previous call (the first: since boot). */
+  private cpuPct(): number | null {
+    let busy = 0;
+    let total = 0;
+    for (const c of this.cpus()) {
+      const { user, nice, sys, idle, irq } = c.times;
+      busy += user + nice + sys + irq;
+      total += user + nice + sys + idle + irq;
+    }
+    const prev = this.prevCpu ?? { busy: 0, total: 0 };
+    this.prevCpu = { busy, total };
+    const dt = total - prev.total;
+    if (!(dt > 0)) return null;
+    return +Math.min(100, Math.max(0, ((busy - prev.busy) / dt) * 100)).toFixed(1);
+  }
+
+  /** Used (total - available, as `free` and systeminformation count it) and total memory, MiB. */
+  private async memory(): Promise<{ used: number; total: number } | null> {
+    const text = await readFile(join(this.root, 'proc/meminfo'), 'utf8').catch(() => null);
+    const kb = (key: string) => {
+      const m = text ? new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text) : null;
+      return m ? Number(m[1]) : null;
+    };
+    const total = kb('MemTotal');
+    let available = kb('MemAvailable');
+    if (total === null) {
+      // not Linux: what the os module knows
+      const t = os.totalmem();
+      return t > 0 ? { used: Math.round((t - os.freemem()) / 2 ** 20), total: Math.round(t / 2 ** 20) } : null;
+    }
+    available ??= (kb('MemFree') ?? 0) + (kb('Buffers') ?? 0) + (kb('Cached') ?? 0);
+    return { used: Math.round((total - available) / 1024), total: Math.round(total / 1024) };
+  }
+
+  /**
+   * The CPU's temperature, °C: the hottest thermal zone or hwmon sensor whose name is the CPU's
+   * ({@link CPU_SENSOR}), else the hottest thermal zone; null when there is none.
+   */
+  private async temperature(): Promise<number | null> {
+    const read = (f: string) => readFile(f, 'utf8').then((s) => s.trim(), () => null);
+    const found: { name: string; c: number }[] = [];
+    const add = (name: string | null, raw: string | null) => {
+      const v = raw === null ? NaN : Number(raw) / 1000;
+      if (name !== null && Number.isFinite(v) && v > -40 && v < 150) found.push({ name, c: v });
+    };
+    const zones = join(this.root, 'sys/class/thermal');
+    for (const z of (await readdir(zones).catch(() => [] as string[])).filter((n) => n.startsWith('thermal_zone'))) {
+      add(await read(join(zones, z, 'type')), await read(join(zones, z, 'temp')));
+    }
+    const hw = join(this.root, 'sys/class/hwmon');
+    for (const h of await readdir(hw).catch(() => [] as string[])) {
+      const name = await read(join(hw, h, 'name'));
+      if (name === null || !CPU_SENSOR.test(name)) continue;
+      for (const f of (await readdir(join(hw, h)).catch(() => [] as string[])).filter((n) => /^temp\d+_input$/.test(n))) add(name, await read(join(hw, h, f)));
+    }
+    const cpu = found.filter((x) => CPU_SENSOR.test(x.name));
+    const pick = cpu.length ? cpu : found;
+    return pick.length ? +Math.max(...pick.map((x) => x.c)).toFixed(1) : null;
+  }
+}
+
+/** The device's sampler (every camera's stats share it). */
+const deviceHealth = new HealthSampler();
+
+/** Samples CPU load, memory and temperature for the device (never throws; unknown values are null). */
+export function sampleHealth(): Promise<Health> {
+  return deviceHealth.sample();
 }
 
 /**

@@ -122,7 +122,15 @@ export async function startStreaming(o: StreamingOptions): Promise<Streaming> {
   const manager = new SessionManager(sessionSettings(o.config, token, profileMax), { clipsDir: o.clipsDir, live });
   const signalling: Signalling = await startSignalling({ client: o.client, device: o.device, manager });
   const catalog = startCatalog({ client: o.client, device: o.device, clipsDir: o.clipsDir });
-  log.info({ max_sessions: manager.current.maxSessions, topic: webrtcFilter(o.device, WEBRTC_LEAVES.offer) }, 'webrtc streaming ready');
+  // "ready" only when streaming is on (enabled, a cap above 0): at start, or when a change turns it on
+  let ready = false;
+  const sayReady = (): void => {
+    if (manager.current.maxSessions <= 0) ready = false;
+    if (ready || manager.current.maxSessions <= 0) return;
+    ready = true;
+    log.info({ max_sessions: manager.current.maxSessions, topic: webrtcFilter(o.device, WEBRTC_LEAVES.offer) }, 'webrtc streaming ready');
+  };
+  sayReady();
   return {
     manager, live, catalog,
     get token() {
@@ -132,6 +140,7 @@ export async function startStreaming(o: StreamingOptions): Promise<Streaming> {
       token = tokenOf(c);
       manager.configure(sessionSettings(c, token, profileMax));
       live.setMaxFps(c.live_fps);
+      sayReady();
     },
     close: async () => {
       catalog.close();

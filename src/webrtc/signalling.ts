@@ -134,24 +134,74 @@ export async function startSignalling(opts: SignallingOptions): Promise<Signalli
     if (!SESSION_ID.test(id)) return;
     Promise.resolve(h(id, payload)).catch((e: Error) => log.warn({ session: id, err: e.message }, 'webrtc signalling failed'));
   };
-  client.on('message', onMessage);
   // Subscribed now when connected, and again on every (re)connect (clean sessions forget them). A
   // subscribe sent while the broker is away is rejected with "Connection closed": that is logged,
   // never thrown, so a device whose broker is down at start still starts, scores and queues events.
   const subscribe = (): void => {
     client.subscribeAsync(topics, { qos: 1 }).catch((e: Error) => log.warn({ err: e.message }, 'webrtc signalling: subscribe failed; retried on the next connect'));
   };
-  client.on('connect', subscribe);
+  // one `message` and one `connect` listener on the client serve every device (camera) on it
+  const leave = routerOf(client).add({ onMessage, onConnect: subscribe });
   if (client.connected) subscribe();
 
   return {
     sessions: () => m.ids(),
     manager: m,
     close: async () => {
-      client.off('message', onMessage);
-      client.off('connect', subscribe);
+      leave();
       for (const id of [...mine]) m.end(id, 'shutdown');
       if (client.connected) await client.unsubscribeAsync(topics).catch(() => undefined);
     },
   };
+}
+
+/** One device's signalling as the client's router calls it. */
+interface Route {
+  /** every message on the client (the route keeps its own device's) */
+  onMessage(topic: string, payload: Buffer): void;
+  onConnect(): void;
+}
+
+/**
+ * The signalling endpoints on one MQTT client: a `run` with N cameras has N of them on the
+ * reporter's one client. A listener each would put N `message` and N `connect` listeners on it
+ * (MaxListenersExceededWarning from 11 cameras); the router puts one of each, added with the first
+ * endpoint and removed with the last, and hands each message and connect to every endpoint.
+ */
+class SignallingRouter {
+  private readonly routes = new Set<Route>();
+  private readonly onMessage = (topic: string, payload: Buffer): void => {
+    for (const r of this.routes) r.onMessage(topic, payload);
+  };
+  private readonly onConnect = (): void => {
+    for (const r of this.routes) r.onConnect();
+  };
+
+  constructor(private readonly client: MqttClient) {}
+
+  /** Adds `r`. @returns the function that removes it (idempotent). */
+  add(r: Route): () => void {
+    if (this.routes.size === 0) {
+      this.client.on('message', this.onMessage);
+      this.client.on('connect', this.onConnect);
+    }
+    this.routes.add(r);
+    return () => {
+      if (!this.routes.delete(r) || this.routes.size > 0) return;
+      this.client.off('message', this.onMessage);
+      this.client.off('connect', this.onConnect);
+    };
+  }
+}
+
+const routers = new WeakMap<MqttClient, SignallingRouter>();
+
+/** The signalling router of `client` (made on first use). */
+function routerOf(client: MqttClient): SignallingRouter {
+  let r = routers.get(client);
+  if (!r) {
+    r = new SignallingRouter(client);
+    routers.set(client, r);
+  }
+  return r;
 }

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, describe, it, mock } from 'node:test';
 import { FileOutboxStore, MemoryOutboxStore, Outbox, type AckPublisher, type OutboxStore } from '../../src/mqtt/outbox.js';
 
 const dirs: string[] = [];
@@ -105,5 +106,70 @@ describe('FileOutboxStore across restarts', () => {
     await box.enqueue('a', 'b');
     assert.equal(await box.flush(300), false);
     assert.equal(await box.pending(), 1);
+  });
+});
+
+describe('FileOutboxStore keeps its pending messages in memory (the folder is read once, at open)', () => {
+  /** Runs `fn` with `readdir` and `readFile` of node:fs/promises counted (also for the module's named imports). */
+  async function counted<T>(fn: () => Promise<T>): Promise<{ value: T; readdir: number; readFile: number }> {
+    const rd = mock.method(fs, 'readdir');
+    const rf = mock.method(fs, 'readFile');
+    syncBuiltinESMExports();
+    try {
+      const value = await fn();
+      return { value, readdir: rd.mock.callCount(), readFile: rf.mock.callCount() };
+    } finally {
+      rd.mock.restore();
+      rf.mock.restore();
+      syncBuiltinESMExports();
+    }
+  }
+
+  it('draining 200 messages reads the folder and each message file once, at open', async () => {
+    const dir = await tmp();
+    const s1 = await FileOutboxStore.open(dir);
+    for (let i = 0; i < 200; i++) await s1.append('sfn/d/events', `m${i}`);
+    const pub = new FakePublisher();
+    const r = await counted(async () => {
+      const s = await FileOutboxStore.open(dir);
+      const box = new Outbox(s, pub);
+      const flushed = await box.flush(60_000);
+      return { flushed, listed: await s.list() };
+    });
+    assert.equal(r.value.flushed, true);
+    assert.deepEqual(r.value.listed, []);
+    assert.equal(pub.acked.length, 200);
+    assert.deepEqual(pub.acked.slice(0, 3), ['sfn/d/events:m0', 'sfn/d/events:m1', 'sfn/d/events:m2']);
+    assert.equal(r.readdir, 1, 'one folder read, at open');
+    assert.equal(r.readFile, 200, 'each message file read once, at open');
+    assert.deepEqual((await fs.readdir(dir)).filter((n) => n.endsWith('.json')), []);
+  });
+
+  it('what list() returns cannot change the store', async () => {
+    const s = await FileOutboxStore.open(await tmp());
+    await s.append('a', 'x');
+    const [m] = await s.list();
+    m!.payload = 'changed';
+    assert.equal((await s.list())[0]!.payload, 'x');
+  });
+
+  it('after a crash (no close, a half-written temp file, an unreadable file) a new instance finds every message not removed', async () => {
+    const dir = await tmp();
+    const s1 = await FileOutboxStore.open(dir);
+    const kept: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const m = await s1.append('t', `p${i}`);
+      if (i % 3 === 0) await s1.remove(m.seq);
+      else kept.push(`p${i}`);
+    }
+    // a crash in the middle of an append leaves its temp file; another file is damaged
+    await fs.writeFile(path.join(dir, '000000000999.json.tmp'), '{"topic":"t","pay');
+    await fs.writeFile(path.join(dir, '000000000500.json'), 'not json');
+    const s2 = await FileOutboxStore.open(dir);
+    assert.deepEqual((await s2.list()).map((m) => m.payload), kept);
+    const next = await s2.append('t', 'after');
+    assert.ok(next.seq > 500, 'seqs continue after the largest file, readable or not');
+    const s3 = await FileOutboxStore.open(dir);
+    assert.deepEqual((await s3.list()).map((m) => m.payload), [...kept, 'after']);
   });
 });

@@ -17,6 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -140,6 +141,133 @@ describe('three cameras in one process (real ffmpeg HTTP sources, real broker)',
     } finally {
       run.child.kill('SIGKILL');
       for (const id of [...cams.keys()]) await killCamera(id);
+      await sub.close();
+    }
+  });
+});
+
+/** Processes whose command line contains `needle` (and not `-listen`: the test's camera servers), from /proc. */
+async function processesWith(needle: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const pid of (await fs.readdir('/proc')).filter((d) => /^\d+$/.test(d))) {
+    const cmd = (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').join(' ');
+    if (cmd.includes(needle) && !cmd.includes('-listen') && !cmd.includes('cli-main')) out.push(`${pid}: ${cmd}`);
+  }
+  return out;
+}
+
+/**
+ * Many cameras in one run (16 live ffmpeg cameras, clips on, low thresholds on a tiny model): no
+ * MaxListenersExceededWarning (one listener per emitter serves every camera), and SIGTERM ends the
+ * run with exit 0, every camera's and the device's availability `offline`, a summary of all 16
+ * cameras, and no ffmpeg decoder or clip encoder of the run left behind.
+ */
+describe('16 cameras in one process: no listener warning, SIGTERM ends them all', { skip: SKIP || (process.platform !== 'linux' && 'reads /proc') }, () => {
+  const N = 16;
+  let dir = '';
+  let model = '';
+  let broker: TestBroker;
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-cameras16-'));
+    const w = await tinyWeights(dir, TINY, { seed: 22 });
+    model = path.join(dir, 'tiny.onnx');
+    await quietExport({ weights: w.base, out: model });
+    broker = HAS_MOSQUITTO ? await mosquittoBroker() : await aedesBroker();
+  });
+  after(async () => {
+    await broker?.dispose();
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('16 cameras score; SIGTERM: exit 0, all offline, summary of 16, no ffmpeg of the run left', { timeout: 300_000 }, async (t) => {
+    const ids = Array.from({ length: N }, (_, i) => `c${String(i).padStart(2, '0')}`);
+    const urls: string[] = [];
+    for (const _ of ids) urls.push(`http://127.0.0.1:${await freePort()}/live.ts`);
+    const cams = urls.map((u) => spawn('ffmpeg', ['-hide_banner', '-v', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc=size=96x64:rate=5', '-c:v', 'libx264', '-g', '5',
+      '-pix_fmt', 'yuv420p', '-f', 'mpegts', '-listen', '1', u], { stdio: 'ignore' }));
+    const device = `cams16-${process.pid}`;
+    const config = path.join(dir, 'config.json');
+    const clips = path.join(dir, 'clips');
+    await fs.writeFile(config, JSON.stringify({
+      captions: { enabled: false }, streaming: { enabled: false }, stats_interval_s: 1, clips: { enabled: true, pre_roll_s: 1, post_roll_s: 1, max_event_s: 60 },
+      threshold: { on: 0.5, off: 0, fpr: null }, min_duration_frames: 1, baseline_warmup: 5, baseline_window: 50, smoothing_sigma: 0,
+      cameras: ids.map((id, i) => ({ id, source: urls[i] })),
+    }));
+    const sub = await Recorder.open(broker.url, `sfn/${device}/#`);
+    const on = (cam: string, leaf: string) => sub.on(`sfn/${device}/${cam}/${leaf}`);
+    const run = startCli(['run', '--model', model, '--config', config, '--device-id', device, '--broker', broker.url, '--providers', 'cpu', '--fps', '5',
+      '--state-dir', path.join(dir, 'state'), '--clips', clips]);
+    try {
+      await sub.waitFor('every camera scores', () => ids.every((c) => on(c, 'stats').some((m) => (JSON.parse(m.text) as { frames: number }).frames > 0)), 180_000);
+      assert.deepEqual(run.stderr.filter((l) => /MaxListenersExceededWarning/.test(l)), []);
+      const t0 = Date.now();
+      run.child.kill('SIGTERM');
+      assert.equal(await run.exited, 0, run.stderr.slice(-8).join('\n'));
+      t.diagnostic(`SIGTERM to exit with ${N} cameras: ${((Date.now() - t0) / 1000).toFixed(1)} s; ${ids.reduce((a, c) => a + on(c, 'events').length, 0)} event messages`);
+      assert.deepEqual(run.stderr.filter((l) => /MaxListenersExceededWarning/.test(l)), []);
+      const summary = JSON.parse(run.stdout.at(-1)!) as { cameras: Record<string, unknown> };
+      assert.deepEqual(Object.keys(summary.cameras).sort(), ids);
+      await sub.waitFor('the device and every camera offline', () => sub.on(`sfn/${device}/availability`).at(-1)?.text === 'offline'
+        && ids.every((c) => on(c, 'availability').at(-1)?.text === 'offline'), 10_000);
+      // decoders name a camera URL, encoders the clips folder; a killed child may take a moment to be reaped
+      const left = async () => [...(await processesWith(clips)), ...(await Promise.all(urls.map((u) => processesWith(u)))).flat()];
+      for (let i = 0; i < 50 && (await left()).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(await left(), [], 'no ffmpeg of the run outlives it');
+    } finally {
+      run.child.kill('SIGKILL');
+      for (const c of cams) c.kill('SIGKILL');
+      await sub.close();
+    }
+  });
+});
+
+const PED2_03 = '/work/shared/datasets/ucsd_ped2/testing/frames/03';
+const FP32 = 'models/fp32/sfn-lite-ped2.onnx';
+
+/**
+ * The end of a run is bounded: with a clip encoder that never ends (a stand-in ffmpeg that hangs
+ * when asked to write an MP4, real ffmpeg otherwise), SIGTERM during an event still ends the run
+ * with exit 0, both cameras in the summary and offline, and the hung encoder killed.
+ */
+describe('SIGTERM with a clip encoder that never ends', { skip: SKIP || (!existsSync(PED2_03) && 'Ped2 test video 03 not available') || (process.platform !== 'linux' && 'reads /proc') }, () => {
+  let dir = '';
+  let broker: TestBroker;
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-hung-encoder-'));
+    broker = HAS_MOSQUITTO ? await mosquittoBroker() : await aedesBroker();
+  });
+  after(async () => {
+    await broker?.dispose();
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('exit 0 after the bounded wait, summary and offline for both cameras, no encoder left', { timeout: 240_000 }, async () => {
+    const fake = path.join(dir, 'ffmpeg');
+    await fs.writeFile(fake, '#!/bin/bash\ncase " $* " in *" -movflags "*) while :; do sleep 1; done ;; esac\nexec ffmpeg "$@"\n', { mode: 0o755 });
+    const ids = ['a', 'b'];
+    const device = `hung-${process.pid}`;
+    const config = path.join(dir, 'config.json');
+    const clips = path.join(dir, 'clips');
+    await fs.writeFile(config, JSON.stringify({ captions: { enabled: false }, streaming: { enabled: false }, cameras: ids.map((id) => ({ id, source: PED2_03 })) }));
+    const sub = await Recorder.open(broker.url, `sfn/${device}/#`);
+    const on = (cam: string, leaf: string) => sub.on(`sfn/${device}/${cam}/${leaf}`);
+    const run = startCli(['run', '--model', FP32, '--config', config, '--device-id', device, '--broker', broker.url, '--providers', 'cpu', '--loop', '--realtime', 'false',
+      '--state-dir', path.join(dir, 'state'), '--clips', clips], { env: { SFN_FFMPEG: fake } });
+    try {
+      // Ped2 test video 03 is anomalous from its first frames: an event opens, its clip is recorded
+      await sub.waitFor('an event on each camera', () => ids.every((c) => on(c, 'events').some((m) => (JSON.parse(m.text) as { type: string }).type === 'new')), 120_000);
+      run.child.kill('SIGTERM');
+      assert.equal(await run.exited, 0, run.stderr.slice(-8).join('\n'));
+      const summary = JSON.parse(run.stdout.at(-1)!) as { cameras: Record<string, unknown> };
+      assert.deepEqual(Object.keys(summary.cameras).sort(), ids);
+      await sub.waitFor('the device and both cameras offline', () => sub.on(`sfn/${device}/availability`).at(-1)?.text === 'offline'
+        && ids.every((c) => on(c, 'availability').at(-1)?.text === 'offline'), 10_000);
+      assert.ok(run.records('the camera\'s last clips and messages did not finish in time; ending without them').length > 0, 'the bound was reached and said so');
+      for (let i = 0; i < 50 && (await processesWith(clips)).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(await processesWith(clips), [], 'the hung encoder was killed');
+    } finally {
+      run.child.kill('SIGKILL');
+      for (const p of await processesWith(clips)) process.kill(Number(p.split(':')[0]), 'SIGKILL');
       await sub.close();
     }
   });

@@ -111,3 +111,38 @@ describe('a live source killed and restarted (real ffmpeg over HTTP, Mosquitto)'
     }
   });
 });
+
+describe('a live source that never comes (nothing listens on its port)', { skip: SKIP }, () => {
+  let dir = '';
+  let broker: TestBroker;
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-live-never-'));
+    broker = await mosquittoBroker();
+  });
+  after(async () => {
+    await broker?.dispose();
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('12 reconnects without a MaxListenersExceededWarning; SIGTERM during the backoff: exit 0', { timeout: 180_000 }, async () => {
+    const w = await tinyWeights(dir, TINY, { seed: 14 });
+    const model = path.join(dir, 'tiny.onnx');
+    await quietExport({ weights: w.base, out: model });
+    const config = path.join(dir, 'config.json');
+    await fs.writeFile(config, JSON.stringify({ captions: { enabled: false }, clips: { enabled: false }, streaming: { enabled: false } }));
+    const device = `never-${process.pid}`;
+    const sub = await Recorder.open(broker.url, `sfn/${device}/source/state`);
+    const run = startCli(['run', '--source', `http://127.0.0.1:${await freePort()}/none.ts`, '--model', model, '--config', config, '--device-id', device,
+      '--broker', broker.url, '--providers', 'cpu', '--state-dir', path.join(dir, 'state'), '--clips', path.join(dir, 'clips')]);
+    try {
+      const reconnecting = () => sub.got.filter((m) => (JSON.parse(m.text) as { state: string }).state === 'reconnecting').length;
+      await sub.waitFor('12 reconnects', () => reconnecting() >= 12, 120_000);
+      run.child.kill('SIGTERM');
+      assert.equal(await run.exited, 0, run.stderr.slice(-8).join('\n'));
+      assert.deepEqual(run.stderr.filter((l) => /MaxListenersExceededWarning/.test(l)), []);
+    } finally {
+      run.child.kill('SIGKILL');
+      await sub.close();
+    }
+  });
+});

@@ -164,3 +164,42 @@ test('sessions are closed at their timeout and when the peer vanishes', async ()
     await vanish.close();
   }
 });
+
+test('12 endpoints on one client (one per camera): one message and one connect listener, no MaxListenersExceededWarning, each answers on its own topics', async () => {
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  const base = { message: deviceClient.listenerCount('message'), connect: deviceClient.listenerCount('connect') };
+  const cams = Array.from({ length: 12 }, (_, i) => `many/cam${i}`);
+  const all: Signalling[] = [];
+  const answered = new Set<string>();
+  let allAnswered = () => undefined as void;
+  const done = new Promise<void>((r) => {
+    allAnswered = r;
+  });
+  const onAnswer = (topic: string) => {
+    if (!topic.startsWith('sfn/many/') || !topic.endsWith('/answer')) return;
+    answered.add(topic.split('/').slice(1, 3).join('/'));
+    if (answered.size === cams.length) allAnswered();
+  };
+  viewerClient.on('message', onAnswer);
+  try {
+    for (const device of cams) all.push(await startSignalling({ client: deviceClient, device, token: TOKEN, clipsDir: `${dir}/clips`, iceServers: [], maxSessions: 1 }));
+    // at most one more (none when the suite's endpoint already put the client's one on)
+    assert.ok(deviceClient.listenerCount('message') <= base.message + 1, `${deviceClient.listenerCount('message')} message listeners`);
+    assert.ok(deviceClient.listenerCount('connect') <= base.connect + 1, `${deviceClient.listenerCount('connect')} connect listeners`);
+    await viewerClient.subscribeAsync('sfn/many/+/webrtc/+/answer', { qos: 1 });
+    // a wrong token is refused by each endpoint on its own answer topic
+    for (const device of cams) await viewerClient.publishAsync(`sfn/${device}/webrtc/s1/offer`, JSON.stringify({ token: 'wrong', live: true, sdp: 'x' }), { qos: 1 });
+    await done;
+    assert.deepEqual([...answered].sort(), [...cams].sort());
+    await new Promise((r) => setImmediate(r)); // a warning is emitted on the next tick
+    assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message), []);
+  } finally {
+    process.off('warning', onWarning);
+    viewerClient.off('message', onAnswer);
+    for (const s of all) await s.close();
+  }
+  assert.equal(deviceClient.listenerCount('message'), base.message, 'closing the endpoints leaves the listeners as they were');
+  assert.equal(deviceClient.listenerCount('connect'), base.connect);
+});
