@@ -102,6 +102,7 @@ export class CameraEvidence {
   /** Deletes the segments (the run ends; the clips are written). */
   async stop(): Promise<void> {
     this.segments?.retire();
+    await this.segments?.settled();
     this.segments = null;
     if (this.passes > 0) await rm(this.segmentsDir, { recursive: true, force: true });
   }

@@ -285,10 +285,14 @@ export class FfmpegSource implements FrameSource {
       '-pix_fmt', color === 'gray' ? 'gray' : 'rgb24',
       '-f', 'rawvideo', '-',
     ];
-    const sink = this.segmentInto;
+    let sink = this.segmentInto;
     if (sink) {
-      await mkdir(sink.dir, { recursive: true });
-      args.push(...segmentOutputArgs(sink));
+      const made = await mkdir(sink.dir, { recursive: true }).then(() => null, (err: Error) => err.message);
+      if (made === null) args.push(...segmentOutputArgs(sink));
+      else {
+        sink.fail(`cannot make the segments folder: ${made}`);
+        this.segmentInto = sink = null;
+      }
     }
     const child = spawn(this.ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe', sink ? 'pipe' : 'ignore'] });
     const listed = sink ? readSegmentList(child.stdio[3] as Readable, sink) : null;

@@ -107,6 +107,8 @@ export class SegmentIndex {
   private retired = false;
   /** the newest frame the pipeline took, seconds (ffmpeg segments ahead of it by its pipe buffers) */
   private taken = 0;
+  /** stats and deletes in flight */
+  private readonly io = new Set<Promise<unknown>>();
   /** what the current pass is writing now: file and start (null before its first segment closed or after it ended) */
   current: { file: string; start: number; pass: SegmentPass } | null = null;
 
@@ -148,10 +150,10 @@ export class SegmentIndex {
   add(s: Segment): void {
     this.segs.push(s);
     this.segs.sort((a, b) => a.start - b.start);
-    void stat(s.file).then((st) => {
+    this.track(stat(s.file).then((st) => {
       s.bytes = st.size;
       this.prune();
-    }, () => undefined);
+    }, () => undefined));
     this.wake();
   }
 
@@ -237,7 +239,7 @@ export class SegmentIndex {
     for (const t of this.pins.values()) keepFrom = Math.min(keepFrom, t);
     const drop = (s: Segment) => {
       this.segs.splice(this.segs.indexOf(s), 1);
-      void rm(s.file, { force: true }).catch(() => undefined);
+      this.track(rm(s.file, { force: true }).catch(() => undefined));
     };
     if (this.retired && this.pins.size === 0) keepFrom = Number.POSITIVE_INFINITY;
     for (const s of this.segs.filter((x) => x.end < keepFrom)) drop(s);
@@ -252,6 +254,16 @@ export class SegmentIndex {
       total -= s.bytes;
       drop(s);
     }
+  }
+
+  /** Resolves once the stats and deletes started so far are done (tests, shutdown). */
+  async settled(): Promise<void> {
+    while (this.io.size) await Promise.all([...this.io]);
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.io.add(p);
+    void p.finally(() => this.io.delete(p));
   }
 
   private wake(): void {
