@@ -13,6 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
+import { ClipRecorder, FrameRing, type StoredFrame } from '../../src/pipeline/clips.js';
+import type { EvidenceJob, EvidenceWriter } from '../../src/pipeline/evidence.js';
+import { scaleBox } from '../../src/pipeline/evidence.js';
 import { runCommand, type RunSummary } from '../../src/runtime/command.js';
 import { quietExport, TINY, tinyWeights } from '../export/fixtures.js';
 import { aedesBroker, type TestBroker } from '../mqtt/brokers.js';
@@ -174,5 +177,54 @@ describe('evidence at the camera\'s resolution (run, real ffmpeg)', { skip: miss
       const m = await sharp(snap.path).metadata();
       assert.deepEqual([m.width, m.height, snap.width, snap.height, snap.from], [640, 360, 640, 360, 'source']);
     });
+  });
+});
+
+describe('the clip recorder and its evidence writer', () => {
+  it('a recording keeps its writer\'s evidence from the moment it opens (pre-roll included), hands it the peak region, then releases it', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-evidence-rec-'));
+    try {
+      const calls: string[] = [];
+      let job: EvidenceJob | null = null;
+      const writer: EvidenceWriter = {
+        from: 'source',
+        open: (id, first) => calls.push(`open ${id} ${first}`),
+        close: (id) => calls.push(`close ${id}`),
+        write: async (j, video, snapshot) => {
+          job = j;
+          calls.push('write');
+          await fs.writeFile(video, 'mp4');
+          await fs.writeFile(snapshot, 'jpg');
+          return { width: 640, height: 360, region: scaleBox(j.region!, { width: 24, height: 16 }, { width: 640, height: 360 }), from: 'source' };
+        },
+        still: async () => ({ width: 640, height: 360 }),
+      };
+      const spec = { width: 24, height: 16, color: 'gray' as const };
+      const ring = new FrameRing(64);
+      const rec = new ClipRecorder({ enabled: true, dir, fps: 10, preRollFrames: 5, postRollFrames: 2, maxFrames: 100, budgetBytes: 2 ** 30 }, spec, ring);
+      rec.writer = writer;
+      const frame = (i: number): StoredFrame => ({ index: i, time: new Date(), pixels: new Uint8Array(24 * 16) });
+      for (let i = 0; i < 10; i++) ring.push(frame(i));
+      rec.start('e1', 8, new Date());
+      assert.deepEqual(calls, ['open e1 3'], 'pinned from the first pre-roll frame, at the start');
+      for (let i = 10; i < 16; i++) {
+        const f = frame(i);
+        ring.push(f);
+        rec.frame(f);
+        rec.scored(i, () => ({ x: i % 3, y: 0, w: 8, h: 8 }));
+      }
+      rec.stop('e1', 13, 12);
+      const [c] = await rec.finish();
+      assert.deepEqual(calls, ['open e1 3', 'write', 'close e1']);
+      assert.deepEqual([job!.first, job!.last, job!.peak, job!.region], [3, 15, 12, { x: 0, y: 0, w: 8, h: 8 }]);
+      assert.deepEqual([c!.width, c!.height, c!.from, c!.region], [640, 360, 'source', { x: 0, y: 0, w: 213, h: 180 }]);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('scaleBox: a model-grid window in source pixels, clamped inside the picture', () => {
+    assert.deepEqual(scaleBox({ x: 8, y: 8, w: 16, h: 8 }, { width: 24, height: 16 }, { width: 1920, height: 1080 }), { x: 640, y: 540, w: 1280, h: 540 });
+    assert.deepEqual(scaleBox({ x: 20, y: 12, w: 16, h: 16 }, { width: 24, height: 16 }, { width: 240, height: 160 }), { x: 200, y: 120, w: 40, h: 40 });
   });
 });
