@@ -29,6 +29,8 @@ const Clips = z.object({
   post_roll_s: z.number().min(0).max(60).default(2).describe('seconds of video recorded after the event end'),
   max_event_s: z.number().min(1).max(600).default(120).describe('longest stretch of event video kept in one clip (later frames are not recorded)'),
   budget_mb: z.number().min(1).max(1_000_000).default(1024).describe('disk budget of the clips folder; the oldest clips are deleted first'),
+  from: z.enum(['source', 'model-grid']).default('source').describe("source: clips cut from the camera's own encoded stream (1 s MPEG-TS segments, no re-encoding; an image folder is encoded at its resolution), snapshots at the source's size; model-grid: clips and snapshots of the frames the model sees (144x96 grey). A source that cannot be segmented (V4L2, a codec MPEG-TS cannot carry, a segmenting failure) falls back to model-grid, logged once"),
+  segments_mb: z.number().min(1).max(1_000_000).default(256).describe('disk budget of the source segments kept for pre-roll and open recordings (<clips>/segments/); the oldest go first'),
 }).strict();
 
 const Captions = z.object({
@@ -107,7 +109,7 @@ export const RuntimeConfigSchema = z.object({
   baseline_warmup: z.number().int().min(1).max(100_000).default(20).describe('frames needed before scores (and events) are produced'),
   update_every_frames: z.number().int().min(1).max(100_000).default(25).describe('frames between `update` messages of an active event'),
   semantic_weight: z.number().min(0).max(1).default(0.2).describe('models with the semantic branch: weight w of the semantic error (1 - cos of the caption features) in the online score, z = z_frame + w z_semantic, each a robust z-score against its calibration on normal video (`sfn-edge calibrate`), or against its own running baseline without one (0 = frame error only)'),
-  clips: Clips.default({ enabled: true, pre_roll_s: 3, post_roll_s: 2, max_event_s: 120, budget_mb: 1024 }).describe('clip recording'),
+  clips: Clips.default({ enabled: true, pre_roll_s: 3, post_roll_s: 2, max_event_s: 120, budget_mb: 1024, from: 'source', segments_mb: 256 }).describe('clip recording'),
   stats_interval_s: z.number().min(1).max(3600).default(10).describe('seconds between `stats` messages'),
   source: z.string().min(1).max(2048).optional().describe('frame source (folder, file, URL, /dev/videoN); a change reopens the source (default: --source)'),
   captions: Captions.default({ enabled: true, captioner: 'detector', every_frames: 0 }).describe('on-device captions of events (src/caption)'),

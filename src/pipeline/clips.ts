@@ -4,16 +4,19 @@
  * browsers and WebRTC can play them), a JPEG snapshot of the peak frame, and a disk budget that
  * deletes the oldest clips first.
  *
- * Frames are kept at the model grid (the resolution the source delivers), as 8-bit interleaved
- * pixels (gray: 1 byte/px, rgb: 3 bytes/px, HWC), about 14 KB per 144x96 gray frame.
+ * The ring and the recordings keep frames at the model grid (the resolution the source delivers),
+ * as 8-bit interleaved pixels (gray: 1 byte/px, rgb: 3 bytes/px, HWC), about 14 KB per 144x96 gray
+ * frame. The clip and snapshot files come from the recording's {@link EvidenceWriter}
+ * (evidence.ts): the source's own pixels where it can, else these model-grid frames.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { log } from '../util/log.js';
-import { ffmpegBinary } from '../video/ffmpeg.js';
+import { encodeMp4 } from '../video/encode.js';
 import { channelsOf, type FrameSpec } from '../core/frame.js';
+import { ModelGridWriter, type EvidenceFrom, type EvidenceWriter } from './evidence.js';
+import type { Box } from './region.js';
 
 /** One stored frame: source index, capture time, 8-bit interleaved pixels (HWC). */
 export interface StoredFrame {
@@ -75,30 +78,13 @@ export class FrameRing {
 /**
  * Encodes frames as an H.264 constrained-baseline MP4 with ffmpeg
  * (`-c:v libx264 -profile:v baseline -pix_fmt yuv420p -movflags +faststart`); odd sizes are padded
- * to even ones (yuv420p needs them).
+ * to even ones (yuv420p needs them). Written as `<out>.part`, renamed when complete.
  * @param fps playback rate of the clip.
  * @throws Error if ffmpeg is missing or fails (with the end of its stderr).
  */
 export async function writeMp4(frames: readonly StoredFrame[], spec: FrameSpec, fps: number, out: string): Promise<void> {
   if (frames.length === 0) throw new Error(`${out}: no frames to encode`);
-  const args = [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'rawvideo', '-pix_fmt', spec.color === 'gray' ? 'gray' : 'rgb24', '-s', `${spec.width}x${spec.height}`, '-r', String(fps), '-i', 'pipe:0',
-    '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2', '-c:v', 'libx264', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p', '-preset', 'veryfast',
-    '-movflags', '+faststart', out,
-  ];
-  await new Promise<void>((resolve, reject) => {
-    const p = spawn(ffmpegBinary(), args, { stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d: Buffer) => {
-      err = (err + d.toString()).slice(-2000);
-    });
-    p.on('error', (e) => reject(new Error(`${out}: cannot run ffmpeg: ${e.message}`)));
-    p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${out}: ffmpeg exited with ${code}: ${err.trim()}`))));
-    p.stdin.on('error', () => undefined); // reported through 'close'
-    for (const f of frames) p.stdin.write(f.pixels);
-    p.stdin.end();
-  });
+  await encodeMp4(frames.map((f) => f.pixels), { width: spec.width, height: spec.height, pixFmt: spec.color === 'gray' ? 'gray' : 'rgb24' }, fps, out);
 }
 
 /** Writes one frame as a JPEG (sharp, quality 90). */
@@ -156,6 +142,8 @@ interface Recording {
   frames: StoredFrame[];
   stopAt: number | null;
   peakFrame: number;
+  /** what makes its files: the writer in use when it opened */
+  writer: EvidenceWriter;
 }
 
 /** How many of the clips written {@link ClipRecorder.written} lists (the newest). */
@@ -175,6 +163,13 @@ export interface WrittenClip {
   /** sizes of the MP4 and the JPEG, bytes */
   video_bytes: number;
   snapshot_bytes: number;
+  /** snapshot (and clip) size, pixels */
+  width: number;
+  height: number;
+  /** the anomaly region drawn on the snapshot, snapshot pixels, or null */
+  region: Box | null;
+  /** the source's own pixels, or the model grid */
+  from: EvidenceFrom;
 }
 
 /**
@@ -195,8 +190,21 @@ export class ClipRecorder {
    * `events/<id>/clip`). Errors it throws are logged, never propagated.
    */
   onWritten: ((c: WrittenClip) => void) | null = null;
+  /** what makes the clips of recordings that open from now on (evidence.ts); default the model grid */
+  writer: EvidenceWriter;
+  /** anomaly regions (model grid) of recent scored frames while a recording is open */
+  private readonly regions = new Map<number, Box>();
 
-  constructor(private settings: ClipSettings, readonly spec: FrameSpec, private readonly ring: FrameRing) {}
+  constructor(private settings: ClipSettings, readonly spec: FrameSpec, private readonly ring: FrameRing) {
+    this.writer = new ModelGridWriter(spec);
+  }
+
+  /** Keeps the region of a scored frame while a recording is open (computed only then). */
+  scored(index: number, region: () => Box): void {
+    if (this.recs.size === 0) return;
+    this.regions.set(index, region());
+    if (this.regions.size > this.settings.maxFrames + 16) this.regions.delete(this.regions.keys().next().value as number);
+  }
 
   /** Whether new events are recorded. */
   get enabled(): boolean {
@@ -224,7 +232,9 @@ export class ClipRecorder {
   start(id: string, startFrame: number, startTime: Date): { video: string; snapshot: string } {
     const p = this.paths(id, startTime);
     const frames = this.ring.since(startFrame - this.settings.preRollFrames).slice(0, this.settings.maxFrames);
-    this.recs.set(id, { id, stem: p.stem, frames, stopAt: null, peakFrame: startFrame });
+    const writer = this.writer;
+    writer.open(id, frames[0]?.index ?? startFrame);
+    this.recs.set(id, { id, stem: p.stem, frames, stopAt: null, peakFrame: startFrame, writer });
     return { video: p.video, snapshot: p.snapshot };
   }
 
@@ -264,17 +274,18 @@ export class ClipRecorder {
     const { dir, fps, budgetBytes } = this.settings;
     const video = join(dir, `${r.stem}.mp4`);
     const snapshot = join(dir, `${r.stem}.jpg`);
+    const region = this.regions.get(r.peakFrame) ?? null;
+    if (this.recs.size === 0) this.regions.clear();
     const job = (async () => {
       if (r.frames.length === 0) return;
       await mkdir(dir, { recursive: true });
-      let best = r.frames[0]!;
-      for (const f of r.frames) if (Math.abs(f.index - r.peakFrame) < Math.abs(best.index - r.peakFrame)) best = f;
-      await writeMp4(r.frames, this.spec, fps, video);
-      await writeJpeg(best, this.spec, snapshot);
+      const first = r.frames[0]!.index;
+      const last = r.frames.at(-1)!.index;
+      const ev = await r.writer.write({ id: r.id, frames: r.frames, first, last, peak: r.peakFrame, region, fps }, video, snapshot);
       const [vs, ss] = await Promise.all([stat(video), stat(snapshot)]);
       const done: WrittenClip = {
-        id: r.id, video, snapshot, frames: r.frames.length, first_frame: r.frames[0]!.index, last_frame: r.frames.at(-1)!.index,
-        video_bytes: vs.size, snapshot_bytes: ss.size,
+        id: r.id, video, snapshot, frames: r.frames.length, first_frame: first, last_frame: last,
+        video_bytes: vs.size, snapshot_bytes: ss.size, width: ev.width, height: ev.height, region: ev.region, from: ev.from,
       };
       this.written.push(done);
       this.writtenCount++;
@@ -286,7 +297,8 @@ export class ClipRecorder {
       if (this.written.length > MAX_LISTED_CLIPS) this.written.splice(0, this.written.length - MAX_LISTED_CLIPS);
       const gone = await enforceBudget(dir, budgetBytes, r.stem);
       if (gone.length) log.info({ deleted: gone }, 'clips: disk budget reached, oldest clips deleted');
-    })().catch((err: unknown) => log.error({ err: (err as Error).message, video }, 'clips: writing failed'));
+    })().catch((err: unknown) => log.error({ err: (err as Error).message, video }, 'clips: writing failed'))
+      .finally(() => r.writer.close(r.id));
     this.writes.add(job);
     void job.finally(() => this.writes.delete(job));
   }

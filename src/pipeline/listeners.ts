@@ -21,6 +21,7 @@ export function recorderListener(recorder: ClipRecorder): FrameListener {
   const open = new Set<string>();
   return {
     frame: (f) => recorder.frame(f.stored()),
+    scored: (r) => recorder.scored(r.index, () => r.region()),
     event: (e: AnomalyEvent) => {
       if (e.type === 'new') {
         if (!recorder.enabled) return;

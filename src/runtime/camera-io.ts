@@ -14,7 +14,6 @@ import type { OnnxPredictor } from '../inference/predictor.js';
 import { LearnService } from '../learn/service.js';
 import type { CommandName, ReportChannel } from '../mqtt/scope.js';
 import { TOPICS } from '../mqtt/topics.js';
-import { writeJpeg } from '../pipeline/clips.js';
 import { recorderListener, ringListener } from '../pipeline/listeners.js';
 import type { FrameListener } from '../pipeline/record.js';
 import { SemanticFeed } from '../pipeline/semantic.js';
@@ -72,7 +71,7 @@ export class CameraIo {
     void this.eventState(false, null);
     // a clip is announced once its MP4 and JPEG are closed, after the event's `end` (same outbox, in order)
     cam.recorder.onWritten = (c) => {
-      const msg = { event_id: c.id, device_id: cam.o.deviceId, ...this.cameraField, video: c.video, snapshot: c.snapshot, frames: c.frames, first_frame: c.first_frame, last_frame: c.last_frame, video_bytes: c.video_bytes, snapshot_bytes: c.snapshot_bytes, fps: cam.fps };
+      const msg = { event_id: c.id, device_id: cam.o.deviceId, ...this.cameraField, video: c.video, snapshot: c.snapshot, width: c.width, height: c.height, region: c.region, from: c.from, frames: c.frames, first_frame: c.first_frame, last_frame: c.last_frame, video_bytes: c.video_bytes, snapshot_bytes: c.snapshot_bytes, fps: cam.fps };
       this.chain(() => r.publishClip(c.id, msg), 'outbox: cannot store a clip announcement');
     };
   }
@@ -103,15 +102,24 @@ export class CameraIo {
     return stats;
   }
 
-  /** `cmd/snapshot`: a JPEG of the newest frame in the ring, announced on `snapshot`. */
+  /**
+   * `cmd/snapshot`: a JPEG of the newest frame in the ring, at the source's size where the clips
+   * are (camera-evidence.ts), announced on `snapshot` once the file is complete.
+   */
   private async snapshot(): Promise<void> {
     const now = this.cam.ring.since(Number.NEGATIVE_INFINITY).at(-1);
     if (!now) return;
     const dir = this.cam.o.clipsDir;
     const file = join(dir, `snapshot-${now.time.toISOString().replace(/[:.]/g, '-')}.jpg`);
     await mkdir(dir, { recursive: true });
-    await writeJpeg(now, this.cam.slot.predictor.spec, file);
-    await this.w.reporter.publishJson(TOPICS.snapshot, { frame: now.index, time: now.time.toISOString(), path: file }, { qos: 1, retain: false });
+    const ev = this.cam.evidence;
+    let from = ev.writer.from;
+    const size = await ev.writer.still(now, file).catch((err: unknown) => {
+      log.warn({ err: (err as Error).message }, 'cmd/snapshot: no frame at the source size; the model grid instead');
+      from = 'model-grid';
+      return ev.grid.still(now, file);
+    });
+    await this.w.reporter.publishJson(TOPICS.snapshot, { frame: now.index, time: now.time.toISOString(), path: file, ...size, from }, { qos: 1, retain: false });
   }
 
   /** Runs `fn` after every message stored before it (outbox order = event order). */

@@ -27,6 +27,7 @@ import { FfmpegSource } from '../video/ffmpeg.js';
 import { openSource } from '../video/open.js';
 import { isLiveSource, StreamSource } from '../video/stream-source.js';
 import { log } from '../util/log.js';
+import { CameraEvidence } from './camera-evidence.js';
 import { CameraIo, type CameraWiring } from './camera-io.js';
 import type { ConfigController } from './controller.js';
 import { ModelSlot, type ModelHost } from './model-host.js';
@@ -100,6 +101,8 @@ export class CameraPipeline implements Service {
   fps = 0;
   ring!: FrameRing;
   recorder!: ClipRecorder;
+  /** which writer makes the clips and snapshots, per pass over the source */
+  evidence!: CameraEvidence;
   /** aborted to reopen the source (cmd/restart-source, a source or model change) */
   restart = new AbortController();
   /** aborted to end the run */
@@ -137,6 +140,7 @@ export class CameraPipeline implements Service {
     const c = this.controller.current;
     this.ring = new FrameRing(this.ringSize(c));
     this.recorder = new ClipRecorder(clipSettings(c, this.fps, this.o.clipsDir), this.slot.predictor.spec, this.ring);
+    this.evidence = new CameraEvidence(this.o.clipsDir, this.slot.predictor.spec, this.recorder);
     this.wireConfig();
   }
 
@@ -144,6 +148,7 @@ export class CameraPipeline implements Service {
   async stop(): Promise<void> {
     await this.source?.close().catch(() => undefined);
     this.source = null;
+    await this.evidence?.stop().catch(() => undefined);
     await this.slot?.close();
   }
 
@@ -226,6 +231,7 @@ export class CameraPipeline implements Service {
     this.controller.onChange((c) => {
       this.detector.configure(this.scoring.params(c));
       this.recorder.configure(clipSettings(c, this.fps, this.o.clipsDir));
+      this.evidence.configure(c);
       this.ring.resize(this.ringSize(c));
       const nextSource = c.source ?? this.o.source;
       if (nextSource !== this.sourceNow || this.slot.pending) {
@@ -265,12 +271,14 @@ export class CameraPipeline implements Service {
       this.live = isLiveSource(this.sourceNow);
       const source = (this.source ??= this.live ? new StreamSource(this.sourceNow, spec) : await openSource(this.sourceNow, spec));
       this.semantic = io.semanticFor(this.slot.predictor);
+      await this.evidence.pass(source, base, this.controller.current, this.fps);
       const frames = (async function* (s: FrameSource, cam: CameraPipeline) {
         for await (const f of s.frames()) {
           const index = base + f.index;
           // frames flow under the configuration in force: it becomes the one to fall back to
           if (index === base) cam.started(io);
           maxIndex = index;
+          cam.evidence.frame(index);
           yield { index, data: f.data };
         }
       })(source, this);
@@ -361,6 +369,7 @@ export class CameraPipeline implements Service {
     const io = this.io;
     const done = (async () => {
       const c = await this.recorder.finish();
+      await this.evidence.stop();
       await io?.drain();
       return c;
     })();

@@ -9,12 +9,14 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { open as openFile, stat } from 'node:fs/promises';
+import { mkdir, open as openFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 
 import { log } from '../util/log.js';
 import { VideoInputError } from './errors.js';
 import { frameBytes, interleavedToPlanar, validateSpec } from './pixels.js';
+import { readSegmentList, segmentOutputArgs, type SegmentSink } from './segments.js';
 import { channelsOf, type Frame, type FrameSource, type FrameSpec } from '../core/frame.js';
 
 const INSTALL_HINT = 'Install ffmpeg (e.g. `apt-get install -y ffmpeg`) or set SFN_FFMPEG to the path of the ffmpeg binary.';
@@ -170,6 +172,12 @@ export class FfmpegSource implements FrameSource {
   readonly spec: FrameSpec;
   /** ffprobe's description of the video; set by `open()` when ffprobe is available. */
   info: VideoInfo | undefined;
+  /**
+   * Where the next `frames()` also writes the source's encoded stream as 1 s MPEG-TS segments
+   * (segments.ts), or null. When ffmpeg fails before the first frame with it, the sink is told why
+   * (`fail`), dropped, and the frames are decoded without it.
+   */
+  segmentInto: SegmentSink | null = null;
   private readonly ffmpeg: string;
   private readonly ffprobe: string;
   private readonly children = new Map<ChildProcess, Promise<Exit>>();
@@ -277,7 +285,17 @@ export class FfmpegSource implements FrameSource {
       '-pix_fmt', color === 'gray' ? 'gray' : 'rgb24',
       '-f', 'rawvideo', '-',
     ];
-    const child = spawn(this.ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let sink = this.segmentInto;
+    if (sink) {
+      const made = await mkdir(sink.dir, { recursive: true }).then(() => null, (err: Error) => err.message);
+      if (made === null) args.push(...segmentOutputArgs(sink));
+      else {
+        sink.fail(`cannot make the segments folder: ${made}`);
+        this.segmentInto = sink = null;
+      }
+    }
+    const child = spawn(this.ffmpeg, args, { stdio: ['ignore', 'pipe', 'pipe', sink ? 'pipe' : 'ignore'] });
+    const listed = sink ? readSegmentList(child.stdio[3] as Readable, sink) : null;
     const exited = new Promise<Exit>((done) => child.once('close', (code, signal) => done({ code, signal })));
     this.children.set(child, exited);
     let stderr = '';
@@ -330,6 +348,13 @@ export class FfmpegSource implements FrameSource {
       if (!failed) return;
       // ffmpeg reports a failed open as "<input path>: <reason>"; a missing video stream as "... matches no streams".
       const openFailed = stderr.includes(`${resolve(this.name)}: `) || /matches no streams|does not contain any stream/i.test(stderr);
+      if (sink && index === 0 && !openFailed) {
+        // the segment output failed (e.g. a codec MPEG-TS cannot carry): decode without it
+        sink.fail(`ffmpeg could not segment the source: ${quoteLines(lines)}`);
+        this.segmentInto = null;
+        yield* this.frames();
+        return;
+      }
       if (index === 0 && fill === 0 && exit.code !== 0 && openFailed) throw await openFailure(this.name, stderr, 'ffmpeg');
       const how = exit.signal ? `killed by ${exit.signal}` : `exit code ${String(exit.code)}`;
       const cut = fill > 0 ? `; last frame incomplete (${fill} of ${bytes} bytes)` : '';
@@ -346,6 +371,10 @@ export class FfmpegSource implements FrameSource {
       if (child.exitCode === null && child.signalCode === null) stopChild(child);
       await exited;
       this.children.delete(child);
+      if (sink) {
+        await listed;
+        sink.end();
+      }
     }
   }
 

@@ -8,9 +8,12 @@
  * then reconnects with backoff. `close()` kills ffmpeg.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { VideoInputError } from './errors.js';
 import { ffmpegBinary } from './ffmpeg.js';
 import { frameBytes, interleavedToPlanar } from './pixels.js';
+import { readSegmentList, segmentOutputArgs, type SegmentSink } from './segments.js';
 import { channelsOf, type Frame, type FrameSource, type FrameSpec } from '../core/frame.js';
 
 /** True for sources this class handles: a URL with a scheme, or a /dev/ device. */
@@ -35,6 +38,12 @@ export function inputArgs(src: string): string[] {
 /** ffmpeg-decoded live stream or camera (see the file comment). */
 export class StreamSource implements FrameSource {
   readonly spec: FrameSpec;
+  /**
+   * Where the next `frames()` also writes the stream's encoded video as 1 s MPEG-TS segments
+   * (segments.ts), or null. Not for a /dev/ device (raw frames: nothing to copy). When ffmpeg fails
+   * before the first frame with it, the sink is told why (`fail`) and the error is thrown as usual.
+   */
+  segmentInto: SegmentSink | null = null;
   private child: ChildProcess | null = null;
   private closed = false;
 
@@ -57,7 +66,13 @@ export class StreamSource implements FrameSource {
     const bytes = frameBytes(this.spec);
     const args = ['-hide_banner', '-nostdin', '-v', 'error', ...inputArgs(this.name), '-map', '0:v:0', '-an', '-sn', '-dn',
       '-vf', `scale=${width}:${height}:flags=bilinear`, '-pix_fmt', color === 'gray' ? 'gray' : 'rgb24', '-f', 'rawvideo', '-'];
-    const child = spawn(ffmpegBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const sink = this.name.startsWith('/dev/') ? null : this.segmentInto;
+    if (sink) {
+      await mkdir(sink.dir, { recursive: true });
+      args.push(...segmentOutputArgs(sink));
+    }
+    const child = spawn(ffmpegBinary(), args, { stdio: ['ignore', 'pipe', 'pipe', sink ? 'pipe' : 'ignore'] });
+    const listed = sink ? readSegmentList(child.stdio[3] as Readable, sink) : null;
     this.child = child;
     let stderr = '';
     child.stderr?.setEncoding('utf8');
@@ -95,6 +110,7 @@ export class StreamSource implements FrameSource {
       }
       const code = await exited;
       if (stalled) throw new VideoInputError(this.name, `no frame for ${this.stallMs} ms (stream stalled)`, 'Check the camera or network; the run reconnects.');
+      if (code !== 0 && !this.closed && sink && index === 0 && /segment|mpegts|muxer|write header|output file/i.test(stderr)) sink.fail(`ffmpeg could not segment the stream: ${stderr.trim().split('\n').at(-1) ?? ''}`);
       if (code !== 0 && !this.closed) {
         throw new VideoInputError(this.name, `ffmpeg exited with status ${code}: ${stderr.trim().split('\n').at(-1) ?? ''}`, 'Check the URL or device; the run reconnects.');
       }
@@ -102,6 +118,10 @@ export class StreamSource implements FrameSource {
       if (timer) clearTimeout(timer);
       if (child.exitCode === null) child.kill('SIGKILL');
       this.child = null;
+      if (sink) {
+        await listed;
+        sink.end();
+      }
     }
   }
 

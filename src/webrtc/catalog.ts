@@ -4,8 +4,9 @@
  *
  * `{"updated": "<ISO time>", "clips": [{"event_id", "time", "video", "bytes", "snapshot", "caption"?}]}`
  *
- * newest first; `video` is the file name, `snapshot` the peak-frame JPEG as a `data:` URI (a few KB
- * at the model grid), `caption` the text of the caption stored beside the clip
+ * newest first; `video` is the file name, `snapshot` the peak-frame JPEG as a `data:` URI, shrunk to
+ * {@link THUMB_WIDTH} px wide when the snapshot is wider (snapshots are at the source's size; the
+ * retained message stays at a few KB per clip), `caption` the text of the caption stored beside the clip
  * (`<stem>.caption.json`, written by the captioner) when there is one. A clip is listed once both its MP4 and its JPEG exist (the recorder writes the
  * JPEG after the MP4 is complete). The folder is rescanned every `intervalMs` and the message is
  * republished only when the listing changed.
@@ -13,6 +14,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
+import sharp from 'sharp';
 
 import { deviceTopic, TOPICS } from '../mqtt/topics.js';
 import { log } from '../util/log.js';
@@ -52,6 +54,23 @@ export function parseClipStem(stem: string): { time: string; eventId: string } |
  * The newest `max` complete clips in `dir` (none when the folder does not exist).
  * @throws Error for read errors other than a missing folder.
  */
+/** Width of the catalog's thumbnails, px (narrower snapshots go as they are). */
+export const THUMB_WIDTH = 320;
+
+/** Thumbnails made so far, by file and size (the folder is rescanned every few seconds). */
+const thumbs = new Map<string, Buffer>();
+
+/** `jpg` as a JPEG at most {@link THUMB_WIDTH} px wide (quality 75), or as it is when sharp cannot read it; cached by `key`. */
+export async function thumbnail(jpg: Buffer, key: string): Promise<Buffer> {
+  const hit = thumbs.get(key);
+  if (hit) return hit;
+  const width = await sharp(jpg).metadata().then((m) => m.width ?? 0, () => 0);
+  const out = width > THUMB_WIDTH ? await sharp(jpg).resize({ width: THUMB_WIDTH }).jpeg({ quality: 75 }).toBuffer() : jpg;
+  thumbs.set(key, out);
+  if (thumbs.size > 256) thumbs.delete(thumbs.keys().next().value as string);
+  return out;
+}
+
 export async function listClips(dir: string, max = 12): Promise<ClipEntry[]> {
   let names: string[];
   try {
@@ -68,7 +87,8 @@ export async function listClips(dir: string, max = 12): Promise<ClipEntry[]> {
     try {
       const [st, jpg] = await Promise.all([stat(join(dir, `${stem}.mp4`)), readFile(join(dir, `${stem}.jpg`))]);
       const caption = have.has(`${stem}.caption.json`) ? await readCaption(join(dir, `${stem}.caption.json`)) : undefined;
-      out.push({ event_id: p.eventId, time: p.time, video: `${stem}.mp4`, bytes: st.size, snapshot: `data:image/jpeg;base64,${jpg.toString('base64')}`, ...(caption !== undefined ? { caption } : {}) });
+      const thumb = await thumbnail(jpg, `${join(dir, stem)}:${jpg.length}`);
+      out.push({ event_id: p.eventId, time: p.time, video: `${stem}.mp4`, bytes: st.size, snapshot: `data:image/jpeg;base64,${thumb.toString('base64')}`, ...(caption !== undefined ? { caption } : {}) });
     } catch {
       // deleted by the disk budget in between: skip it
     }

@@ -118,7 +118,7 @@ describe(`${DOC}: the viewer recipe as written, in Chromium`, { skip: await skip
       const e = document.querySelector('video') as HTMLVideoElement;
       return { w: e.videoWidth, h: e.videoHeight };
     });
-    assert.deepEqual([v.w, v.h], [144, 96], 'the clip is at the model grid');
+    assert.deepEqual([v.w, v.h], [360, 240], 'the clip is at the source size (Ped2 frames, 360x240), encoded from the original images');
     for (const p of procs) assert.equal(p.child.exitCode, null, `still running: ${p.line}\n${tail()}`);
   });
 });

@@ -133,7 +133,7 @@ describe('viewer in headless Chromium plays a flagged Ped2 clip over WebRTC', { 
       const v = document.querySelector('video') as HTMLVideoElement;
       return { w: v.videoWidth, h: v.videoHeight, t: v.currentTime };
     });
-    assert.deepEqual([a.w, a.h], [144, 96], 'the clip is at the model grid');
+    assert.deepEqual([a.w, a.h], [360, 240], 'the clip is at the source size (Ped2 frames, 360x240), encoded from the original images');
     await page.waitForFunction((t) => (document.querySelector('video') as HTMLVideoElement).currentTime > t, a.t, { timeout: 30_000 });
     await page.waitForFunction(() => (window as unknown as { sfnViewer: { stats: { framesDecoded: number } } }).sfnViewer.stats.framesDecoded >= 10, undefined, { timeout: 30_000 });
     const stats = await page.evaluate(() => (window as unknown as { sfnViewer: { stats: unknown } }).sfnViewer.stats);

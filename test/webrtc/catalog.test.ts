@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import mqtt from 'mqtt';
+import sharp from 'sharp';
 
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../src/mqtt/broker.js';
 import { listClips, parseClipStem, startCatalog } from '../../src/webrtc/catalog.js';
@@ -48,6 +49,18 @@ test('listClips: complete clips only (MP4 + JPEG), newest first, at most max; a 
   assert.deepEqual(all.map((c) => c.caption), [undefined, 'a cyclist among walkers', undefined], 'the caption stored beside the clip');
   assert.deepEqual((await listClips(clips, 2)).map((c) => c.event_id), ['d', 'b']);
   assert.deepEqual(await listClips(join(dir, 'nowhere')), []);
+});
+
+test('listClips: a snapshot at the source size goes in the catalog as a thumbnail 320 px wide', async () => {
+  const clips = join(dir, 'clips-big');
+  await mkdir(clips, { recursive: true });
+  const big = await sharp({ create: { width: 1280, height: 720, channels: 3, background: '#336699' } }).jpeg().toBuffer();
+  await writeFile(join(clips, '2026-01-01T00-00-00-000Z_big.mp4'), 'x');
+  await writeFile(join(clips, '2026-01-01T00-00-00-000Z_big.jpg'), big);
+  const [c] = await listClips(clips);
+  const thumb = Buffer.from(c!.snapshot.replace(/^data:image\/jpeg;base64,/, ''), 'base64');
+  const m = await sharp(thumb).metadata();
+  assert.deepEqual([m.format, m.width, m.height], ['jpeg', 320, 180]);
 });
 
 test('startCatalog publishes a retained listing and republishes when the folder changes', async () => {
