@@ -55,6 +55,7 @@ const Streaming = z.object({
   max_sessions: z.number().int().min(0).max(64).optional().describe('concurrent sessions; never more than the device profile allows (streaming.maxSessions; 2 without a profile)'),
   session_timeout_s: z.number().min(5).max(86_400).default(600).describe('a session is closed this long after its offer'),
   live_fps: z.number().min(1).max(60).default(15).describe('most frames per second sent to live-view sessions'),
+  live_max_height: z.number().int().min(2).max(4320).default(720).describe('the live view streams at the source\'s resolution, scaled down (aspect kept, even sizes) to at most this many rows; a V4L2 source stays at the model grid'),
   loop_clips: z.boolean().default(false).describe('replay a clip until the viewer closes the session (default: play it once)'),
 }).strict();
 
@@ -113,7 +114,7 @@ export const RuntimeConfigSchema = z.object({
   stats_interval_s: z.number().min(1).max(3600).default(10).describe('seconds between `stats` messages'),
   source: z.string().min(1).max(2048).optional().describe('frame source (folder, file, URL, /dev/videoN); a change reopens the source (default: --source)'),
   captions: Captions.default({ enabled: true, captioner: 'detector', every_frames: 0 }).describe('on-device captions of events (src/caption)'),
-  streaming: Streaming.default({ enabled: true, ice_servers: [], session_timeout_s: 600, live_fps: 15, loop_clips: false }).describe('WebRTC streaming of flagged clips and the live view (src/stream)'),
+  streaming: Streaming.default({ enabled: true, ice_servers: [], session_timeout_s: 600, live_fps: 15, live_max_height: 720, loop_clips: false }).describe('WebRTC streaming of flagged clips and the live view (src/stream)'),
   broker: z.union([BrokerUrl, z.array(BrokerUrl).min(1).max(16)]).optional().describe('MQTT broker URL, or the nodes of one broker cluster: the device connects to one and moves to the next when its node goes away. Set in the --config file only: config/set refuses it, so no remote message can move the device to another broker (default: --broker, else the embedded broker)'),
   model: z.string().min(1).max(2048).optional().describe('ONNX model file (manifest beside it) with the same grid and colour mode, e.g. the fp16 or int8 variant; loaded and checked before it is acknowledged (default: --model)'),
   cameras: z.array(CameraSchema).min(1).max(32).optional().describe('the cameras of the device, each its own pipeline in the one process, with the values above as defaults (a camera sets its own source, model, threshold, clips, captions, streaming). Set in the --config file only. Unset: one camera from --source, on the device\'s own topics'),

@@ -21,6 +21,7 @@ import { log } from '../util/log.js';
 import type { Streaming } from '../webrtc/service.js';
 import type { CameraPipeline } from './camera.js';
 import { captionRegionListener, liveViewListener } from './camera-listeners.js';
+import { liveReaderFor, offsetReader } from '../webrtc/live-source.js';
 import { EventDescriber } from './describe.js';
 import type { RunMetrics } from './health.js';
 import { SourceState } from './source-state.js';
@@ -204,8 +205,19 @@ export class CameraIo {
     await this.stats.final();
   }
 
-  /** Stops the stats timer and the learn service. */
+  /**
+   * Gives the live view the source's pixels for a pass over `source` whose first frame is `base`
+   * (live-source.ts; null for a V4L2 device: the model grid). The decoder starts on demand.
+   */
+  async livePass(source: string, base: number, fps: number): Promise<void> {
+    const c = this.cam.controller.current.streaming;
+    const reader = await liveReaderFor({ source, sourceFps: fps, liveFps: c.live_fps, maxHeight: c.live_max_height });
+    this.w.streaming.live.setReader(reader ? offsetReader(reader, base) : null);
+  }
+
+  /** Stops the stats timer, the learn service and the live view's decoder. */
   async stop(): Promise<void> {
+    this.w.streaming.live.setReader(null);
     this.stats.stopTimer();
     await this.learn.stop();
   }

@@ -14,7 +14,7 @@ export const KEPT_REGIONS = 256;
 /** Pushes every frame to the live view; sets its region from each scored frame while a viewer wants it drawn. */
 export function liveViewListener(live: LiveFeed, spec: FrameSpec): FrameListener {
   return {
-    frame: (f) => live.push(f.data, spec),
+    frame: (f) => live.push(f.data, spec, f.index),
     scored: (r) => {
       if (live.wantsRegion) live.setRegion(r.inEvent ? r.region() : null);
     },

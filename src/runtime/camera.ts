@@ -272,6 +272,7 @@ export class CameraPipeline implements Service {
       const source = (this.source ??= this.live ? new StreamSource(this.sourceNow, spec) : await openSource(this.sourceNow, spec));
       this.semantic = io.semanticFor(this.slot.predictor);
       await this.evidence.pass(source, base, this.controller.current, this.fps);
+      await io.livePass(this.sourceNow, base, this.fps);
       const frames = (async function* (s: FrameSource, cam: CameraPipeline) {
         for await (const f of s.frames()) {
           const index = base + f.index;

@@ -2,10 +2,14 @@
  * Live view: the frames the run loop is scoring, as I420 for WebRTC, optionally with the anomaly
  * region drawn on them. The loop pushes every frame into a `LiveFeed`; it converts a frame only
  * while someone watches, and at most `maxFps` times a second, so the loop pays nothing without
- * viewers and little with them. Frames are at the model grid (e.g. 144x96), i.e. what the model sees.
+ * viewers and little with them. With a {@link LiveReader} (live-source.ts) the frames are the
+ * source's own pixels (capped by `streaming.live_max_height`) and the region is scaled to them;
+ * without one, or until it has a frame, they are at the model grid (e.g. 144x96).
  */
 import type { FrameSpec } from '../core/frame.js';
 import type { Box } from '../pipeline/region.js';
+import { scaleBox } from '../pipeline/evidence.js';
+import type { LiveReader } from './live-source.js';
 import { wrtc, type I420Frame, type MediaTrack, type VideoSource } from './wrtc.js';
 
 export type { Box } from '../pipeline/region.js';
@@ -84,6 +88,8 @@ export class LiveFeed {
   private readonly subs = new Set<{ fn: (f: LiveFrame) => void; overlay: boolean }>();
   private last = Number.NEGATIVE_INFINITY;
   private region: Box | null = null;
+  private reader: LiveReader | null = null;
+  private reading = false;
   /** frames converted and delivered so far */
   delivered = 0;
 
@@ -111,22 +117,56 @@ export class LiveFeed {
     this.region = box;
   }
 
-  /** Offers the newest frame (`[C, H, W]` float32 in [0, 1]); converted only when watched and due. */
-  push(data: Float32Array, spec: FrameSpec): void {
+  /**
+   * Sets where source-resolution frames come from (null: the model grid). The previous reader is
+   * closed. The reader is also closed whenever the last viewer leaves, and restarts on demand.
+   */
+  setReader(reader: LiveReader | null): void {
+    const old = this.reader;
+    this.reader = reader;
+    if (old && old !== reader) void old.close();
+  }
+
+  /**
+   * Offers the newest frame (`[C, H, W]` float32 in [0, 1] at grid `spec`, source frame `index`);
+   * converted only when watched and due. With a reader, frame `index` is read from the source
+   * (one read at a time; a frame due while one is in flight is skipped), and the grid frame is the
+   * stand-in while the reader has none.
+   */
+  push(data: Float32Array, spec: FrameSpec, index?: number): void {
     if (this.subs.size === 0) return;
     const now = this.clock();
     if (now - this.last < 1000 / this.maxFps) return;
+    const reader = this.reader;
+    if (reader && index !== undefined) {
+      if (this.reading) return;
+      this.last = now;
+      this.reading = true;
+      void reader.read(index).catch(() => null).then((f) => {
+        this.reading = false;
+        if (this.subs.size > 0) this.deliver(f ?? toI420(data, spec), spec);
+      });
+      return;
+    }
     this.last = now;
-    const frame = toI420(data, spec);
-    this.delivered++;
-    for (const s of this.subs) s.fn({ frame, region: this.region });
+    this.deliver(toI420(data, spec), spec);
   }
 
-  /** Adds a subscriber; returns its removal. */
+  private deliver(frame: I420Frame, spec: FrameSpec): void {
+    this.delivered++;
+    const grid = frame.width === spec.width - (spec.width % 2) && frame.height === spec.height - (spec.height % 2);
+    const region = this.region && !grid ? scaleBox(this.region, spec, frame) : this.region;
+    for (const s of this.subs) s.fn({ frame, region });
+  }
+
+  /** Adds a subscriber; returns its removal (the last one out closes the reader's decoder). */
   subscribe(fn: (f: LiveFrame) => void, overlay = false): () => void {
     const s = { fn, overlay };
     this.subs.add(s);
-    return () => this.subs.delete(s);
+    return () => {
+      this.subs.delete(s);
+      if (this.subs.size === 0) void this.reader?.close();
+    };
   }
 }
 

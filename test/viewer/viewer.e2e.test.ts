@@ -147,8 +147,15 @@ describe('viewer in headless Chromium plays a flagged Ped2 clip over WebRTC', { 
     await page.waitForFunction(() => {
       const v = document.querySelector('video') as HTMLVideoElement;
       const w = window as unknown as { sfnViewer: { stats: { framesDecoded: number }; session: { what: { live?: boolean } } | null } };
-      return w.sfnViewer.session?.what.live === true && w.sfnViewer.stats.framesDecoded > 0 && v.videoWidth === 144;
+      return w.sfnViewer.session?.what.live === true && w.sfnViewer.stats.framesDecoded > 0 && v.videoWidth > 0;
     }, undefined, { timeout: 60_000, polling: 100 });
+    // the live view is at the source's size (Ped2 frames, 360x240, under the 720-row cap), not the model grid (144x96)
+    await page.waitForFunction(() => (document.querySelector('video') as HTMLVideoElement).videoWidth === 360, undefined, { timeout: 30_000, polling: 100 });
+    const v = await page.evaluate(() => {
+      const e = document.querySelector('video') as HTMLVideoElement;
+      return [e.videoWidth, e.videoHeight];
+    });
+    assert.deepEqual(v, [360, 240], 'the live view is at the source size');
     await page.click('#stop');
   });
 

@@ -97,3 +97,35 @@ test('node-to-node: a live-view session delivers the pushed frames in order at t
   assert.deepEqual(m.ids(), []);
   assert.ok(!feed.watching, 'the ended session unsubscribed from the feed');
 });
+
+test('LiveFeed with a reader: source-size frames, one read at a time (a frame due meanwhile is skipped), the region scaled, the reader closed when the last viewer leaves', async () => {
+  let now = 0;
+  const feed = new LiveFeed(1000, () => now);
+  let reads = 0;
+  let closes = 0;
+  const pending: Array<() => void> = [];
+  feed.setReader({
+    read: async () => {
+      reads++;
+      await new Promise<void>((res) => pending.push(res));
+      return { width: 288, height: 192, data: new Uint8Array(288 * 192 * 1.5) };
+    },
+    close: async () => { closes++; },
+  });
+  const got: LiveFrame[] = [];
+  const off = feed.subscribe((f) => got.push(f), true);
+  feed.setRegion({ x: 16, y: 8, w: 16, h: 16 });
+  for (let i = 0; i < 5; i++) {
+    now += 10;
+    feed.push(markedFrame(i), GRID, i); // the slow reader has one read in flight: the rest are skipped
+  }
+  assert.equal(reads, 1);
+  for (let i = 0; i < 10 && pending.length; i++) pending.shift()!();
+  await new Promise((res) => setImmediate(res));
+  assert.equal(got.length, 1);
+  assert.deepEqual([got[0]!.frame.width, got[0]!.frame.height], [288, 192]);
+  assert.deepEqual(got[0]!.region, { x: 32, y: 16, w: 32, h: 32 });
+  off();
+  assert.equal(closes, 1);
+  feed.setReader(null);
+});

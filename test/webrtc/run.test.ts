@@ -114,7 +114,7 @@ describe('streaming wired into run', { skip: !existsSync(PED2) && 'Ped2 not avai
     }
   });
 
-  it('a live-view session delivers frames at the model grid; a vanished peer is closed with its reason and the run goes on', async () => {
+  it('a live-view session delivers frames at the source size (Ped2, 360x240); a vanished peer is closed with its reason and the run goes on', async () => {
     const session = 'live-run';
     const v = new Viewer((c) => sub.client.publish(`${BASE}/webrtc/${session}/candidate`, JSON.stringify(c), { qos: 1 }));
     sub.client.on('message', (topic, payload) => {
@@ -126,7 +126,7 @@ describe('streaming wired into run', { skip: !existsSync(PED2) && 'Ped2 not avai
       await v.pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp as string });
       await v.waitFrames(3, 30_000);
       assert.ok(v.frames.length >= 3, `only ${v.frames.length} live frames arrived`);
-      for (const f of v.frames) assert.deepEqual([f.width, f.height], [144, 96]);
+      for (const f of v.frames) assert.deepEqual([f.width, f.height], [360, 240], 'the live view is at the source size, not the model grid');
     } finally {
       v.close(); // no close message: the peer just goes away
     }
