@@ -81,6 +81,13 @@ export const DeviceProfileSchema = z
           .max(64)
           .default(2)
           .describe('most concurrent WebRTC sessions (flagged clips and live view) the device serves; each one costs a VP8 encoder and, for a clip, an ffmpeg decoder (0 = no streaming)'),
+        liveMaxHeight: z
+          .number()
+          .int()
+          .min(2)
+          .max(4320)
+          .optional()
+          .describe("most rows of the live view (pixels); caps the runtime configuration's streaming.live_max_height, so a small device never encodes more than it can (e.g. 720 on a Nano)"),
       })
       .strict()
       .default({ maxSessions: 2 })

@@ -211,7 +211,7 @@ export class CameraIo {
    */
   async livePass(source: string, base: number, fps: number): Promise<void> {
     const c = this.cam.controller.current.streaming;
-    const reader = await liveReaderFor({ source, sourceFps: fps, liveFps: c.live_fps, maxHeight: c.live_max_height });
+    const reader = await liveReaderFor({ source, sourceFps: fps, liveFps: c.live_fps, maxHeight: this.w.streaming.liveMaxHeight(c) });
     this.w.streaming.live.setReader(reader ? offsetReader(reader, base) : null);
   }
 

@@ -305,6 +305,7 @@ function streamingFor(o: RunOptions, s: RunSettings, reporter: ReporterService, 
   const svc = new StreamingService({
     name: r.plan.scoped ? `streaming ${r.plan.id}` : 'streaming', client: () => reporter.reporter.client, deviceId: r.channel.scope, clipsDir: r.plan.clipsDir, stateDir: r.plan.stateDir,
     config: () => c.current.streaming, ...(s.profile ? { profileMaxSessions: s.profile.streaming.maxSessions } : {}),
+    ...(s.profile?.streaming.liveMaxHeight !== undefined ? { profileLiveMaxHeight: s.profile.streaming.liveMaxHeight } : {}),
     ...(o.whepPort !== undefined && first ? { whepPort: o.whepPort } : {}), ...(o.whepHost ? { whepHost: o.whepHost } : {}),
   });
   c.onChange((next) => svc.configure(next.streaming));

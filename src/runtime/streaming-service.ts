@@ -22,6 +22,8 @@ export interface StreamingServiceOptions {
   config: () => RuntimeConfig['streaming'];
   /** the device profile's `streaming.maxSessions` */
   profileMaxSessions?: number;
+  /** the device profile's `streaming.liveMaxHeight` (rows) */
+  profileLiveMaxHeight?: number;
   whepPort?: number;
   /** default 127.0.0.1 */
   whepHost?: string;
@@ -49,6 +51,7 @@ export class StreamingService implements Service {
     this.s = await startStreaming({
       client: o.client(), device: o.deviceId, clipsDir: o.clipsDir, config: o.config(), tokenFile: join(o.stateDir, 'streaming-token'),
       ...(o.profileMaxSessions !== undefined ? { profileMaxSessions: o.profileMaxSessions } : {}),
+      ...(o.profileLiveMaxHeight !== undefined ? { profileLiveMaxHeight: o.profileLiveMaxHeight } : {}),
     });
     if (o.whepPort !== undefined) this.whep = await startWhep(this.s.manager, o.whepPort, o.whepHost ?? '127.0.0.1');
   }

@@ -28,6 +28,8 @@ export interface StreamingOptions {
   config: RuntimeConfig['streaming'];
   /** the device profile's `streaming.maxSessions` (default {@link DEFAULT_MAX_SESSIONS}) */
   profileMaxSessions?: number;
+  /** the device profile's `streaming.liveMaxHeight`: caps `streaming.live_max_height` (rows) */
+  profileLiveMaxHeight?: number;
   /**
    * Where the token made when `streaming.token` is not configured is kept (mode 0600), so that it
    * survives restarts and the log never holds it (`run`: `<state-dir>/streaming-token`). Without
@@ -67,6 +69,11 @@ export interface Streaming {
   readonly token: string;
   /** Applies a new `streaming` configuration to new sessions. */
   configure(c: RuntimeConfig['streaming']): void;
+  /**
+   * The live view's height cap in rows for configuration `c`: `c.live_max_height`, lowered to the
+   * device profile's `streaming.liveMaxHeight` when it has one.
+   */
+  liveMaxHeight(c: RuntimeConfig['streaming']): number;
   /** Ends every session, unsubscribes, stops the catalog. */
   close(): Promise<void>;
 }
@@ -142,6 +149,7 @@ export async function startStreaming(o: StreamingOptions): Promise<Streaming> {
       live.setMaxFps(c.live_fps);
       sayReady();
     },
+    liveMaxHeight: (c) => Math.min(c.live_max_height, o.profileLiveMaxHeight ?? Infinity),
     close: async () => {
       catalog.close();
       await signalling.close();

@@ -61,6 +61,11 @@ describe('device profiles', () => {
     assert.deepEqual(e.fields, ['tensorrt.int8']);
   });
 
+  it('the Nano caps the live view at 720 rows; profiles without the key leave the configuration alone', async () => {
+    assert.equal((await loadProfile('jetson-nano-4gb')).streaming.liveMaxHeight, 720);
+    assert.equal((await loadProfile('x86-64-cpu')).streaming.liveMaxHeight, undefined);
+  });
+
   it('loads by name and reports unknown names with the known ones', async () => {
     assert.equal((await loadProfile('x86-64-cpu')).providers.join(','), 'cpu');
     await assert.rejects(loadProfile('jetson-tx2'), /device profile 'jetson-tx2' not found .*known: jetson-agx-orin-64gb, /);

@@ -1,6 +1,7 @@
 /**
  * The streaming side of `run` (src/webrtc/service.ts) on a real embedded broker: "webrtc streaming
- * ready" is logged only when streaming is on (not with streaming off; once when a change turns it on).
+ * ready" is logged only when streaming is on (not with streaming off; once when a change turns it on);
+ * the device profile caps the live view's height.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, mock } from 'node:test';
@@ -69,5 +70,18 @@ describe('startStreaming', () => {
     });
     await s!.close();
     assert.equal(lines.filter((m) => m === READY).length, 1, lines.join('\n'));
+  });
+
+  it("the live view's height cap is live_max_height, lowered to the profile's liveMaxHeight", async () => {
+    const free = await startStreaming({ client, device: 'cap-free', clipsDir: dir, config: streaming(true) });
+    const nano = await startStreaming({ client, device: 'cap-nano', clipsDir: dir, config: streaming(true), profileLiveMaxHeight: 720 });
+    try {
+      assert.equal(free.liveMaxHeight({ ...streaming(true), live_max_height: 1080 }), 1080);
+      assert.equal(nano.liveMaxHeight({ ...streaming(true), live_max_height: 1080 }), 720);
+      assert.equal(nano.liveMaxHeight({ ...streaming(true), live_max_height: 480 }), 480);
+    } finally {
+      await free.close();
+      await nano.close();
+    }
   });
 });
