@@ -31,23 +31,28 @@ import { startCli } from '../cli-process.js';
 const SKIP = missingTools('ffmpeg');
 const CAMS = ['front', 'yard', 'gate'] as const;
 
-describe('three cameras in one process (real ffmpeg HTTP sources, real broker)', { skip: SKIP }, () => {
-  let dir = '';
-  let model = '';
-  let broker: TestBroker;
+/** A temp folder with a tiny exported model and a real broker for one suite, removed after it. */
+function runFixture(prefix: string, seed: number): { readonly dir: string; readonly model: string; readonly broker: TestBroker } {
+  const fx = { dir: '', model: '', broker: undefined as unknown as TestBroker };
   before(async () => {
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-cameras-'));
-    const w = await tinyWeights(dir, TINY, { seed: 21 });
-    model = path.join(dir, 'tiny.onnx');
-    await quietExport({ weights: w.base, out: model });
-    broker = HAS_MOSQUITTO ? await mosquittoBroker() : await aedesBroker();
+    fx.dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+    const w = await tinyWeights(fx.dir, TINY, { seed });
+    fx.model = path.join(fx.dir, 'tiny.onnx');
+    await quietExport({ weights: w.base, out: fx.model });
+    fx.broker = HAS_MOSQUITTO ? await mosquittoBroker() : await aedesBroker();
   });
   after(async () => {
-    await broker?.dispose();
-    if (dir) await fs.rm(dir, { recursive: true, force: true });
+    await fx.broker?.dispose();
+    if (fx.dir) await fs.rm(fx.dir, { recursive: true, force: true });
   });
+  return fx;
+}
+
+describe('three cameras in one process (real ffmpeg HTTP sources, real broker)', { skip: SKIP }, () => {
+  const fx = runFixture('sfn-cameras-', 21);
 
   it('events under each camera\'s topics; a bad camera is offline and the others run; one source killed, the other two go on', async (t) => {
+    const { dir, model, broker } = fx;
     const ports = await Promise.all(CAMS.map(() => freePort()));
     const urls = ports.map((p) => `http://127.0.0.1:${p}/live.ts`);
     const cams = new Map<string, ChildProcess>();
@@ -164,22 +169,10 @@ async function processesWith(needle: string): Promise<string[]> {
  */
 describe('16 cameras in one process: no listener warning, SIGTERM ends them all', { skip: SKIP || (process.platform !== 'linux' && 'reads /proc') }, () => {
   const N = 16;
-  let dir = '';
-  let model = '';
-  let broker: TestBroker;
-  before(async () => {
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-cameras16-'));
-    const w = await tinyWeights(dir, TINY, { seed: 22 });
-    model = path.join(dir, 'tiny.onnx');
-    await quietExport({ weights: w.base, out: model });
-    broker = HAS_MOSQUITTO ? await mosquittoBroker() : await aedesBroker();
-  });
-  after(async () => {
-    await broker?.dispose();
-    if (dir) await fs.rm(dir, { recursive: true, force: true });
-  });
+  const fx = runFixture('sfn-cameras16-', 22);
 
   it('16 cameras score; SIGTERM: exit 0, all offline, summary of 16, no ffmpeg of the run left', { timeout: 300_000 }, async (t) => {
+    const { dir, model, broker } = fx;
     const ids = Array.from({ length: N }, (_, i) => `c${String(i).padStart(2, '0')}`);
     const urls: string[] = [];
     for (const _ of ids) urls.push(`http://127.0.0.1:${await freePort()}/live.ts`);
