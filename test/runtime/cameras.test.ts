@@ -220,7 +220,8 @@ const FP32 = 'models/fp32/sfn-lite-ped2.onnx';
 /**
  * The end of a run is bounded: with a clip encoder that never ends (a stand-in ffmpeg that hangs
  * when asked to write an MP4, real ffmpeg otherwise), SIGTERM during an event still ends the run
- * with exit 0, both cameras in the summary and offline, and the hung encoder killed.
+ * with exit 0, both cameras in the summary and offline, the hung encoder killed and its partial
+ * `.part` output removed.
  */
 describe('SIGTERM with a clip encoder that never ends', { skip: SKIP || (!existsSync(PED2_03) && 'Ped2 test video 03 not available') || (process.platform !== 'linux' && 'reads /proc') }, () => {
   let dir = '';
@@ -236,7 +237,7 @@ describe('SIGTERM with a clip encoder that never ends', { skip: SKIP || (!exists
 
   it('exit 0 after the bounded wait, summary and offline for both cameras, no encoder left', { timeout: 240_000 }, async () => {
     const fake = path.join(dir, 'ffmpeg');
-    await fs.writeFile(fake, '#!/bin/bash\ncase " $* " in *" -movflags "*) while :; do sleep 1; done ;; esac\nexec ffmpeg "$@"\n', { mode: 0o755 });
+    await fs.writeFile(fake, '#!/bin/bash\ncase " $* " in *" -movflags "*) echo partial > "${@: -1}"; while :; do sleep 1; done ;; esac\nexec ffmpeg "$@"\n', { mode: 0o755 });
     const ids = ['a', 'b'];
     const device = `hung-${process.pid}`;
     const config = path.join(dir, 'config.json');
@@ -258,6 +259,8 @@ describe('SIGTERM with a clip encoder that never ends', { skip: SKIP || (!exists
       assert.ok(run.records('the camera\'s last clips and messages did not finish in time; ending without them').length > 0, 'the bound was reached and said so');
       for (let i = 0; i < 50 && (await processesWith(clips)).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(await processesWith(clips), [], 'the hung encoder was killed');
+      const parts = (await fs.readdir(clips)).filter((f) => f.endsWith('.part'));
+      assert.deepEqual(parts, [], 'the hung encoder\'s partial clip was removed');
     } finally {
       run.child.kill('SIGKILL');
       for (const p of await processesWith(clips)) process.kill(Number(p.split(':')[0]), 'SIGKILL');
