@@ -22,9 +22,10 @@ export interface CliProcess {
 }
 
 /** Starts `sfn-edge <args>` in `cwd` (default: the repository) with `SFN_LOG_LEVEL` info. */
-export function startCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): CliProcess {
+export function startCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; group?: boolean } = {}): CliProcess {
+  // group: in a process group of its own (as a terminal's foreground job), to signal the whole group
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    cwd: opts.cwd ?? process.cwd(), env: { ...process.env, SFN_LOG_LEVEL: 'info', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: opts.cwd ?? process.cwd(), env: { ...process.env, SFN_LOG_LEVEL: 'info', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.group ?? false,
   });
   const stdout: string[] = [];
   const stderr: string[] = [];

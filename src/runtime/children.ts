@@ -4,8 +4,8 @@
  * that none outlives the process. Read from `/proc` (Linux; elsewhere nothing is found): the
  * direct children of this process whose program is {@link ffmpegBinary}.
  */
-import { readdir, readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { ffmpegBinary } from '../video/ffmpeg.js';
 
 /** Pids of this process's children running ffmpeg (its binary as argv[0], or as the script a shell runs). */
@@ -36,4 +36,21 @@ export async function killFfmpegChildren(): Promise<number[]> {
     }
   }
   return pids;
+}
+
+/**
+ * Removes the `<name>.part` files left in `dirs` (not their subfolders) by writers killed at the
+ * end of the run, so that no partial output outlives it (docs/mqtt.md, the file contract).
+ * @returns the files removed.
+ */
+export async function removePartFiles(dirs: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const dir of new Set(dirs)) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if (!name.endsWith('.part')) continue;
+      await rm(join(dir, name), { force: true });
+      out.push(join(dir, name));
+    }
+  }
+  return out;
 }

@@ -27,7 +27,7 @@ import { ReporterScope, type CommandName, type ReportChannel } from '../mqtt/sco
 import { CameraPipeline, type CameraOptions, type CameraResult } from './camera.js';
 import { cameraPlans, followDevice, reportFailed, type CameraPlan, type FailedCamera } from './cameras.js';
 import { CaptionsService } from './captions-service.js';
-import { killFfmpegChildren } from './children.js';
+import { killFfmpegChildren, removePartFiles } from './children.js';
 import { ConfigController } from './controller.js';
 import { MetricsService } from './metrics-service.js';
 import { ModelHost, type ModelHostOptions } from './model-host.js';
@@ -343,6 +343,9 @@ async function finishRun(live: readonly Running[], failed: readonly FailedCamera
     // past the bound: the clip encoders still running are killed, so none outlives the run
     const killed = await killFfmpegChildren();
     if (killed.length) log.warn({ pids: killed }, 'killed the clip encoders still running at the end of the run');
+    // and their partial output goes: a file is either whole or absent
+    const removed = await removePartFiles(live.map((r) => r.plan.clipsDir));
+    if (removed.length) log.warn({ files: removed }, 'removed the partial clips of the killed encoders');
   }
   // viewers are told their sessions closed (`closed` {reason: shutdown}) before the connection ends
   await Promise.all(live.map((r) => r.streaming?.closeSessions().catch(() => undefined)));

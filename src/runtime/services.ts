@@ -38,7 +38,9 @@ export class ServiceGroup {
     try {
       await s.start();
     } catch (err) {
-      log.error({ service: s.name, err: (err as Error).message }, 'service failed to start; stopping the ones started before it');
+      // the error itself is not logged here: it is rethrown, and whoever catches it prints it once
+      // (the CLI as its last line, `sfn-edge: <message>`)
+      log.error({ service: s.name }, 'service failed to start; stopping the ones started before it');
       await this.stop();
       throw err;
     }

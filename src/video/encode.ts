@@ -14,7 +14,10 @@ import { ffmpegBinary } from './ffmpeg.js';
  * @throws Error when ffmpeg is missing or exits non-zero (with the end of its stderr).
  */
 export async function runFfmpeg(args: string[], what: string, input?: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<Buffer> {
-  const p = spawn(ffmpegBinary(), ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', ...args], { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  // its own process group (`detached`, still tracked: not unref'd): a terminal's Ctrl-C signals the
+  // whole foreground group, and must not kill an encoder mid-clip; `run` waits for it on stop, and
+  // kills what is left at its bound (runtime/children.ts), its `.part` removed below
+  const p = spawn(ffmpegBinary(), ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', ...args], { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'], detached: true });
   const out: Buffer[] = [];
   let err = '';
   p.stdout!.on('data', (d: Buffer) => out.push(d));

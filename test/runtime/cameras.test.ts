@@ -31,23 +31,28 @@ import { startCli } from '../cli-process.js';
 const SKIP = missingTools('ffmpeg');
 const CAMS = ['front', 'yard', 'gate'] as const;
 
-describe('three cameras in one process (real ffmpeg HTTP sources, real broker)', { skip: SKIP }, () => {
-  let dir = '';
-  let model = '';
-  let broker: TestBroker;
+/** A temp folder with a tiny exported model and a real broker for one suite, removed after it. */
+function runFixture(prefix: string, seed: number): { readonly dir: string; readonly model: string; readonly broker: TestBroker } {
+  const fx = { dir: '', model: '', broker: undefined as unknown as TestBroker };
   before(async () => {
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-cameras-'));
-    const w = await tinyWeights(dir, TINY, { seed: 21 });
-    model = path.join(dir, 'tiny.onnx');
-    await quietExport({ weights: w.base, out: model });
-    broker = HAS_MOSQUITTO ? await mosquittoBroker() : await aedesBroker();
+    fx.dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+    const w = await tinyWeights(fx.dir, TINY, { seed });
+    fx.model = path.join(fx.dir, 'tiny.onnx');
+    await quietExport({ weights: w.base, out: fx.model });
+    fx.broker = HAS_MOSQUITTO ? await mosquittoBroker() : await aedesBroker();
   });
   after(async () => {
-    await broker?.dispose();
-    if (dir) await fs.rm(dir, { recursive: true, force: true });
+    await fx.broker?.dispose();
+    if (fx.dir) await fs.rm(fx.dir, { recursive: true, force: true });
   });
+  return fx;
+}
+
+describe('three cameras in one process (real ffmpeg HTTP sources, real broker)', { skip: SKIP }, () => {
+  const fx = runFixture('sfn-cameras-', 21);
 
   it('events under each camera\'s topics; a bad camera is offline and the others run; one source killed, the other two go on', async (t) => {
+    const { dir, model, broker } = fx;
     const ports = await Promise.all(CAMS.map(() => freePort()));
     const urls = ports.map((p) => `http://127.0.0.1:${p}/live.ts`);
     const cams = new Map<string, ChildProcess>();
@@ -164,22 +169,10 @@ async function processesWith(needle: string): Promise<string[]> {
  */
 describe('16 cameras in one process: no listener warning, SIGTERM ends them all', { skip: SKIP || (process.platform !== 'linux' && 'reads /proc') }, () => {
   const N = 16;
-  let dir = '';
-  let model = '';
-  let broker: TestBroker;
-  before(async () => {
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sfn-cameras16-'));
-    const w = await tinyWeights(dir, TINY, { seed: 22 });
-    model = path.join(dir, 'tiny.onnx');
-    await quietExport({ weights: w.base, out: model });
-    broker = HAS_MOSQUITTO ? await mosquittoBroker() : await aedesBroker();
-  });
-  after(async () => {
-    await broker?.dispose();
-    if (dir) await fs.rm(dir, { recursive: true, force: true });
-  });
+  const fx = runFixture('sfn-cameras16-', 22);
 
   it('16 cameras score; SIGTERM: exit 0, all offline, summary of 16, no ffmpeg of the run left', { timeout: 300_000 }, async (t) => {
+    const { dir, model, broker } = fx;
     const ids = Array.from({ length: N }, (_, i) => `c${String(i).padStart(2, '0')}`);
     const urls: string[] = [];
     for (const _ of ids) urls.push(`http://127.0.0.1:${await freePort()}/live.ts`);
@@ -227,7 +220,8 @@ const FP32 = 'models/fp32/sfn-lite-ped2.onnx';
 /**
  * The end of a run is bounded: with a clip encoder that never ends (a stand-in ffmpeg that hangs
  * when asked to write an MP4, real ffmpeg otherwise), SIGTERM during an event still ends the run
- * with exit 0, both cameras in the summary and offline, and the hung encoder killed.
+ * with exit 0, both cameras in the summary and offline, the hung encoder killed and its partial
+ * `.part` output removed.
  */
 describe('SIGTERM with a clip encoder that never ends', { skip: SKIP || (!existsSync(PED2_03) && 'Ped2 test video 03 not available') || (process.platform !== 'linux' && 'reads /proc') }, () => {
   let dir = '';
@@ -243,7 +237,7 @@ describe('SIGTERM with a clip encoder that never ends', { skip: SKIP || (!exists
 
   it('exit 0 after the bounded wait, summary and offline for both cameras, no encoder left', { timeout: 240_000 }, async () => {
     const fake = path.join(dir, 'ffmpeg');
-    await fs.writeFile(fake, '#!/bin/bash\ncase " $* " in *" -movflags "*) while :; do sleep 1; done ;; esac\nexec ffmpeg "$@"\n', { mode: 0o755 });
+    await fs.writeFile(fake, '#!/bin/bash\ncase " $* " in *" -movflags "*) echo partial > "${@: -1}"; while :; do sleep 1; done ;; esac\nexec ffmpeg "$@"\n', { mode: 0o755 });
     const ids = ['a', 'b'];
     const device = `hung-${process.pid}`;
     const config = path.join(dir, 'config.json');
@@ -265,6 +259,8 @@ describe('SIGTERM with a clip encoder that never ends', { skip: SKIP || (!exists
       assert.ok(run.records('the camera\'s last clips and messages did not finish in time; ending without them').length > 0, 'the bound was reached and said so');
       for (let i = 0; i < 50 && (await processesWith(clips)).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
       assert.deepEqual(await processesWith(clips), [], 'the hung encoder was killed');
+      const parts = (await fs.readdir(clips)).filter((f) => f.endsWith('.part'));
+      assert.deepEqual(parts, [], 'the hung encoder\'s partial clip was removed');
     } finally {
       run.child.kill('SIGKILL');
       for (const p of await processesWith(clips)) process.kill(Number(p.split(':')[0]), 'SIGKILL');
