@@ -14,10 +14,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { stat } from 'node:fs/promises';
-import sharp from 'sharp';
+import { loadImage } from '../pipeline/evidence-images.js';
 import { ffmpegBinary, FfmpegSource } from '../video/ffmpeg.js';
 import { listImageFiles } from '../video/files.js';
 import { log } from '../util/log.js';
+import { rgbToI420 } from './live.js';
 import type { I420Frame } from './wrtc.js';
 
 /** Gives the live feed the source's pixels of frame `index`, or null when it has none (yet). */
@@ -40,32 +41,7 @@ export function liveSize(width: number, height: number, maxHeight: number): { wi
   return { width: even(width * s), height: even(height * s) };
 }
 
-/**
- * Interleaved 8-bit RGB (`[H, W, 3]`, sharp's `raw` output) -> I420, BT.601 full range, chroma
- * from the top-left pixel of each 2x2 block. `width` and `height` must be even.
- * @throws RangeError when `rgb` is shorter than width*height*3 or a size is odd.
- */
-export function rgbToI420(rgb: Uint8Array, width: number, height: number): I420Frame {
-  if (width % 2 || height % 2) throw new RangeError(`I420 needs an even size, got ${width}x${height}`);
-  if (rgb.length < width * height * 3) throw new RangeError(`RGB frame has ${rgb.length} bytes, ${width * height * 3} expected for ${width}x${height}`);
-  const out = new Uint8Array(width * height * 1.5);
-  const u0 = width * height;
-  const v0 = u0 + u0 / 4;
-  const c = (v: number): number => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const i = (y * width + x) * 3;
-      const r = rgb[i]!, g = rgb[i + 1]!, b = rgb[i + 2]!;
-      out[y * width + x] = c(0.299 * r + 0.587 * g + 0.114 * b);
-      if (!(y & 1) && !(x & 1)) {
-        const j = (y >> 1) * (width >> 1) + (x >> 1);
-        out[u0 + j] = c(128 - 0.168736 * r - 0.331264 * g + 0.5 * b);
-        out[v0 + j] = c(128 + 0.5 * r - 0.418688 * g - 0.081312 * b);
-      }
-    }
-  }
-  return { width, height, data: out };
-}
+export { rgbToI420 } from './live.js';
 
 /** The frames of an image folder, each read from its own file when the live view asks. */
 export class ImageLiveReader implements LiveReader {
@@ -77,10 +53,10 @@ export class ImageLiveReader implements LiveReader {
     const file = this.files[index];
     if (!file) return null;
     try {
-      const img = sharp(file).removeAlpha().toColourspace('srgb');
-      const meta = await sharp(file).metadata();
+      const img = await loadImage(file); // read once; BMP too, as the clips read it
+      const meta = await img.metadata();
       const size = liveSize(meta.width ?? 2, meta.height ?? 2, this.maxHeight);
-      const { data } = await img.resize(size.width, size.height, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+      const data = await img.removeAlpha().toColourspace('srgb').resize(size.width, size.height, { fit: 'fill' }).raw().toBuffer();
       return rgbToI420(data, size.width, size.height);
     } catch (err) {
       log.debug({ file, err: (err as Error).message }, 'live view: cannot read the source image');

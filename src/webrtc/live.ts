@@ -28,22 +28,42 @@ export function toI420(data: Float32Array, spec: FrameSpec): I420Frame {
   if (data.length < C * W * H) throw new RangeError(`frame data has ${data.length} values, ${C}x${H}x${W} expected`);
   const w = W - (W % 2);
   const h = H - (H % 2);
+  if (C === 3) return bt601(data, W, w, h, 1, W * H, 255);
+  const out = new Uint8Array(w * h + 2 * (w / 2) * (h / 2));
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[y * w + x] = clamp((data[y * W + x] as number) * 255);
+  out.fill(128, w * h);
+  return { width: w, height: h, data: out };
+}
+
+/**
+ * Interleaved 8-bit RGB (`[H, W, 3]`, sharp's `raw` output) -> I420, BT.601 full range, as
+ * {@link toI420}. `width` and `height` must be even.
+ * @throws RangeError when `rgb` is shorter than width*height*3 or a size is odd.
+ */
+export function rgbToI420(rgb: Uint8Array, width: number, height: number): I420Frame {
+  if (width % 2 || height % 2) throw new RangeError(`I420 needs an even size, got ${width}x${height}`);
+  if (rgb.length < width * height * 3) throw new RangeError(`RGB frame has ${rgb.length} bytes, ${width * height * 3} expected for ${width}x${height}`);
+  return bt601(rgb, width, width, height, 3, 1, 1);
+}
+
+const clamp = (v: number): number => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
+
+/**
+ * RGB -> I420 (BT.601 full range; chroma from the top-left pixel of each 2x2 block) for the even
+ * `w` x `h` top-left part of a frame `W` pixels wide. Pixel i = y*W + x has red at `src[i*step]`,
+ * green `plane` values later and blue `2*plane` later (planar: step 1, plane H*W; interleaved:
+ * step 3, plane 1), each multiplied by `scale` to reach 0..255.
+ */
+function bt601(src: ArrayLike<number>, W: number, w: number, h: number, step: number, plane: number, scale: number): I420Frame {
   const out = new Uint8Array(w * h + 2 * (w / 2) * (h / 2));
   const u0 = w * h;
   const v0 = u0 + (w / 2) * (h / 2);
-  const clamp = (v: number): number => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
-  const hw = W * H;
-  if (C === 1) {
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[y * w + x] = clamp((data[y * W + x] as number) * 255);
-    out.fill(128, u0);
-    return { width: w, height: h, data: out };
-  }
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
-      const i = y * W + x;
-      const r = (data[i] as number) * 255;
-      const g = (data[hw + i] as number) * 255;
-      const b = (data[2 * hw + i] as number) * 255;
+      const i = (y * W + x) * step;
+      const r = (src[i] as number) * scale;
+      const g = (src[i + plane] as number) * scale;
+      const b = (src[i + 2 * plane] as number) * scale;
       out[y * w + x] = clamp(0.299 * r + 0.587 * g + 0.114 * b);
       if (y % 2 === 0 && x % 2 === 0) {
         const j = (y / 2) * (w / 2) + x / 2;
